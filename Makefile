@@ -1,0 +1,43 @@
+# Shipyard developer commands. Each target creates the virtualenv on first use.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: demo test lint bench server clean install
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (Shipyard needs Python 3.11+; set PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: log a set of scikit-learn experiments into the embedded store, then serve the web UI
+demo: $(STAMP)
+	$(PY) examples/demo.py
+	$(PY) -m shipyard server --host $(HOST) --port $(PORT)
+
+## test: lint, then the whole test suite (PostgreSQL and browser tests skip with a reason when unavailable)
+test: $(STAMP)
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest -n 2 --dist loadgroup -q -rs
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+bench: $(STAMP)
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+server: $(STAMP)
+	$(PY) -m shipyard server --host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf $(VENV) .shipyard .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,25 @@
+"""The ``shipyard`` command: one Typer app with a module per area."""
+
+from __future__ import annotations
+
+import typer
+
+from shipyard._version import __version__
+from shipyard.cli.server import server
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(name="shipyard", help="Shipyard: track, register, serve and monitor models.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+app.command()(server)
+
+
+@app.command()
+def version() -> None:
+    """Print Shipyard's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point of the ``shipyard`` console script."""
+    app()

@@ -1,0 +1,61 @@
+"""Settings, read once at the edge (CLI, server start-up, SDK entry) and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+_DEFAULT_HOME = ".shipyard"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where Shipyard keeps its data and how it talks to a server.
+
+    Attributes:
+        home: folder for the embedded store and artifacts (``SHIPYARD_HOME``, default ``./.shipyard``).
+        store_uri: SQLAlchemy URL of the metadata store (``SHIPYARD_STORE_URI``); default SQLite under ``home``.
+        artifacts_uri: artifact root (``SHIPYARD_ARTIFACTS_URI``); default ``home/artifacts``.
+        tracking_uri: where the SDK sends data (``SHIPYARD_TRACKING_URI``, falling back to
+            ``MLFLOW_TRACKING_URI``): ``http(s)://…`` for a server, a database URL, or empty for embedded.
+        flush_interval_s: how often the SDK's background logger flushes queued metrics.
+    """
+
+    home: Path = Path(_DEFAULT_HOME)
+    store_uri: str = ""
+    artifacts_uri: str = ""
+    tracking_uri: str = ""
+    flush_interval_s: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``SHIPYARD_*`` environment variables (the process environment by default)."""
+        env = os.environ if env is None else env
+        home = Path(env.get("SHIPYARD_HOME") or _DEFAULT_HOME)
+        return cls(
+            home=home,
+            store_uri=env.get("SHIPYARD_STORE_URI", ""),
+            artifacts_uri=env.get("SHIPYARD_ARTIFACTS_URI", ""),
+            tracking_uri=env.get("SHIPYARD_TRACKING_URI") or env.get("MLFLOW_TRACKING_URI", ""),
+            flush_interval_s=float(env.get("SHIPYARD_FLUSH_INTERVAL_S", "1.0")),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    @property
+    def resolved_store_uri(self) -> str:
+        """The store URL, defaulting to a SQLite file under ``home``."""
+        if self.store_uri:
+            return self.store_uri
+        return f"sqlite:///{(self.home / 'shipyard.db').absolute()}"
+
+    @property
+    def resolved_artifacts_uri(self) -> str:
+        """The artifact root, defaulting to ``home/artifacts``."""
+        return self.artifacts_uri or str((self.home / "artifacts").absolute())

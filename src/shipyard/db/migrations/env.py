@@ -1,0 +1,15 @@
+"""Alembic environment: runs migrations on the engine Shipyard hands in."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import shipyard.tracking.tables  # noqa: F401 - registers the tables on the shared metadata
+from shipyard.db._metadata import metadata
+
+engine = context.config.attributes["engine"]
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

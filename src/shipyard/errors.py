@@ -1,0 +1,125 @@
+"""Shipyard's exception tree: each error knows its MLflow error code and HTTP status."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactPathError",
+    "BadRequest",
+    "ExperimentNotFound",
+    "InternalError",
+    "InvalidParameter",
+    "InvalidState",
+    "MissingExtra",
+    "ParamConflict",
+    "ResourceAlreadyExists",
+    "ResourceNotFound",
+    "RunNotFound",
+    "ShipyardError",
+    "StoreUnavailable",
+    "error_from_code",
+]
+
+
+class ShipyardError(Exception):
+    """Base of every error Shipyard raises on purpose.
+
+    Each subclass carries the MLflow `error_code` and the HTTP status the server answers with,
+    so one function in the server maps any of them to MLflow's JSON error shape.
+    """
+
+    error_code: str = "INTERNAL_ERROR"
+    http_status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_json(self) -> dict[str, str]:
+        """The MLflow wire shape of this error."""
+        return {"error_code": self.error_code, "message": self.message}
+
+
+class InvalidParameter(ShipyardError):
+    """A request named a bad value: wrong type, bad name, out of range, unparsable filter."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+    http_status = 400
+
+
+class BadRequest(InvalidParameter):
+    """The request itself is malformed (not JSON, not an object)."""
+
+    error_code = "BAD_REQUEST"
+
+
+class ParamConflict(InvalidParameter):
+    """A param was logged again with a different value; params are immutable."""
+
+
+class ArtifactPathError(InvalidParameter):
+    """An artifact path tried to leave its root or is otherwise unusable."""
+
+
+class InvalidState(ShipyardError):
+    """The resource exists but is in a state that forbids the operation (e.g. a deleted run)."""
+
+    error_code = "INVALID_STATE"
+    http_status = 400
+
+
+class ResourceAlreadyExists(ShipyardError):
+    """Creating something whose unique name is taken."""
+
+    error_code = "RESOURCE_ALREADY_EXISTS"
+    http_status = 400
+
+
+class ResourceNotFound(ShipyardError):
+    """The named resource does not exist."""
+
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+    http_status = 404
+
+
+class RunNotFound(ResourceNotFound):
+    """No run has this id."""
+
+
+class ExperimentNotFound(ResourceNotFound):
+    """No experiment has this id or name."""
+
+
+class MissingExtra(ShipyardError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    error_code = "INTERNAL_ERROR"
+    http_status = 501
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package} is not installed: pip install 'shipyard[{extra}]'")
+
+
+class StoreUnavailable(ShipyardError):
+    """The metadata store or artifact store could not be reached; safe to retry."""
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    http_status = 503
+
+
+class InternalError(ShipyardError):
+    """A bug or an unexpected failure inside Shipyard."""
+
+
+_BY_CODE: dict[str, type[ShipyardError]] = {
+    "INVALID_PARAMETER_VALUE": InvalidParameter,
+    "BAD_REQUEST": BadRequest,
+    "INVALID_STATE": InvalidState,
+    "RESOURCE_ALREADY_EXISTS": ResourceAlreadyExists,
+    "RESOURCE_DOES_NOT_EXIST": ResourceNotFound,
+    "TEMPORARILY_UNAVAILABLE": StoreUnavailable,
+}
+
+
+def error_from_code(error_code: str, message: str) -> ShipyardError:
+    """Rebuild the typed error a server reported (used by the HTTP client)."""
+    return _BY_CODE.get(error_code, InternalError)(message)

@@ -1,0 +1,85 @@
+"""create_app: the ASGI application with MLflow's REST API, the artifact proxy and the web UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from shipyard._version import __version__
+from shipyard.artifacts import open_artifact_store
+from shipyard.config import Settings
+from shipyard.db import open_database
+from shipyard.server._context import AppContext
+from shipyard.server._errors import install_error_handlers
+from shipyard.server._json import json_response
+from shipyard.server.mlflow_api import mlflow_routes
+from shipyard.tracking.service import TrackingService
+from shipyard.tracking.store import TrackingStore
+
+__all__ = ["create_app"]
+
+# The mlflow client enables OTLP trace upload for servers >= 3.4; Shipyard answers as a 3.x server.
+MLFLOW_COMPAT_VERSION = "3.17.2"
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Open the store and artifact store named by ``settings`` and wire the services."""
+    database = open_database(settings.resolved_store_uri)
+    tracking = TrackingService(TrackingStore(database))
+    return AppContext(settings=settings, tracking=tracking, artifacts=open_artifact_store(settings.resolved_artifacts_uri))
+
+
+async def _health(_request: Request) -> Response:
+    return PlainTextResponse("OK")
+
+
+async def _version(_request: Request) -> Response:
+    return PlainTextResponse(MLFLOW_COMPAT_VERSION)
+
+
+async def _server_info(_request: Request) -> Response:
+    info: dict[str, Any] = {
+        "server": "shipyard",
+        "shipyard_version": __version__,
+        "store_type": "SqlStore",
+        "multipart_uploads_enabled": False,
+        "multipart_downloads_enabled": False,
+    }
+    return json_response(info)
+
+
+def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
+    """The Shipyard server application.
+
+    Args:
+        settings: where the store and artifacts live; read from the environment when omitted.
+        context: already-built services (tests and embedding); built from ``settings`` when omitted.
+
+    Example:
+        >>> app = create_app(Settings(home=Path("/tmp/sy")))  # doctest: +SKIP
+    """
+    ctx = context or build_context(settings or Settings.from_env())
+    app = FastAPI(title="Shipyard", version=__version__, docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.state.context = ctx
+    install_error_handlers(app)
+    app.add_route("/health", _health, methods=["GET"])
+    app.add_route("/version", _version, methods=["GET"])
+    for prefix in ("/api", "/ajax-api"):
+        app.add_route(f"{prefix}/3.0/mlflow/server-info", _server_info, methods=["GET"])
+    app.router.routes.extend(mlflow_routes())
+    try:
+        from shipyard.server.ui import ui_routes
+    except ImportError:  # the UI package is optional while it is being built
+        pass
+    else:
+        app.router.routes.extend(ui_routes())
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: settings come from ``SHIPYARD_*`` variables set by ``shipyard server``."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,46 @@
+"""MLflow's REST API on Shipyard's services: one thin handler per route, shared dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from shipyard.server._context import AppContext, context_of
+from shipyard.server._json import json_response
+from shipyard.server.mlflow_api import artifacts, experiments, runs
+from shipyard.server.mlflow_api._request import Fields, read_fields
+
+__all__ = ["mlflow_routes"]
+
+Handler = Callable[[AppContext, Fields], dict[str, Any]]
+API_PREFIXES = ("/api", "/ajax-api")
+
+
+def _endpoint(handler: Handler) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        fields = await read_fields(request)
+        result = await run_in_threadpool(handler, context_of(request), fields)
+        return json_response(result)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+def mlflow_routes() -> list[BaseRoute]:
+    """Every MLflow route this server implements, under ``/api`` and ``/ajax-api``."""
+    table: list[tuple[str, str, Handler]] = [*experiments.ROUTES, *runs.ROUTES]
+    routes: list[BaseRoute] = []
+    for prefix in API_PREFIXES:
+        grouped: dict[str, dict[str, Handler]] = {}
+        for method, path, handler in table:
+            grouped.setdefault(prefix + path, {})[method] = handler
+        for path, by_method in grouped.items():
+            for method, handler in by_method.items():
+                routes.append(Route(path, _endpoint(handler), methods=[method]))
+        routes.extend(artifacts.artifact_routes(prefix))
+    return routes

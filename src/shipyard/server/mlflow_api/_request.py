@@ -1,0 +1,168 @@
+"""Reading MLflow request fields: the query string for GET, a JSON object body for everything else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from shipyard.errors import BadRequest, InvalidParameter
+from shipyard.tracking.entities import ViewType
+
+__all__ = ["Fields", "read_fields"]
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+_VIEW_TYPES = {"1": ViewType.ACTIVE_ONLY, "2": ViewType.DELETED_ONLY, "3": ViewType.ALL}
+
+
+class Fields:
+    """Typed access to a request's fields, raising MLflow-style INVALID_PARAMETER_VALUE errors.
+
+    Unknown fields are ignored, as MLflow's server ignores them, so newer clients keep working.
+    """
+
+    def __init__(self, data: dict[str, Any], *, from_query: bool) -> None:
+        self.data = data
+        self.from_query = from_query
+
+    def raw(self, name: str) -> Any:
+        """The value as sent, or None."""
+        return self.data.get(name)
+
+    def str(self, name: str, *, required: bool = False, default: str | None = None) -> str | None:
+        """A string field."""
+        value = self.data.get(name)
+        if isinstance(value, list) and self.from_query:
+            value = value[-1] if value else None
+        if value is None or value == "" and required:
+            if required:
+                raise InvalidParameter(f"Missing value for required parameter '{name}'.")
+            return default
+        if not isinstance(value, str):
+            raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected a string.")
+        return value
+
+    def req_str(self, name: str) -> str:
+        """A required, non-empty string field."""
+        value = self.str(name, required=True)
+        assert value is not None
+        return value
+
+    def int(self, name: str, *, required: bool = False, default: int | None = None) -> int | None:
+        """An integer field; numeric strings are accepted, as protobuf JSON sends int64 as strings."""
+        value = self.data.get(name)
+        if isinstance(value, list) and self.from_query:
+            value = value[-1] if value else None
+        if value is None or value == "":
+            if required:
+                raise InvalidParameter(f"Missing value for required parameter '{name}'.")
+            return default
+        return _to_int(value, name)
+
+    def list(self, name: str) -> list[Any]:
+        """A repeated field (a JSON array, or repeated query keys)."""
+        value = self.data.get(name)
+        if value is None:
+            return []
+        if self.from_query and isinstance(value, str):
+            return [value]
+        if not isinstance(value, list):
+            raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected a list.")
+        return value
+
+    def str_list(self, name: str) -> list[str]:
+        """A repeated string field."""
+        items = self.list(name)
+        for item in items:
+            if not isinstance(item, str | int) or isinstance(item, bool):
+                raise InvalidParameter(f"Invalid value {item!r} in '{name}': expected strings.")
+        return [str(i) for i in items]
+
+    def objects(self, name: str) -> list[dict[str, Any]]:
+        """A repeated message field: a list of JSON objects."""
+        items = self.list(name)
+        for item in items:
+            if not isinstance(item, dict):
+                raise InvalidParameter(f"Invalid value {item!r} in '{name}': expected objects.")
+        return items
+
+    def run_id(self) -> str:
+        """``run_id``, or the legacy ``run_uuid``."""
+        value = self.str("run_id") or self.str("run_uuid")
+        if not value:
+            raise InvalidParameter("Missing value for required parameter 'run_id'.")
+        return value
+
+    def view_type(self, name: str) -> ViewType:
+        """A ViewType enum, by name or number; ACTIVE_ONLY by default."""
+        value = self.data.get(name)
+        if isinstance(value, list) and self.from_query:
+            value = value[-1] if value else None
+        if value is None or value == "":
+            return ViewType.ACTIVE_ONLY
+        text = str(value).upper()
+        if text in ViewType.__members__:
+            return ViewType[text]
+        if text in _VIEW_TYPES:
+            return _VIEW_TYPES[text]
+        raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected ACTIVE_ONLY, "
+                               "DELETED_ONLY or ALL.")
+
+
+def _to_int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected an integer.")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected an integer.")
+
+
+def int_field(obj: dict[str, Any], name: str, default: int, where: str) -> int:
+    """An integer inside a nested object (e.g. a metric in log-batch)."""
+    value = obj.get(name)
+    if value is None or value == "":
+        return default
+    return _to_int(value, f"{where}.{name}")
+
+
+async def read_fields(request: Request) -> Fields:
+    """Parse a request into Fields: query parameters for GET, a JSON object otherwise."""
+    if request.method == "GET":
+        data: dict[str, Any] = {}
+        for key, value in request.query_params.multi_items():
+            data.setdefault(key, []).append(value)
+        return Fields({k: v[0] if len(v) == 1 else v for k, v in data.items()}, from_query=True)
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidParameter(f"Request body of {len(body)} bytes exceeds the limit of {MAX_BODY_BYTES} bytes.")
+    if not body.strip():
+        return Fields({}, from_query=False)
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        parsed = _lenient_json(body, exc)
+    if not isinstance(parsed, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return Fields(parsed, from_query=False)
+
+
+def _lenient_json(body: bytes, exc: Exception) -> Any:
+    # Python's json writes NaN and Infinity as bare words; protobuf clients may too. Accept them like MLflow.
+    import json
+
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise BadRequest(f"Malformed JSON in request body: {exc}.") from None
+
+
+Handler = Callable[..., Any]

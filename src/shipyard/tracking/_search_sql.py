@@ -1,0 +1,527 @@
+"""Compiles parsed search filters and order keys into SQLAlchemy selects over the tracking tables.
+
+Semantics follow MLflow's SQL store, made identical on SQLite and PostgreSQL:
+
+* A metric, param or tag comparison matches runs that have that key and whose value satisfies it; a run
+  without the key never matches (``!=`` and ``NOT IN`` included). ``IS NULL`` / ``IS NOT NULL`` test
+  whether the key is present. NaN metrics (stored as value 0 with ``is_nan`` set) satisfy only ``!=``.
+* Dataset comparisons match runs with at least one dataset input satisfying them, each comparison on its
+  own (``dataset.name = 'a' AND dataset.digest = 'x'`` may be met by two different inputs, as in MLflow).
+  ``context`` is the ``mlflow.data.context`` key of ``run_inputs.tags_json`` (a JSON object), read with
+  the database's JSON functions so LIKE and IN work on the value itself and paging stays in SQL.
+* ``LIKE`` is case-sensitive and ``ILIKE`` case-insensitive on both databases; neither has an escape
+  character, so ``%`` and ``_`` are always wildcards and ``\\`` is literal (MLflow-on-SQLite behaviour).
+  SQLite's LIKE ignores case, so case-sensitive LIKE is compiled to GLOB there.
+* Order: each order key, rows missing the key (or a NULL attribute) last in both directions, NaN metrics
+  after real values and before missing ones; then ``start_time DESC`` unless start_time was an order key;
+  then ``run_uuid`` ascending. Experiments: ``creation_time DESC, experiment_id ASC`` by default, and an
+  ``experiment_id DESC`` tie-break after explicit keys, exactly as MLflow.
+
+Indexes relied on: ``runs (experiment_id, lifecycle_stage, start_time)``; the primary keys
+``(run_uuid, key)`` of latest_metrics, params and tags (one row per run and key, so joins never duplicate
+runs); ``latest_metrics (key, value)`` and ``params (key, value)`` for selective filters; ``tags (key)``;
+``run_inputs (run_uuid, dataset_uuid)``; ``experiment_tags (experiment_id, key)``.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    FromClause,
+    Select,
+    String,
+    and_,
+    case,
+    exists,
+    false,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from shipyard.errors import InvalidParameter
+from shipyard.tracking.search import (
+    EQ,
+    GE,
+    GT,
+    ILIKE,
+    IN,
+    IS_NOT_NULL,
+    IS_NULL,
+    LE,
+    LIKE,
+    LT,
+    NE,
+    NOT_IN,
+    Comparison,
+    Kind,
+    OrderKey,
+    Value,
+)
+from shipyard.tracking.tables import (
+    datasets,
+    experiment_tags,
+    experiments,
+    latest_metrics,
+    params,
+    run_inputs,
+    runs,
+    tags,
+)
+
+__all__ = ["experiments_query", "runs_query"]
+
+DATASET_CONTEXT_KEY = "mlflow.data.context"
+
+# Beyond this many keyed joins, further filters become EXISTS subqueries (SQLite allows 64 tables a join).
+_MAX_JOINS = 24
+
+_RUN_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "run_id": runs.c.run_uuid,
+    "run_name": runs.c.name,
+    "status": runs.c.status,
+    "user_id": runs.c.user_id,
+    "start_time": runs.c.start_time,
+    "end_time": runs.c.end_time,
+    "artifact_uri": runs.c.artifact_uri,
+    "lifecycle_stage": runs.c.lifecycle_stage,
+}
+
+_EXPERIMENT_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "experiment_id": experiments.c.experiment_id,
+    "name": experiments.c.name,
+    "creation_time": experiments.c.creation_time,
+    "last_update_time": experiments.c.last_update_time,
+}
+
+_NUMERIC: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    EQ: operator.eq,
+    NE: operator.ne,
+    GT: operator.gt,
+    GE: operator.ge,
+    LT: operator.lt,
+    LE: operator.le,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Portable LIKE / ILIKE and JSON field access
+
+
+def _like_to_glob(pattern: str) -> str:
+    """A GLOB pattern matching exactly what the escape-less LIKE ``pattern`` matches, case-sensitively."""
+    special = {"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}
+    return "".join(special.get(char, char) for char in pattern)
+
+
+class _CaseSensitiveLike(FunctionElement[bool]):
+    """``column LIKE pattern`` that respects case on every database (GLOB on SQLite)."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "shipyard_like"
+    _is_implicitly_boolean = True  # already a predicate: no "= 1" on SQLite
+
+    def __init__(self, column: ColumnElement[Any], pattern: str) -> None:
+        super().__init__(column, literal(pattern, String()), literal(_like_to_glob(pattern), String()))
+
+
+class _CaseInsensitiveLike(FunctionElement[bool]):
+    """``column ILIKE pattern`` on every database."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "shipyard_ilike"
+    _is_implicitly_boolean = True
+
+    def __init__(self, column: ColumnElement[Any], pattern: str) -> None:
+        super().__init__(column, literal(pattern, String()))
+
+
+class _JsonTextField(FunctionElement[str]):
+    """The text value of one top-level key of a column holding a JSON object (NULL when absent)."""
+
+    type = String()
+    inherit_cache = True
+    name = "shipyard_json_text"
+
+    def __init__(self, column: ColumnElement[Any], key: str) -> None:
+        quoted_key = key.replace("\\", "\\\\").replace('"', '\\"')
+        super().__init__(column, literal(key, String()), literal(f'$."{quoted_key}"', String()))
+
+
+def _parts(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
+    return [compiler.process(clause, **kw) for clause in element.clauses]
+
+
+class _BinarySort(FunctionElement[str]):
+    """A string column sorted by code point on every database (PostgreSQL's default collation is not)."""
+
+    type = String()
+    inherit_cache = True
+    name = "shipyard_binary_sort"
+
+
+@compiles(_BinarySort)
+def _binary_sort_default(element: _BinarySort, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = _parts(element, compiler, **kw)
+    return column
+
+
+@compiles(_BinarySort, "postgresql")
+def _binary_sort_postgresql(element: _BinarySort, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = _parts(element, compiler, **kw)
+    return f'({column} COLLATE "C")'
+
+
+def _sortable(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return _BinarySort(column) if isinstance(column.type, String) else column
+
+
+@compiles(_CaseSensitiveLike)
+def _like_default(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, pattern, _ = _parts(element, compiler, **kw)
+    return f"({column} LIKE {pattern})"
+
+
+@compiles(_CaseSensitiveLike, "postgresql")
+def _like_postgresql(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, pattern, _ = _parts(element, compiler, **kw)
+    return f"({column} LIKE {pattern} ESCAPE '')"
+
+
+@compiles(_CaseSensitiveLike, "sqlite")
+def _like_sqlite(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, _, glob = _parts(element, compiler, **kw)
+    return f"({column} GLOB {glob})"
+
+
+@compiles(_CaseInsensitiveLike)
+def _ilike_default(element: _CaseInsensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, pattern = _parts(element, compiler, **kw)
+    return f"(lower({column}) LIKE lower({pattern}))"
+
+
+@compiles(_CaseInsensitiveLike, "postgresql")
+def _ilike_postgresql(element: _CaseInsensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    column, pattern = _parts(element, compiler, **kw)
+    return f"({column} ILIKE {pattern} ESCAPE '')"
+
+
+@compiles(_CaseInsensitiveLike, "sqlite")
+def _ilike_sqlite(element: _CaseInsensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite's LIKE ignores (ASCII) case and has no escape character unless one is named.
+    column, pattern = _parts(element, compiler, **kw)
+    return f"({column} LIKE {pattern})"
+
+
+@compiles(_JsonTextField)
+def _json_default(element: _JsonTextField, compiler: SQLCompiler, **kw: Any) -> str:
+    column, _, path = _parts(element, compiler, **kw)
+    return f"json_extract({column}, {path})"
+
+
+@compiles(_JsonTextField, "sqlite")
+def _json_sqlite(element: _JsonTextField, compiler: SQLCompiler, **kw: Any) -> str:
+    # Guarded by json_valid so a malformed row reads as "no such key" instead of failing the query.
+    column, _, path = _parts(element, compiler, **kw)
+    return f"(CASE WHEN json_valid({column}) THEN json_extract({column}, {path}) END)"
+
+
+@compiles(_JsonTextField, "postgresql")
+def _json_postgresql(element: _JsonTextField, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key, _ = _parts(element, compiler, **kw)
+    return f"(CAST({column} AS JSONB) ->> {key})"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Conditions
+
+
+def _string_condition(column: ColumnElement[Any], op: str, value: Value) -> ColumnElement[bool]:
+    if op == EQ:
+        return column == value
+    if op == NE:
+        return column != value
+    if op == LIKE:
+        return _CaseSensitiveLike(column, _as_str(value, op))
+    if op == ILIKE:
+        return _CaseInsensitiveLike(column, _as_str(value, op))
+    if op == IN:
+        return column.in_(_as_tuple(value, op))
+    if op == NOT_IN:
+        return column.not_in(_as_tuple(value, op))
+    raise InvalidParameter(f"'{op}' cannot compare strings; use =, !=, LIKE, ILIKE, IN or NOT IN.")
+
+
+def _value_condition(column: ColumnElement[Any], op: str, value: Value) -> ColumnElement[bool]:
+    """``column op value`` for a string or numeric comparison (attributes, ids, param and tag values)."""
+    if op in _NUMERIC and isinstance(value, int | float) and not isinstance(value, bool):
+        return _NUMERIC[op](column, value)
+    if op in (IN, NOT_IN) and isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        return column.in_(value) if op == IN else column.not_in(value)
+    return _string_condition(column, op, value)
+
+
+def _as_str(value: Value, op: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidParameter(f"'{op}' needs a quoted string, got {value!r}.")
+    return value
+
+
+def _as_tuple(value: Value, op: str) -> tuple[str, ...] | tuple[int, ...]:
+    if not isinstance(value, tuple) or not value:
+        raise InvalidParameter(f"'{op}' needs a non-empty list of values, got {value!r}.")
+    return value
+
+
+def _metric_condition(table: FromClause, op: str, value: Value) -> ColumnElement[bool]:
+    if op not in _NUMERIC or not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidParameter(f"Metrics are compared with =, !=, >, >=, <, <= and a number, got '{op}' {value!r}.")
+    condition = _NUMERIC[op](table.c.value, float(value))
+    # NaN is stored as 0 with is_nan set: every comparison with NaN is false except "!=".
+    if op == NE:
+        return or_(condition, table.c.is_nan == true())
+    return and_(condition, table.c.is_nan == false())
+
+
+_KEYED_TABLES: dict[Kind, FromClause] = {Kind.METRIC: latest_metrics, Kind.PARAM: params, Kind.TAG: tags}
+
+
+def _keyed_condition(kind: Kind, table: FromClause, op: str, value: Value) -> ColumnElement[bool]:
+    if kind is Kind.METRIC:
+        return _metric_condition(table, op, value)
+    return _string_condition(table.c.value, op, value)
+
+
+def _dataset_condition(comparison: Comparison) -> ColumnElement[bool]:
+    if comparison.key == "context":
+        column: ColumnElement[Any] = _JsonTextField(run_inputs.c.tags_json, DATASET_CONTEXT_KEY)
+    elif comparison.key in ("name", "digest"):
+        column = datasets.c[comparison.key]
+    else:
+        raise InvalidParameter(f"'{comparison.key}' is not a dataset field; use name, digest or context.")
+    return exists(
+        select(run_inputs.c.run_uuid)
+        .select_from(run_inputs.join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid))
+        .where(run_inputs.c.run_uuid == runs.c.run_uuid, _string_condition(column, comparison.op, comparison.value))
+    )
+
+
+def _check_page(offset: int, limit: int) -> None:
+    if offset < 0:
+        raise InvalidParameter(f"A page offset must be zero or more, got {offset}.")
+    if limit < 0:
+        raise InvalidParameter(f"A page size must be zero or more, got {limit}.")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Runs
+
+
+class _RunJoins:
+    """One alias of latest_metrics / params / tags per (kind, key), inner-joined when filtered."""
+
+    def __init__(self) -> None:
+        self.inner: dict[tuple[Kind, str], FromClause] = {}
+        self.inner_conditions: dict[tuple[Kind, str], list[ColumnElement[bool]]] = {}
+        self.outer: dict[tuple[Kind, str], FromClause] = {}
+
+    def _alias(self, kind: Kind, key: str) -> FromClause:
+        number = len(self.inner) + len(self.outer)
+        return _KEYED_TABLES[kind].alias(f"{kind.value}_{number}")
+
+    def filtered(self, kind: Kind, key: str) -> FromClause | None:
+        """The inner-joined alias for this key, or None once the join budget is spent."""
+        if (kind, key) not in self.inner:
+            if len(self.inner) >= _MAX_JOINS:
+                return None
+            self.inner[(kind, key)] = self._alias(kind, key)
+            self.inner_conditions[(kind, key)] = []
+        return self.inner[(kind, key)]
+
+    def sorted(self, kind: Kind, key: str) -> FromClause:
+        """An alias to sort by: the filter's inner join if there is one, else a new outer join."""
+        if (kind, key) in self.inner:
+            return self.inner[(kind, key)]
+        if (kind, key) not in self.outer:
+            self.outer[(kind, key)] = self._alias(kind, key)
+        return self.outer[(kind, key)]
+
+    def from_clause(self) -> FromClause:
+        joined: FromClause = runs
+        for (_, key), table in self.inner.items():
+            joined = joined.join(table, and_(table.c.run_uuid == runs.c.run_uuid, table.c.key == key))
+        for (_, key), table in self.outer.items():
+            joined = joined.outerjoin(table, and_(table.c.run_uuid == runs.c.run_uuid, table.c.key == key))
+        return joined
+
+
+def _keyed_exists(kind: Kind, key: str, condition: Callable[[FromClause], ColumnElement[bool]] | None) -> Any:
+    table = _KEYED_TABLES[kind]
+    where = [table.c.run_uuid == runs.c.run_uuid, table.c.key == key]
+    if condition is not None:
+        where.append(condition(table))
+    return exists(select(table.c.run_uuid).where(*where))
+
+
+def _run_filters(comparisons: Sequence[Comparison], joins: _RunJoins) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    for comparison in comparisons:
+        kind, key, op, value = comparison.kind, comparison.key, comparison.op, comparison.value
+        if kind is Kind.ATTRIBUTE:
+            column = _RUN_COLUMNS.get(key)
+            if column is None:
+                raise InvalidParameter(f"'{key}' is not a run attribute.")
+            where.append(_value_condition(column, op, value))
+        elif kind is Kind.DATASET:
+            where.append(_dataset_condition(comparison))
+        elif kind in _KEYED_TABLES:
+            if op in (IS_NULL, IS_NOT_NULL):
+                present = _keyed_exists(kind, key, None)
+                where.append(~present if op == IS_NULL else present)
+                continue
+            table = joins.filtered(kind, key)
+            if table is None:
+                where.append(_keyed_exists(kind, key, lambda t, k=kind, o=op, v=value: _keyed_condition(k, t, o, v)))
+            else:
+                joins.inner_conditions[(kind, key)].append(_keyed_condition(kind, table, op, value))
+        else:
+            raise InvalidParameter(f"Runs cannot be filtered by {kind.value}s.")
+    for conditions in joins.inner_conditions.values():
+        where.extend(conditions)
+    return where
+
+
+def _run_order(order_keys: Sequence[OrderKey], joins: _RunJoins) -> list[ColumnElement[Any]]:
+    clauses: list[ColumnElement[Any]] = []
+    for key in order_keys:
+        if key.kind is Kind.ATTRIBUTE:
+            column = _RUN_COLUMNS.get(key.key)
+            if column is None:
+                raise InvalidParameter(f"Runs cannot be sorted by '{key.key}'.")
+            value: ColumnElement[Any] = column
+        elif key.kind in _KEYED_TABLES:
+            table = joins.sorted(key.kind, key.key)
+            value = table.c.value
+            if key.kind is Kind.METRIC:
+                # Real values first, then NaN, then runs without the metric, in both directions (MLflow).
+                clauses.append(case((table.c.run_uuid.is_(None), 2), (table.c.is_nan == true(), 1), else_=0))
+        else:
+            raise InvalidParameter(f"Runs cannot be sorted by {key.kind.value}s.")
+        value = _sortable(value)
+        clauses.append((value.asc() if key.ascending else value.desc()).nulls_last())
+    if not any(k.kind is Kind.ATTRIBUTE and k.key == "start_time" for k in order_keys):
+        clauses.append(runs.c.start_time.desc().nulls_last())
+    clauses.append(_sortable(runs.c.run_uuid).asc())
+    return clauses
+
+
+def runs_query(
+    comparisons: Sequence[Comparison],
+    order_keys: Sequence[OrderKey],
+    experiment_ids: Sequence[int],
+    lifecycle_stages: Sequence[str],
+    offset: int,
+    limit: int,
+) -> Select[tuple[str]]:
+    """The ids of the runs matching a parsed filter, in search order, one page of them.
+
+    Args:
+        comparisons: from :func:`shipyard.tracking.search.parse_filter` with ``RUN_SEARCH``.
+        order_keys: from :func:`shipyard.tracking.search.parse_order_by` with ``RUN_SEARCH``.
+        experiment_ids: the experiments to search (none: no rows).
+        lifecycle_stages: the stages to include, e.g. ``("active",)``.
+        offset: rows to skip (from the page token).
+        limit: rows to return (callers ask for one more than a page to learn whether another follows).
+
+    Returns:
+        A select of ``runs.run_uuid``.
+    """
+    _check_page(offset, limit)
+    joins = _RunJoins()
+    where = _run_filters(comparisons, joins)
+    order = _run_order(order_keys, joins)
+    return (
+        select(runs.c.run_uuid)
+        .select_from(joins.from_clause())
+        .where(runs.c.experiment_id.in_(list(experiment_ids)), runs.c.lifecycle_stage.in_(list(lifecycle_stages)))
+        .where(*where)
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit)
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Experiments
+
+
+def _experiment_filter(comparison: Comparison) -> ColumnElement[bool]:
+    if comparison.kind is Kind.ATTRIBUTE:
+        column = _EXPERIMENT_COLUMNS.get(comparison.key)
+        if column is None:
+            raise InvalidParameter(f"'{comparison.key}' is not an experiment attribute.")
+        return _value_condition(column, comparison.op, comparison.value)
+    if comparison.kind is Kind.TAG:
+        where = [
+            experiment_tags.c.experiment_id == experiments.c.experiment_id,
+            experiment_tags.c.key == comparison.key,
+        ]
+        if comparison.op in (IS_NULL, IS_NOT_NULL):
+            present = exists(select(experiment_tags.c.experiment_id).where(*where))
+            return ~present if comparison.op == IS_NULL else present
+        where.append(_string_condition(experiment_tags.c.value, comparison.op, comparison.value))
+        return exists(select(experiment_tags.c.experiment_id).where(*where))
+    raise InvalidParameter(f"Experiments cannot be filtered by {comparison.kind.value}s.")
+
+
+def experiments_query(
+    comparisons: Sequence[Comparison],
+    order_keys: Sequence[OrderKey],
+    lifecycle_stages: Sequence[str],
+    offset: int,
+    limit: int,
+) -> Select[tuple[int]]:
+    """The ids of the experiments matching a parsed filter, in search order, one page of them.
+
+    Args:
+        comparisons: from :func:`shipyard.tracking.search.parse_filter` with ``EXPERIMENT_SEARCH``.
+        order_keys: from :func:`shipyard.tracking.search.parse_order_by` with ``EXPERIMENT_SEARCH``; empty
+            means MLflow's default, ``creation_time DESC, experiment_id ASC``.
+        lifecycle_stages: the stages to include.
+        offset: rows to skip.
+        limit: rows to return.
+
+    Returns:
+        A select of ``experiments.experiment_id``.
+    """
+    _check_page(offset, limit)
+    order: list[ColumnElement[Any]] = []
+    if not order_keys:
+        order = [experiments.c.creation_time.desc(), experiments.c.experiment_id.asc()]
+    for key in order_keys:
+        column = _EXPERIMENT_COLUMNS.get(key.key) if key.kind is Kind.ATTRIBUTE else None
+        if column is None:
+            raise InvalidParameter(f"Experiments cannot be sorted by {key.kind.value} '{key.key}'.")
+        sortable = _sortable(column)
+        order.append(sortable.asc() if key.ascending else sortable.desc())
+    if order_keys and not any(k.kind is Kind.ATTRIBUTE and k.key == "experiment_id" for k in order_keys):
+        order.append(experiments.c.experiment_id.desc())  # MLflow's tie-break after explicit keys
+    return (
+        select(experiments.c.experiment_id)
+        .where(experiments.c.lifecycle_stage.in_(list(lifecycle_stages)))
+        .where(*(_experiment_filter(c) for c in comparisons))
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit)
+    )

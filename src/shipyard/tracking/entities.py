@@ -1,0 +1,123 @@
+"""Tracking entities: plain frozen dataclasses with no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "DatasetInput",
+    "Experiment",
+    "LifecycleStage",
+    "Metric",
+    "Param",
+    "Run",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+]
+
+
+class RunStatus(StrEnum):
+    """A run's status, with MLflow's names."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+class LifecycleStage(StrEnum):
+    """Soft-delete state of experiments and runs."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class ViewType(StrEnum):
+    """Which lifecycle stages a search returns."""
+
+    ACTIVE_ONLY = "ACTIVE_ONLY"
+    DELETED_ONLY = "DELETED_ONLY"
+    ALL = "ALL"
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The lifecycle stages this view includes."""
+        if self is ViewType.ACTIVE_ONLY:
+            return (LifecycleStage.ACTIVE.value,)
+        if self is ViewType.DELETED_ONLY:
+            return (LifecycleStage.DELETED.value,)
+        return (LifecycleStage.ACTIVE.value, LifecycleStage.DELETED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One point of a metric's history."""
+
+    key: str
+    value: float
+    timestamp_ms: int
+    step: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A run parameter; immutable once logged."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunTag:
+    """A run or experiment tag; may be overwritten."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A named group of runs."""
+
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    creation_time_ms: int
+    last_update_time_ms: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInput:
+    """A dataset a run consumed, with the tags of that use (e.g. ``mlflow.data.context``)."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str = ""
+    profile: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run with its latest metrics, params, tags and dataset inputs."""
+
+    run_id: str
+    experiment_id: str
+    run_name: str
+    user_id: str
+    status: str
+    start_time_ms: int | None
+    end_time_ms: int | None
+    lifecycle_stage: str
+    artifact_uri: str
+    metrics: tuple[Metric, ...] = ()
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    inputs: tuple[DatasetInput, ...] = ()

@@ -1,0 +1,750 @@
+"""MLflow's search filter and order_by grammar, parsed once for every interface (REST, SDK, CLI, UI).
+
+The parser is generic over an :class:`EntitySchema` that says which prefixes, attributes and comparators
+an entity accepts; :data:`RUN_SEARCH`, :data:`EXPERIMENT_SEARCH`, :data:`REGISTERED_MODEL_SEARCH` and
+:data:`MODEL_VERSION_SEARCH` are the ready-made ones. Parsing is pure: no I/O, no SQL. The SQL side lives
+in ``shipyard.tracking._search_sql`` (and, later, the registry's store).
+
+Grammar (keywords are case-insensitive, prefixes and keys are not)::
+
+    filter     := comparison ( AND comparison )*
+    comparison := column op value | column IN list | column NOT IN list | column IS [NOT] NULL
+    column     := [prefix "."] key             -- no prefix means an attribute
+    prefix     := word | `word` | "word"       -- metrics, params, tags, attributes, datasets, ...
+    key        := bare | `quoted` | "quoted"   -- bare keys may hold letters, digits and _ . - / :
+    op         := = | != | > | >= | < | <= | LIKE | ILIKE
+    value      := 'string' | "string" | number -- '' or \\' inside '...' is a quote
+    list       := "(" value ( "," value )* [","] ")"
+    order_by   := column [ASC | DESC]          -- one per list item
+
+Example:
+    >>> parse_filter("metrics.acc > 0.9 AND params.model = 'cnn'", RUN_SEARCH)[0]
+    Comparison(kind=<Kind.METRIC: 'metric'>, key='acc', op='>', value=0.9)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final, TypeAlias
+
+from shipyard.errors import InvalidParameter
+
+__all__ = [
+    "EXPERIMENT_SEARCH",
+    "MODEL_VERSION_SEARCH",
+    "REGISTERED_MODEL_SEARCH",
+    "RUN_SEARCH",
+    "Comparison",
+    "EntitySchema",
+    "FieldSpec",
+    "Kind",
+    "OrderKey",
+    "Value",
+    "ValueType",
+    "decode_page_token",
+    "encode_page_token",
+    "parse_filter",
+    "parse_order_by",
+]
+
+
+class Kind(StrEnum):
+    """What a column names: an attribute of the entity itself, or a keyed metric, param, tag or dataset."""
+
+    ATTRIBUTE = "attribute"
+    METRIC = "metric"
+    PARAM = "param"
+    TAG = "tag"
+    DATASET = "dataset"
+
+
+class ValueType(StrEnum):
+    """The literal an attribute (or dataset field) is compared with."""
+
+    STRING = "string"  # a quoted string
+    NUMBER = "number"  # an int or float literal, kept as written (int stays int)
+    INTEGER = "integer"  # a whole number only (millisecond timestamps, version numbers)
+    ID = "id"  # an integer id, written quoted ('3') as MLflow does, or bare (3)
+
+
+# Comparators, spelled as they appear in `Comparison.op` (normalised to upper case).
+EQ: Final = "="
+NE: Final = "!="
+GT: Final = ">"
+GE: Final = ">="
+LT: Final = "<"
+LE: Final = "<="
+LIKE: Final = "LIKE"
+ILIKE: Final = "ILIKE"
+IN: Final = "IN"
+NOT_IN: Final = "NOT IN"
+IS_NULL: Final = "IS NULL"
+IS_NOT_NULL: Final = "IS NOT NULL"
+
+NUMERIC_OPS: Final = frozenset({EQ, NE, GT, GE, LT, LE})
+STRING_OPS: Final = frozenset({EQ, NE, LIKE, ILIKE, IN, NOT_IN})
+ID_OPS: Final = frozenset({EQ, NE, IN, NOT_IN})
+KEYED_STRING_OPS: Final = STRING_OPS | {IS_NULL, IS_NOT_NULL}
+LIST_OPS: Final = frozenset({IN, NOT_IN})
+NULL_OPS: Final = frozenset({IS_NULL, IS_NOT_NULL})
+
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+Value: TypeAlias = str | int | float | tuple[str, ...] | tuple[int, ...] | None
+"""A parsed right-hand side: a string, a number, a tuple for IN / NOT IN, None for IS [NOT] NULL."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One ``column op value`` condition of a filter; a filter is the AND of its comparisons.
+
+    Attributes:
+        kind: what the column names.
+        key: the metric/param/tag key, the canonical attribute name (aliases resolved: ``created`` is
+            ``start_time``), or the dataset field (``name``, ``digest``, ``context``).
+        op: the comparator in upper case: ``=``, ``!=``, ``>``, ``>=``, ``<``, ``<=``, ``LIKE``, ``ILIKE``,
+            ``IN``, ``NOT IN``, ``IS NULL``, ``IS NOT NULL``.
+        value: ``float`` for metrics; ``int`` or ``float`` for numeric attributes; ``int`` for ids; ``str``
+            for strings; a tuple for ``IN`` / ``NOT IN``; ``None`` for ``IS [NOT] NULL``.
+    """
+
+    kind: Kind
+    key: str
+    op: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    """One ``order_by`` item: sort by this column, ascending unless ``ascending`` is False."""
+
+    kind: Kind
+    key: str
+    ascending: bool = True
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """An attribute (or dataset field) of an entity: its canonical name, literal type and comparators."""
+
+    name: str
+    value_type: ValueType
+    ops: frozenset[str]
+    filterable: bool = True
+    orderable: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class EntitySchema:
+    """What one entity's search accepts; the parser is generic over it.
+
+    Attributes:
+        entity: the entity's name in messages ("run", "experiment", ...).
+        prefixes: every accepted column prefix (aliases included) and the kind it selects, in the order
+            messages list them; the first prefix of each kind is its canonical spelling.
+        attributes: attribute specs by every accepted name, aliases included (``created`` -> start_time).
+        key_ops: comparators allowed per keyed kind (metric, param, tag).
+        dataset_fields: dataset field specs, for entities that have dataset inputs.
+        order_kinds: kinds allowed in ``order_by`` (attributes must also be ``orderable``).
+        default_order: the order MLflow applies when ``order_by`` is empty (tie-breakers are the SQL
+            layer's business).
+    """
+
+    entity: str
+    prefixes: Mapping[str, Kind]
+    attributes: Mapping[str, FieldSpec]
+    key_ops: Mapping[Kind, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+    dataset_fields: Mapping[str, FieldSpec] = field(default_factory=lambda: MappingProxyType({}))
+    order_kinds: frozenset[Kind] = frozenset({Kind.ATTRIBUTE})
+    default_order: tuple[OrderKey, ...] = ()
+
+    def prefix_list(self) -> str:
+        """The canonical prefixes, for messages: ``metrics., params., tags., attributes., datasets.``."""
+        seen: dict[Kind, str] = {}
+        for prefix, kind in self.prefixes.items():
+            seen.setdefault(kind, prefix)
+        return ", ".join(f"{p}." for p in seen.values())
+
+    def attribute_list(self, *, for_order: bool = False) -> str:
+        """The canonical attribute names, for messages."""
+        names = {
+            spec.name
+            for spec in self.attributes.values()
+            if (spec.orderable if for_order else spec.filterable)
+        }
+        return ", ".join(sorted(names))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ready-made schemas
+
+
+def _spec(name: str, value_type: ValueType, *, filterable: bool = True, orderable: bool = True) -> FieldSpec:
+    ops = {
+        ValueType.STRING: STRING_OPS,
+        ValueType.NUMBER: NUMERIC_OPS,
+        ValueType.INTEGER: NUMERIC_OPS,
+        ValueType.ID: ID_OPS,
+    }[value_type]
+    return FieldSpec(name, value_type, ops, filterable=filterable, orderable=orderable)
+
+
+def _attributes(*specs: FieldSpec, aliases: Mapping[str, str] | None = None) -> Mapping[str, FieldSpec]:
+    by_name = {spec.name: spec for spec in specs}
+    for alias, target in (aliases or {}).items():
+        by_name[alias] = by_name[target]
+    return MappingProxyType(by_name)
+
+
+_ATTRIBUTE_PREFIXES: Final = {"attributes": Kind.ATTRIBUTE, "attribute": Kind.ATTRIBUTE, "attr": Kind.ATTRIBUTE}
+_TAG_PREFIXES: Final = {"tags": Kind.TAG, "tag": Kind.TAG}
+
+RUN_SEARCH: Final = EntitySchema(
+    entity="run",
+    prefixes=MappingProxyType(
+        {
+            "metrics": Kind.METRIC,
+            "metric": Kind.METRIC,
+            "params": Kind.PARAM,
+            "param": Kind.PARAM,
+            "parameters": Kind.PARAM,
+            "parameter": Kind.PARAM,
+            **_TAG_PREFIXES,
+            **_ATTRIBUTE_PREFIXES,
+            "run": Kind.ATTRIBUTE,
+            "datasets": Kind.DATASET,
+            "dataset": Kind.DATASET,
+        }
+    ),
+    attributes=_attributes(
+        _spec("run_id", ValueType.STRING),
+        _spec("run_name", ValueType.STRING),
+        _spec("status", ValueType.STRING),
+        _spec("user_id", ValueType.STRING),
+        _spec("artifact_uri", ValueType.STRING),
+        _spec("lifecycle_stage", ValueType.STRING),
+        _spec("start_time", ValueType.NUMBER),
+        _spec("end_time", ValueType.NUMBER),
+        # MLflow's UI column titles, accepted as aliases as MLflow does.
+        aliases={"created": "start_time", "Created": "start_time", "run name": "run_name",
+                 "Run name": "run_name", "Run Name": "run_name"},
+    ),
+    key_ops=MappingProxyType({Kind.METRIC: NUMERIC_OPS, Kind.PARAM: KEYED_STRING_OPS, Kind.TAG: KEYED_STRING_OPS}),
+    dataset_fields=_attributes(
+        _spec("name", ValueType.STRING, orderable=False),
+        _spec("digest", ValueType.STRING, orderable=False),
+        _spec("context", ValueType.STRING, orderable=False),
+    ),
+    order_kinds=frozenset({Kind.ATTRIBUTE, Kind.METRIC, Kind.PARAM, Kind.TAG}),
+    default_order=(OrderKey(Kind.ATTRIBUTE, "start_time", ascending=False), OrderKey(Kind.ATTRIBUTE, "run_id")),
+)
+"""Runs: metrics, params, tags, attributes and dataset inputs; order by attributes, metrics, params, tags."""
+
+EXPERIMENT_SEARCH: Final = EntitySchema(
+    entity="experiment",
+    prefixes=MappingProxyType({**_ATTRIBUTE_PREFIXES, **_TAG_PREFIXES}),
+    attributes=_attributes(
+        _spec("experiment_id", ValueType.ID),
+        _spec("name", ValueType.STRING),
+        _spec("creation_time", ValueType.INTEGER),
+        _spec("last_update_time", ValueType.INTEGER),
+    ),
+    key_ops=MappingProxyType({Kind.TAG: KEYED_STRING_OPS}),
+    default_order=(OrderKey(Kind.ATTRIBUTE, "creation_time", ascending=False), OrderKey(Kind.ATTRIBUTE, "experiment_id")),
+)
+"""Experiments: name, experiment_id, creation_time, last_update_time and tags; order by attributes only."""
+
+REGISTERED_MODEL_SEARCH: Final = EntitySchema(
+    entity="registered model",
+    prefixes=MappingProxyType({**_ATTRIBUTE_PREFIXES, **_TAG_PREFIXES}),
+    attributes=_attributes(
+        _spec("name", ValueType.STRING),
+        _spec("creation_timestamp", ValueType.INTEGER),
+        _spec("last_updated_timestamp", ValueType.INTEGER),
+        aliases={"timestamp": "last_updated_timestamp"},
+    ),
+    key_ops=MappingProxyType({Kind.TAG: KEYED_STRING_OPS}),
+    default_order=(OrderKey(Kind.ATTRIBUTE, "name"),),
+)
+"""Registered models: name, timestamps and tags; order by name or timestamps (``timestamp`` = last update)."""
+
+MODEL_VERSION_SEARCH: Final = EntitySchema(
+    entity="model version",
+    prefixes=MappingProxyType({**_ATTRIBUTE_PREFIXES, **_TAG_PREFIXES}),
+    attributes=_attributes(
+        _spec("name", ValueType.STRING),
+        _spec("version_number", ValueType.INTEGER),
+        _spec("run_id", ValueType.STRING),
+        _spec("source_path", ValueType.STRING, orderable=False),
+        _spec("creation_timestamp", ValueType.INTEGER),
+        _spec("last_updated_timestamp", ValueType.INTEGER),
+    ),
+    key_ops=MappingProxyType({Kind.TAG: KEYED_STRING_OPS}),
+    default_order=(
+        OrderKey(Kind.ATTRIBUTE, "last_updated_timestamp", ascending=False),
+        OrderKey(Kind.ATTRIBUTE, "name"),
+        OrderKey(Kind.ATTRIBUTE, "version_number", ascending=False),
+    ),
+)
+"""Model versions: name, version_number, run_id, source_path, timestamps and tags."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scanner
+
+_BARE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BARE_KEY = re.compile(r"[\w.\-/:]+")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_WORD = re.compile(r"[A-Za-z_]+")
+_OPERATOR_CHARS = "=!<>"
+_QUOTES = "`\"'"
+_SYMBOL_OPS = ("!=", ">=", "<=", "==", "<>", "=", ">", "<")
+
+
+@dataclass(frozen=True)
+class _Column:
+    prefix: str | None
+    name: str
+    text: str
+
+
+class _Scanner:
+    """A cursor over one filter or order_by string that raises InvalidParameter on the first problem."""
+
+    def __init__(self, text: str, what: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.what = what
+
+    def fail(self, message: str) -> InvalidParameter:
+        return InvalidParameter(f"Invalid {self.what} {self.text!r}: {message}")
+
+    def skip_ws(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.text)
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def rest_word(self) -> str:
+        """The next whitespace-delimited chunk, for messages."""
+        end = self.pos
+        while end < len(self.text) and not self.text[end].isspace():
+            end += 1
+        return self.text[self.pos : end]
+
+    def found(self) -> str:
+        """What stands at the cursor, for messages: the next chunk quoted, "a space" or "the end"."""
+        if self.at_end():
+            return "the end"
+        if self.peek().isspace():
+            return "a space"
+        return repr(self.rest_word())
+
+    def word(self) -> str | None:
+        match = _WORD.match(self.text, self.pos)
+        if match is None:
+            return None
+        self.pos = match.end()
+        return match.group()
+
+    def quoted(self) -> str:
+        """A quoted run; the quote doubled (``''``) or backslash-escaped (``\\'``) stands for itself."""
+        quote, start = self.text[self.pos], self.pos
+        self.pos += 1
+        out: list[str] = []
+        while self.pos < len(self.text):
+            char = self.text[self.pos]
+            nxt = self.text[self.pos + 1] if self.pos + 1 < len(self.text) else ""
+            if char == "\\" and nxt in (quote, "\\"):
+                # Keep "\\" verbatim (MLflow does), but consume it whole so that 'C:\\' terminates.
+                out.append(quote if nxt == quote else "\\\\")
+                self.pos += 2
+            elif char == quote and nxt == quote:
+                out.append(quote)
+                self.pos += 2
+            elif char == quote:
+                self.pos += 1
+                return "".join(out)
+            else:
+                out.append(char)
+                self.pos += 1
+        raise self.fail(f"the quote {quote} opened at position {start} is never closed.")
+
+    def column(self) -> _Column:
+        start = self.pos
+        if self.peek() == "(":
+            raise self.fail("parentheses are not supported; write comparisons joined by AND, without grouping.")
+        first = self._name_part(
+            "expected a column such as metrics.<key>, params.<key>, tags.<key> or an attribute name"
+        )
+        prefix: str | None = None
+        name = first
+        if self.peek() == ".":
+            self.pos += 1
+            prefix = first
+            if self.peek() in ('"', "`"):
+                name = self.quoted()
+            else:
+                match = _BARE_KEY.match(self.text, self.pos)
+                if match is None:
+                    raise self.fail(f"expected a key after '{self.text[start:self.pos]}' (quote keys with spaces "
+                                    f"or symbols: {prefix}.`my key`), found {self.found()}.")
+                name = match.group()
+                self.pos = match.end()
+        text = self.text[start : self.pos]
+        nxt = self.peek()
+        if nxt and not nxt.isspace() and nxt not in _OPERATOR_CHARS:
+            raise self.fail(
+                f"unexpected {nxt!r} after column {text!r}. Quote keys holding spaces or symbols with "
+                "backticks or double quotes, e.g. metrics.`my metric` or tags.\"a b\"."
+            )
+        return _Column(prefix, name, text)
+
+    def _name_part(self, expected: str) -> str:
+        if self.peek() in ('"', "`"):
+            return self.quoted()
+        match = _BARE_NAME.match(self.text, self.pos)
+        if match is None:
+            raise self.fail(f"{expected}, found {self.found()}.")
+        self.pos = match.end()
+        return match.group()
+
+    def operator(self, column: str) -> str:
+        for symbol in _SYMBOL_OPS:
+            if self.text.startswith(symbol, self.pos):
+                self.pos += len(symbol)
+                if symbol == "==":
+                    raise self.fail(f"'==' after {column!r} is not a comparator; use '='.")
+                if symbol == "<>":
+                    raise self.fail(f"'<>' after {column!r} is not a comparator; use '!='.")
+                return symbol
+        start = self.pos
+        word = (self.word() or "").upper()
+        if word in (LIKE, ILIKE, IN):
+            return word
+        if word == "NOT":
+            self.skip_ws()
+            second = (self.word() or "").upper()
+            if second == IN:
+                return NOT_IN
+            if second in (LIKE, ILIKE):
+                raise self.fail(f"'NOT {second}' is not supported after {column!r}; MLflow's grammar has no NOT LIKE.")
+        elif word == "IS":
+            self.skip_ws()
+            second = (self.word() or "").upper()
+            if second == "NULL":
+                return IS_NULL
+            if second == "NOT":
+                self.skip_ws()
+                if (self.word() or "").upper() == "NULL":
+                    return IS_NOT_NULL
+        self.pos = start
+        hint = ""
+        if "." in column and word and word not in ("NOT", "IS"):
+            hint = " Quote keys that hold spaces, e.g. metrics.`my metric`."
+        raise self.fail(
+            f"expected a comparator after {column!r} (=, !=, >, >=, <, <=, LIKE, ILIKE, IN, NOT IN, IS NULL, "
+            f"IS NOT NULL), found {self.found()}.{hint}"
+        )
+
+    def scalar(self, after: str) -> str | int | float:
+        char = self.peek()
+        if char in ("'", '"'):
+            return self.quoted()
+        match = _NUMBER.match(self.text, self.pos)
+        if match is not None:
+            end = match.end()
+            if end == len(self.text) or self.text[end].isspace() or self.text[end] in ",)":
+                self.pos = end
+                literal = match.group()
+                if any(c in literal for c in ".eE"):
+                    return float(literal)
+                return int(literal)
+        raise self.fail(f"expected a quoted string or a number after {after!r}, found {self.found()}.")
+
+    def values(self, after: str) -> tuple[str | int | float, ...]:
+        if self.peek() != "(":
+            raise self.fail(f"expected a parenthesised list such as ('a', 'b') after {after!r}, found {self.found()}.")
+        self.pos += 1
+        items: list[str | int | float] = []
+        while True:
+            self.skip_ws()
+            if self.peek() == ")" and items:
+                break
+            if self.peek() == ")":
+                raise self.fail(f"the list after {after!r} is empty; give at least one value.")
+            items.append(self.scalar(after))
+            self.skip_ws()
+            if self.peek() == ",":
+                self.pos += 1
+                continue
+            if self.peek() == ")":
+                break
+            raise self.fail(f"expected ',' or ')' in the list after {after!r}, found {self.found()}.")
+        self.pos += 1
+        return tuple(items)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Resolution against a schema
+
+
+def _resolve(
+    column: _Column, schema: EntitySchema, scanner: _Scanner, *, for_order: bool = False
+) -> tuple[Kind, str, FieldSpec | None]:
+    if column.prefix is None:
+        kind = Kind.ATTRIBUTE
+    else:
+        found = schema.prefixes.get(column.prefix)
+        if found is None:
+            raise scanner.fail(
+                f"unknown prefix {column.prefix!r} in {column.text!r}; {schema.entity} search accepts "
+                f"{schema.prefix_list()} (or a bare attribute name)."
+            )
+        kind = found
+    if kind is Kind.ATTRIBUTE:
+        spec = schema.attributes.get(column.name)
+        if spec is None:
+            hint = ""
+            if column.prefix is None and "metrics" in schema.prefixes:
+                hint = f" For a metric, param or tag write metrics.{column.name}, params.{column.name} or tags.{column.name}."
+            raise scanner.fail(
+                f"{column.name!r} is not a {schema.entity} attribute; valid attributes are "
+                f"{schema.attribute_list(for_order=for_order)}.{hint}"
+            )
+        return kind, spec.name, spec
+    if kind is Kind.DATASET:
+        spec = schema.dataset_fields.get(column.name)
+        if spec is None:
+            valid = ", ".join(sorted({s.name for s in schema.dataset_fields.values()}))
+            raise scanner.fail(f"{column.name!r} is not a dataset field; valid fields are {valid}.")
+        return kind, spec.name, spec
+    return kind, column.name, None
+
+
+def _check_int(value: int, column: str, scanner: _Scanner) -> int:
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise scanner.fail(f"the number {value} compared with {column!r} is out of range.")
+    return value
+
+
+def _typed(
+    raw: str | int | float, value_type: ValueType, column: str, op: str, scanner: _Scanner
+) -> str | int | float:
+    """Check one literal against what the column holds and convert it."""
+    if value_type is ValueType.STRING:
+        if not isinstance(raw, str):
+            raise scanner.fail(f"{column!r} holds strings; quote the value after {op!r}, e.g. '{raw}'.")
+        return raw
+    if value_type is ValueType.ID:
+        if isinstance(raw, str):
+            if not re.fullmatch(r"\d+", raw):
+                raise scanner.fail(f"{column!r} is an integer id such as '1', got {raw!r}.")
+            return _check_int(int(raw), column, scanner)
+        if isinstance(raw, float):
+            raise scanner.fail(f"{column!r} is an integer id such as '1', got {raw!r}.")
+        return _check_int(raw, column, scanner)
+    if isinstance(raw, str):
+        raise scanner.fail(f"{column!r} holds numbers; compare it with an unquoted number, e.g. {column} {op} 10, "
+                           f"not {raw!r}.")
+    if value_type is ValueType.INTEGER:
+        if isinstance(raw, float):
+            raise scanner.fail(f"{column!r} holds whole numbers (milliseconds or counts); got {raw!r}.")
+        return _check_int(raw, column, scanner)
+    return _check_int(raw, column, scanner) if isinstance(raw, int) else raw
+
+
+def _comparison(scanner: _Scanner, schema: EntitySchema) -> Comparison:
+    column = scanner.column()
+    kind, key, spec = _resolve(column, schema, scanner)
+    scanner.skip_ws()
+    op = scanner.operator(column.text)
+    if spec is not None and not spec.filterable:
+        raise scanner.fail(f"{column.text!r} can be used in order_by but not in a filter.")
+    allowed = spec.ops if spec is not None else schema.key_ops.get(kind)
+    if not allowed:
+        raise scanner.fail(f"{kind.value}s cannot be filtered in {schema.entity} search.")
+    if op not in allowed:
+        ordered = [o for o in (EQ, NE, GT, GE, LT, LE, LIKE, ILIKE, IN, NOT_IN, IS_NULL, IS_NOT_NULL) if o in allowed]
+        what = f"{kind.value} {key!r}" if spec is None else f"{column.text!r}"
+        raise scanner.fail(f"{op!r} cannot compare {what}; use one of {', '.join(ordered)}.")
+    scanner.skip_ws()
+    after = f"{column.text} {op}"
+    if op in NULL_OPS:
+        return Comparison(kind, key, op, None)
+    if kind is Kind.METRIC:
+        raw = scanner.scalar(after)
+        if isinstance(raw, str):
+            raise scanner.fail(f"metric {key!r} is compared with numbers; write e.g. {column.text} {op} 0.5, "
+                               f"not {raw!r}.")
+        return Comparison(kind, key, op, float(raw))
+    value_type = spec.value_type if spec is not None else ValueType.STRING
+    if op in LIST_OPS:
+        raws = scanner.values(after)
+        if value_type is ValueType.ID:
+            ids = tuple(int(_typed(raw, value_type, column.text, op, scanner)) for raw in raws)
+            return Comparison(kind, key, op, ids)
+        strings = tuple(str(_typed(raw, ValueType.STRING, column.text, op, scanner)) for raw in raws)
+        return Comparison(kind, key, op, strings)
+    return Comparison(kind, key, op, _typed(scanner.scalar(after), value_type, column.text, op, scanner))
+
+
+def parse_filter(text: str | None, schema: EntitySchema) -> tuple[Comparison, ...]:
+    """Parse an MLflow search filter into the comparisons it ANDs together.
+
+    Args:
+        text: the filter, e.g. ``"metrics.acc > 0.9 AND tags.mlflow.runName LIKE 'cnn%'"``; empty or None
+            matches everything.
+        schema: what the searched entity accepts, e.g. :data:`RUN_SEARCH`.
+
+    Returns:
+        The comparisons, in the order written.
+
+    Raises:
+        InvalidParameter: the filter is malformed or names something the schema does not accept; the
+            message names the bad part and what was expected.
+
+    Example:
+        >>> parse_filter("params.lr = '0.1'", RUN_SEARCH)
+        (Comparison(kind=<Kind.PARAM: 'param'>, key='lr', op='=', value='0.1'),)
+    """
+    if text is None:
+        return ()
+    if not isinstance(text, str):
+        raise InvalidParameter(f"A filter must be a string, got {type(text).__name__}.")
+    scanner = _Scanner(text, "filter")
+    scanner.skip_ws()
+    if scanner.at_end():
+        return ()
+    comparisons: list[Comparison] = []
+    while True:
+        comparisons.append(_comparison(scanner, schema))
+        scanner.skip_ws()
+        if scanner.at_end():
+            return tuple(comparisons)
+        joiner = scanner.rest_word()
+        word = (scanner.word() or "").upper()
+        if word == "AND":
+            scanner.skip_ws()
+            if scanner.at_end():
+                raise scanner.fail("it ends with AND; add a comparison after it or remove it.")
+            continue
+        if word == "OR":
+            raise scanner.fail("OR is not supported; MLflow's search grammar only joins comparisons with AND.")
+        raise scanner.fail(f"expected AND between comparisons, found {joiner!r}.")
+
+
+def parse_order_by(items: Iterable[str] | str | None, schema: EntitySchema) -> tuple[OrderKey, ...]:
+    """Parse MLflow ``order_by`` items such as ``"metrics.rmse DESC"`` or ``"start_time"``.
+
+    Args:
+        items: one ``<column> [ASC|DESC]`` per item (a lone string counts as one item); empty or None
+            means the schema's default order.
+        schema: what the searched entity accepts, e.g. :data:`RUN_SEARCH`.
+
+    Returns:
+        One :class:`OrderKey` per item, in priority order.
+
+    Raises:
+        InvalidParameter: an item is malformed, names a column the entity cannot sort by, or repeats a column.
+
+    Example:
+        >>> parse_order_by(["metrics.rmse DESC"], RUN_SEARCH)
+        (OrderKey(kind=<Kind.METRIC: 'metric'>, key='rmse', ascending=False),)
+    """
+    if items is None:
+        return ()
+    if isinstance(items, str):
+        items = [items]
+    keys: list[OrderKey] = []
+    seen: set[tuple[Kind, str]] = set()
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidParameter(f"Each order_by item must be a string, got {type(item).__name__}.")
+        scanner = _Scanner(item, "order_by clause")
+        scanner.skip_ws()
+        if scanner.at_end():
+            raise scanner.fail("it is empty; expected '<column> [ASC|DESC]', e.g. 'metrics.rmse DESC'.")
+        column = scanner.column()
+        kind, key, spec = _resolve(column, schema, scanner, for_order=True)
+        if kind not in schema.order_kinds or (spec is not None and not spec.orderable):
+            raise scanner.fail(f"{schema.entity} search cannot sort by {column.text!r}; it sorts by "
+                               f"{_order_targets(schema)}.")
+        scanner.skip_ws()
+        ascending = True
+        if not scanner.at_end():
+            direction_text = scanner.rest_word()
+            direction = (scanner.word() or "").upper()
+            if direction not in ("ASC", "DESC"):
+                raise scanner.fail(f"expected ASC or DESC after {column.text!r}, found {direction_text!r}.")
+            ascending = direction == "ASC"
+            scanner.skip_ws()
+            if not scanner.at_end():
+                raise scanner.fail(f"unexpected {scanner.rest_word()!r} after {direction}; one column per item.")
+        if (kind, key) in seen:
+            raise InvalidParameter(f"order_by names {column.text!r} more than once; give each column once.")
+        seen.add((kind, key))
+        keys.append(OrderKey(kind, key, ascending))
+    return tuple(keys)
+
+
+def _order_targets(schema: EntitySchema) -> str:
+    parts = [f"the attributes {schema.attribute_list(for_order=True)}"]
+    seen: set[Kind] = set()
+    for prefix, kind in schema.prefixes.items():
+        if kind in schema.order_kinds and kind is not Kind.ATTRIBUTE and kind not in seen:
+            seen.add(kind)
+            parts.append(f"{prefix}.<key>")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Page tokens
+
+
+def encode_page_token(offset: int) -> str:
+    """An opaque token for the page that starts at ``offset`` (base64 JSON, the shape MLflow's tokens have).
+
+    Example:
+        >>> decode_page_token(encode_page_token(100))
+        100
+    """
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidParameter(f"A page offset must be a non-negative integer, got {offset!r}.")
+    return base64.b64encode(json.dumps({"offset": offset}).encode("utf-8")).decode("ascii")
+
+
+def decode_page_token(token: str | None) -> int:
+    """The offset a page token stands for; None or empty means the first page (offset 0).
+
+    Raises:
+        InvalidParameter: the token was not made by :func:`encode_page_token`.
+    """
+    if not token:
+        return 0
+    problem = "pass back the next_page_token of a previous response unchanged"
+    try:
+        # Accept the URL-safe alphabet too: tokens travel in query strings.
+        normalised = token.replace("-", "+").replace("_", "/")
+        raw = base64.b64decode(normalised + "=" * (-len(normalised) % 4), validate=True)
+        parsed = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, ValueError, AttributeError) as exc:
+        raise InvalidParameter(f"Invalid page token {token!r}: {problem}.") from exc
+    offset = parsed.get("offset") if isinstance(parsed, dict) else None
+    if isinstance(offset, str) and offset.isdigit():
+        offset = int(offset)  # tolerate tokens from servers that wrote the offset as a string
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidParameter(f"Invalid page token {token!r}: {problem}.")
+    return offset

@@ -1,0 +1,260 @@
+"""Tracking use cases: validate input, apply MLflow's rules, call the store; shared by server, SDK and CLI."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from shipyard.errors import InvalidParameter
+from shipyard.tracking.entities import (
+    DatasetInput,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from shipyard.tracking.store import RUN_NAME_TAG, TrackingStore
+from shipyard.tracking.validation import (
+    MAX_EXPERIMENT_TAG_VALUE_LENGTH,
+    MAX_KEY_LENGTH,
+    check_batch_sizes,
+    check_experiment_name,
+    check_key,
+    check_metric,
+    check_param,
+    check_run_id,
+    check_tag,
+)
+
+__all__ = ["ARTIFACT_SCHEME", "TrackingService", "artifact_key"]
+
+ARTIFACT_SCHEME = "mlflow-artifacts:"
+MAX_SEARCH_RESULTS = 50000
+_ADJECTIVES = ("bold", "brave", "bright", "calm", "clever", "crisp", "eager", "gentle", "keen", "lucid", "merry",
+               "nimble", "proud", "quick", "quiet", "sharp", "steady", "swift", "tidy", "wise")
+_NOUNS = ("anchor", "bay", "beacon", "brig", "cove", "dock", "ferry", "gull", "harbor", "helm", "keel", "mast",
+          "pier", "reef", "sail", "skiff", "tide", "wharf", "yacht", "yard")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def artifact_key(uri: str) -> str:
+    """The artifact-store key of an ``mlflow-artifacts:/…`` URI (``mlflow-artifacts:/1/abc/artifacts`` → ``1/abc/artifacts``).
+
+    Raises:
+        InvalidParameter: the URI is not one of Shipyard's artifact URIs.
+    """
+    if not uri.startswith(ARTIFACT_SCHEME):
+        raise InvalidParameter(f"Artifact URI {uri!r} is not served by this store (expected {ARTIFACT_SCHEME}/…).")
+    rest = uri[len(ARTIFACT_SCHEME):]
+    # Accept mlflow-artifacts:/x, mlflow-artifacts:///x and mlflow-artifacts://host/x, as MLflow does.
+    if rest.startswith("//"):
+        rest = rest[2:].split("/", 1)[1] if "/" in rest[2:] else ""
+    return rest.strip("/")
+
+
+def _random_run_name() -> str:
+    rng = random.SystemRandom()
+    return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.randrange(1000)}"
+
+
+def _check_max_results(max_results: int, limit: int = MAX_SEARCH_RESULTS) -> int:
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 0 < max_results <= limit:
+        raise InvalidParameter(f"Invalid value {max_results!r} for max_results: expected an integer in 1..{limit}.")
+    return max_results
+
+
+@dataclass
+class TrackingService:
+    """The tracking capability behind every interface.
+
+    Args:
+        store: the SQL store.
+        clock_ms: the time source in milliseconds (replaceable in tests).
+    """
+
+    store: TrackingStore
+    clock_ms: Callable[[], int] = field(default=_now_ms)
+
+    def __post_init__(self) -> None:
+        self.store.ensure_default_experiment(ARTIFACT_SCHEME, self.clock_ms())
+
+    # ----------------------------------------------------------------------------------------- experiments
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None
+    ) -> str:
+        """Create an experiment and return its id.
+
+        Raises:
+            ResourceAlreadyExists: the name is taken (deleted experiments keep their names).
+        """
+        check_experiment_name(name)
+        checked = dict(check_tag(k, v, max_value_length=MAX_EXPERIMENT_TAG_VALUE_LENGTH) for k, v in (tags or {}).items())
+        return self.store.create_experiment(
+            name, ARTIFACT_SCHEME, artifact_location or None, checked, self.clock_ms()
+        )
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """One experiment by id."""
+        return self.store.get_experiment(experiment_id)
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        """One experiment by name."""
+        return self.store.get_experiment_by_name(name)
+
+    def search_experiments(
+        self,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        filter_string: str | None = None,
+        order_by: Sequence[str] = (),
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> tuple[list[Experiment], str | None]:
+        """A page of experiments and the token of the next page (None on the last)."""
+        return self.store.search_experiments(view_type, filter_string, order_by, _check_max_results(max_results),
+                                             page_token)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Rename an experiment."""
+        self.store.rename_experiment(experiment_id, check_experiment_name(new_name), self.clock_ms())
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Soft-delete an experiment and its runs."""
+        self.store.set_experiment_lifecycle(experiment_id, LifecycleStage.DELETED, self.clock_ms())
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Undo a soft delete."""
+        self.store.set_experiment_lifecycle(experiment_id, LifecycleStage.ACTIVE, self.clock_ms())
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        """Set or overwrite an experiment tag."""
+        k, v = check_tag(key, value, max_value_length=MAX_EXPERIMENT_TAG_VALUE_LENGTH)
+        self.store.set_experiment_tag(experiment_id, k, v)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove an experiment tag."""
+        self.store.delete_experiment_tag(experiment_id, check_key("Tag", key))
+
+    # ------------------------------------------------------------------------------------------------ runs
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        user_id: str = "",
+        start_time_ms: int | None = None,
+        tags: dict[str, str] | None = None,
+        run_name: str | None = None,
+    ) -> Run:
+        """Start a run; its name comes from ``run_name``, the ``mlflow.runName`` tag, or is generated."""
+        checked = dict(check_tag(k, v) for k, v in (tags or {}).items())
+        if run_name and checked.get(RUN_NAME_TAG, run_name) != run_name:
+            raise InvalidParameter(
+                f"Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values "
+                f"(run_name='{run_name}', mlflow.runName='{checked[RUN_NAME_TAG]}')."
+            )
+        name = run_name or checked.get(RUN_NAME_TAG) or _random_run_name()
+        if len(name) > MAX_KEY_LENGTH:
+            raise InvalidParameter(f"Run name exceeds the maximum length of {MAX_KEY_LENGTH} characters.")
+        start = self.clock_ms() if start_time_ms is None else start_time_ms
+        return self.store.create_run(experiment_id, user_id or "", start, checked, name)
+
+    def get_run(self, run_id: str) -> Run:
+        """One run with its data."""
+        return self.store.get_run(check_run_id(run_id))
+
+    def update_run(
+        self, run_id: str, status: str | None = None, end_time_ms: int | None = None, run_name: str | None = None
+    ) -> Run:
+        """Set status (RUNNING, FINISHED, FAILED, KILLED, SCHEDULED), end time or name."""
+        if status is not None and status not in RunStatus.__members__:
+            raise InvalidParameter(f"Invalid run status {status!r}: expected one of {', '.join(RunStatus)}.")
+        if run_name is not None and len(run_name) > MAX_KEY_LENGTH:
+            raise InvalidParameter(f"Run name exceeds the maximum length of {MAX_KEY_LENGTH} characters.")
+        return self.store.update_run(check_run_id(run_id), status, end_time_ms, run_name)
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run."""
+        self.store.set_run_lifecycle(check_run_id(run_id), LifecycleStage.DELETED, self.clock_ms())
+
+    def restore_run(self, run_id: str) -> None:
+        """Restore a soft-deleted run."""
+        self.store.set_run_lifecycle(check_run_id(run_id), LifecycleStage.ACTIVE, self.clock_ms())
+
+    def log_metric(self, run_id: str, key: str, value: float, timestamp_ms: int | None = None, step: int = 0) -> None:
+        """Log one metric point."""
+        ts = self.clock_ms() if timestamp_ms is None else timestamp_ms
+        self.log_batch(run_id, metrics=[Metric(key, value, ts, step)])
+
+    def log_param(self, run_id: str, key: str, value: str) -> None:
+        """Log one param (same value again is fine; a different value raises ParamConflict)."""
+        self.log_batch(run_id, params=[Param(key, value)])
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        """Set or overwrite a run tag."""
+        self.log_batch(run_id, tags=[RunTag(key, value)])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a run tag."""
+        self.store.delete_tag(check_run_id(run_id), check_key("Tag", key))
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+        *,
+        enforce_limits: bool = True,
+    ) -> None:
+        """Log metrics, params and tags together, all or nothing.
+
+        Args:
+            enforce_limits: apply MLflow's per-request limits (the REST API does; the embedded SDK need not).
+        """
+        check_run_id(run_id)
+        if enforce_limits:
+            check_batch_sizes(len(metrics), len(params), len(tags))
+        checked_metrics = [Metric(*check_metric(m.key, m.value, m.timestamp_ms, m.step)) for m in metrics]
+        checked_params = [Param(*check_param(p.key, p.value)) for p in params]
+        checked_tags = [RunTag(*check_tag(t.key, t.value)) for t in tags]
+        self.store.log_batch(run_id, checked_metrics, checked_params, checked_tags)
+
+    def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
+        """Record dataset inputs of a run."""
+        for item in inputs:
+            if not item.name or not item.digest:
+                raise InvalidParameter("A dataset input needs a non-empty 'name' and 'digest'.")
+            if len(item.name) > 500 or len(item.digest) > 64:
+                raise InvalidParameter("Dataset name must be at most 500 and digest at most 64 characters.")
+        self.store.log_inputs(check_run_id(run_id), inputs)
+
+    def get_metric_history(
+        self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
+    ) -> tuple[list[Metric], str | None]:
+        """A metric's full history (paged when ``max_results`` is given)."""
+        if max_results is not None:
+            _check_max_results(max_results, 10**9)
+        return self.store.get_metric_history(check_run_id(run_id), key, max_results, page_token)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] = (),
+        page_token: str | None = None,
+    ) -> tuple[list[Run], str | None]:
+        """A page of runs matching the filter, and the next page's token."""
+        return self.store.search_runs(
+            experiment_ids, filter_string, view_type, _check_max_results(max_results), order_by, page_token
+        )
+

@@ -1,0 +1,660 @@
+"""SQL for tracking: the one place that reads and writes experiments, runs, params, metrics and tags."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from shipyard.db import Database
+from shipyard.errors import (
+    ExperimentNotFound,
+    InvalidParameter,
+    ParamConflict,
+    ResourceAlreadyExists,
+    ResourceNotFound,
+    RunNotFound,
+)
+from shipyard.tracking import search
+from shipyard.tracking._search_sql import experiments_query, runs_query
+from shipyard.tracking.entities import (
+    DatasetInput,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from shipyard.tracking.tables import (
+    datasets,
+    experiment_tags,
+    experiments,
+    latest_metrics,
+    metrics,
+    params,
+    run_inputs,
+    runs,
+    tags,
+)
+
+__all__ = ["DEFAULT_EXPERIMENT_ID", "TrackingStore"]
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+RUN_NAME_TAG = "mlflow.runName"
+
+
+def _exp_id(experiment_id: str | int) -> int:
+    try:
+        value = int(experiment_id)
+    except (TypeError, ValueError):
+        raise InvalidParameter(
+            f"Invalid experiment ID {experiment_id!r}: an experiment ID is an integer such as '1'."
+        ) from None
+    if not 0 <= value < 2**31:
+        raise InvalidParameter(f"Invalid experiment ID {experiment_id!r}: out of range.")
+    return value
+
+
+class TrackingStore:
+    """Experiments, runs and their data on a SQL database (SQLite or PostgreSQL).
+
+    Writes run in one short transaction each through ``Database.write`` (serialised per process on SQLite),
+    metric history is inserted in bulk, and a latest-value table serves search and sort.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+        self._dialect_insert: Any = sqlite.insert if database.is_sqlite else postgresql.insert
+
+    # ----------------------------------------------------------------------------------------- experiments
+    def ensure_default_experiment(self, artifact_root: str, now_ms: int) -> None:
+        """Create experiment 0 ("Default") if it is missing, as MLflow does."""
+        with self.db.read() as conn:
+            found = conn.execute(select(experiments.c.experiment_id).where(experiments.c.experiment_id == 0)).first()
+        if found:
+            return
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    insert(experiments).values(
+                        experiment_id=0,
+                        name=DEFAULT_EXPERIMENT_NAME,
+                        artifact_location=f"{artifact_root}/0",
+                        lifecycle_stage=LifecycleStage.ACTIVE.value,
+                        creation_time=now_ms,
+                        last_update_time=now_ms,
+                    )
+                )
+        except IntegrityError:
+            return  # another process created it first
+
+    def create_experiment(
+        self, name: str, artifact_root: str, artifact_location: str | None, tags: dict[str, str], now_ms: int
+    ) -> str:
+        """Insert an experiment; its artifact location defaults to ``artifact_root/<id>``."""
+        try:
+            with self.db.write() as conn:
+                taken = conn.execute(select(experiments.c.experiment_id).where(experiments.c.name == name)).first()
+                if taken:
+                    raise ResourceAlreadyExists(f"Experiment '{name}' already exists.")
+                result = conn.execute(
+                    insert(experiments).values(
+                        name=name,
+                        artifact_location=artifact_location or "",
+                        lifecycle_stage=LifecycleStage.ACTIVE.value,
+                        creation_time=now_ms,
+                        last_update_time=now_ms,
+                    )
+                )
+                assert result.inserted_primary_key is not None
+                new_id = int(result.inserted_primary_key[0])
+                if not artifact_location:
+                    conn.execute(
+                        update(experiments)
+                        .where(experiments.c.experiment_id == new_id)
+                        .values(artifact_location=f"{artifact_root}/{new_id}")
+                    )
+                if tags:
+                    conn.execute(
+                        insert(experiment_tags),
+                        [{"experiment_id": new_id, "key": k, "value": v} for k, v in tags.items()],
+                    )
+        except IntegrityError as exc:
+            raise ResourceAlreadyExists(f"Experiment '{name}' already exists.") from exc
+        return str(new_id)
+
+    def _experiments_by_ids(self, conn: Connection, ids: Sequence[int]) -> list[Experiment]:
+        if not ids:
+            return []
+        rows = conn.execute(select(experiments).where(experiments.c.experiment_id.in_(ids))).mappings().all()
+        tag_rows = conn.execute(select(experiment_tags).where(experiment_tags.c.experiment_id.in_(ids))).all()
+        tag_map: dict[int, dict[str, str]] = {}
+        for exp_id, key, value in tag_rows:
+            tag_map.setdefault(exp_id, {})[key] = value
+        by_id = {
+            row["experiment_id"]: Experiment(
+                experiment_id=str(row["experiment_id"]),
+                name=row["name"],
+                artifact_location=row["artifact_location"],
+                lifecycle_stage=row["lifecycle_stage"],
+                creation_time_ms=row["creation_time"],
+                last_update_time_ms=row["last_update_time"],
+                tags=tag_map.get(row["experiment_id"], {}),
+            )
+            for row in rows
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def get_experiment(self, experiment_id: str | int) -> Experiment:
+        """One experiment by id (deleted ones included)."""
+        exp_id = _exp_id(experiment_id)
+        with self.db.read() as conn:
+            found = self._experiments_by_ids(conn, [exp_id])
+        if not found:
+            raise ExperimentNotFound(f"No Experiment with id={experiment_id} exists")
+        return found[0]
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        """One experiment by its unique name."""
+        with self.db.read() as conn:
+            exp_id = conn.execute(select(experiments.c.experiment_id).where(experiments.c.name == name)).scalar()
+            found = self._experiments_by_ids(conn, [exp_id]) if exp_id is not None else []
+        if not found:
+            raise ExperimentNotFound(f"Could not find experiment with name '{name}'")
+        return found[0]
+
+    def search_experiments(
+        self,
+        view_type: ViewType,
+        filter_string: str | None,
+        order_by: Sequence[str],
+        max_results: int,
+        page_token: str | None,
+    ) -> tuple[list[Experiment], str | None]:
+        """Experiments matching MLflow's experiment filter grammar, one page at a time."""
+        comparisons = search.parse_filter(filter_string, search.EXPERIMENT_SEARCH)
+        order_keys = search.parse_order_by(list(order_by), search.EXPERIMENT_SEARCH)
+        offset = search.decode_page_token(page_token)
+        query = experiments_query(comparisons, order_keys, view_type.stages, offset, max_results + 1)
+        with self.db.read() as conn:
+            ids = [int(row[0]) for row in conn.execute(query)]
+            page = self._experiments_by_ids(conn, ids[:max_results])
+        token = search.encode_page_token(offset + max_results) if len(ids) > max_results else None
+        return page, token
+
+    def _require_experiment(self, conn: Connection, exp_id: int, experiment_id: str | int) -> str:
+        stage = conn.execute(
+            select(experiments.c.lifecycle_stage).where(experiments.c.experiment_id == exp_id)
+        ).scalar()
+        if stage is None:
+            raise ExperimentNotFound(f"No Experiment with id={experiment_id} exists")
+        return str(stage)
+
+    def rename_experiment(self, experiment_id: str | int, new_name: str, now_ms: int) -> None:
+        """Give an active experiment a new, unused name."""
+        exp_id = _exp_id(experiment_id)
+        try:
+            with self.db.write() as conn:
+                stage = self._require_experiment(conn, exp_id, experiment_id)
+                if stage != LifecycleStage.ACTIVE:
+                    raise InvalidParameter("Cannot rename a non-active experiment.")
+                taken = conn.execute(
+                    select(experiments.c.experiment_id).where(
+                        experiments.c.name == new_name, experiments.c.experiment_id != exp_id
+                    )
+                ).first()
+                if taken:
+                    raise ResourceAlreadyExists(f"Experiment '{new_name}' already exists.")
+                conn.execute(
+                    update(experiments)
+                    .where(experiments.c.experiment_id == exp_id)
+                    .values(name=new_name, last_update_time=now_ms)
+                )
+        except IntegrityError as exc:
+            raise ResourceAlreadyExists(f"Experiment '{new_name}' already exists.") from exc
+
+    def set_experiment_lifecycle(self, experiment_id: str | int, stage: LifecycleStage, now_ms: int) -> None:
+        """Soft-delete or restore an experiment together with its runs."""
+        exp_id = _exp_id(experiment_id)
+        with self.db.write() as conn:
+            current = self._require_experiment(conn, exp_id, experiment_id)
+            if stage == LifecycleStage.DELETED and exp_id == 0:
+                raise InvalidParameter("Cannot delete the default experiment '0'.")
+            if current == stage:
+                verb = "deleted" if stage == LifecycleStage.DELETED else "active"
+                raise InvalidParameter(f"Experiment {experiment_id} is already {verb}.")
+            conn.execute(
+                update(experiments)
+                .where(experiments.c.experiment_id == exp_id)
+                .values(lifecycle_stage=stage.value, last_update_time=now_ms)
+            )
+            deleted_time = now_ms if stage == LifecycleStage.DELETED else None
+            conn.execute(
+                update(runs)
+                .where(runs.c.experiment_id == exp_id)
+                .values(lifecycle_stage=stage.value, deleted_time=deleted_time)
+            )
+
+    def set_experiment_tag(self, experiment_id: str | int, key: str, value: str) -> None:
+        """Set or overwrite one experiment tag."""
+        exp_id = _exp_id(experiment_id)
+        with self.db.write() as conn:
+            stage = self._require_experiment(conn, exp_id, experiment_id)
+            if stage != LifecycleStage.ACTIVE:
+                raise InvalidParameter(f"The experiment {experiment_id} must be in the 'active' state.")
+            self._upsert(conn, experiment_tags, [{"experiment_id": exp_id, "key": key, "value": value}],
+                         ["experiment_id", "key"], ["value"])
+
+    def delete_experiment_tag(self, experiment_id: str | int, key: str) -> None:
+        """Remove one experiment tag; a missing tag is an error."""
+        exp_id = _exp_id(experiment_id)
+        with self.db.write() as conn:
+            self._require_experiment(conn, exp_id, experiment_id)
+            result = conn.execute(
+                delete(experiment_tags).where(experiment_tags.c.experiment_id == exp_id, experiment_tags.c.key == key)
+            )
+            if result.rowcount == 0:
+                raise ResourceNotFound(f"No tag with name: {key} in experiment with id {experiment_id}")
+
+    # ------------------------------------------------------------------------------------------------ runs
+    def create_run(
+        self,
+        experiment_id: str | int,
+        user_id: str,
+        start_time_ms: int,
+        run_tags: dict[str, str],
+        run_name: str,
+    ) -> Run:
+        """Start a RUNNING run in an active experiment."""
+        exp_id = _exp_id(experiment_id)
+        run_id = uuid.uuid4().hex
+        with self.db.write() as conn:
+            row = conn.execute(
+                select(experiments.c.lifecycle_stage, experiments.c.artifact_location).where(
+                    experiments.c.experiment_id == exp_id
+                )
+            ).first()
+            if row is None:
+                raise ExperimentNotFound(f"No Experiment with id={experiment_id} exists")
+            if row[0] != LifecycleStage.ACTIVE:
+                raise InvalidParameter(f"The experiment {experiment_id} must be in the 'active' state.")
+            artifact_uri = f"{row[1]}/{run_id}/artifacts"
+            conn.execute(
+                insert(runs).values(
+                    run_uuid=run_id,
+                    experiment_id=exp_id,
+                    name=run_name,
+                    user_id=user_id,
+                    status=RunStatus.RUNNING.value,
+                    start_time=start_time_ms,
+                    end_time=None,
+                    deleted_time=None,
+                    lifecycle_stage=LifecycleStage.ACTIVE.value,
+                    artifact_uri=artifact_uri,
+                )
+            )
+            all_tags = {**run_tags, RUN_NAME_TAG: run_name}
+            conn.execute(insert(tags), [{"run_uuid": run_id, "key": k, "value": v} for k, v in all_tags.items()])
+        return Run(
+            run_id=run_id,
+            experiment_id=str(exp_id),
+            run_name=run_name,
+            user_id=user_id,
+            status=RunStatus.RUNNING.value,
+            start_time_ms=start_time_ms,
+            end_time_ms=None,
+            lifecycle_stage=LifecycleStage.ACTIVE.value,
+            artifact_uri=artifact_uri,
+            tags=all_tags,
+        )
+
+    def _load_runs(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+        """Runs with their data, in the order of ``run_ids``, in five queries whatever their number."""
+        if not run_ids:
+            return []
+        ids = list(run_ids)
+        info_rows = conn.execute(select(runs).where(runs.c.run_uuid.in_(ids))).mappings().all()
+        param_map: dict[str, dict[str, str]] = {}
+        for run_uuid, key, value in conn.execute(
+            select(params.c.run_uuid, params.c.key, params.c.value).where(params.c.run_uuid.in_(ids))
+        ):
+            param_map.setdefault(run_uuid, {})[key] = value
+        tag_map: dict[str, dict[str, str]] = {}
+        for run_uuid, key, value in conn.execute(
+            select(tags.c.run_uuid, tags.c.key, tags.c.value).where(tags.c.run_uuid.in_(ids))
+        ):
+            tag_map.setdefault(run_uuid, {})[key] = value
+        metric_map: dict[str, list[Metric]] = {}
+        for run_uuid, key, value, timestamp, step, nan in conn.execute(
+            select(
+                latest_metrics.c.run_uuid,
+                latest_metrics.c.key,
+                latest_metrics.c.value,
+                latest_metrics.c.timestamp,
+                latest_metrics.c.step,
+                latest_metrics.c.is_nan,
+            ).where(latest_metrics.c.run_uuid.in_(ids))
+        ):
+            metric_map.setdefault(run_uuid, []).append(
+                Metric(key=key, value=math.nan if nan else value, timestamp_ms=timestamp, step=step)
+            )
+        input_map: dict[str, list[DatasetInput]] = {}
+        for row in conn.execute(
+            select(run_inputs.c.run_uuid, run_inputs.c.tags_json, datasets)
+            .join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid)
+            .where(run_inputs.c.run_uuid.in_(ids))
+        ).mappings():
+            input_map.setdefault(row["run_uuid"], []).append(
+                DatasetInput(
+                    name=row["name"],
+                    digest=row["digest"],
+                    source_type=row["source_type"],
+                    source=row["source"],
+                    schema=row["schema"],
+                    profile=row["profile"],
+                    tags=json.loads(row["tags_json"]),
+                )
+            )
+        by_id: dict[str, Run] = {}
+        for row in info_rows:
+            rid = row["run_uuid"]
+            by_id[rid] = Run(
+                run_id=rid,
+                experiment_id=str(row["experiment_id"]),
+                run_name=row["name"],
+                user_id=row["user_id"],
+                status=row["status"],
+                start_time_ms=row["start_time"],
+                end_time_ms=row["end_time"],
+                lifecycle_stage=row["lifecycle_stage"],
+                artifact_uri=row["artifact_uri"],
+                metrics=tuple(metric_map.get(rid, ())),
+                params=param_map.get(rid, {}),
+                tags=tag_map.get(rid, {}),
+                inputs=tuple(input_map.get(rid, ())),
+            )
+        return [by_id[r] for r in ids if r in by_id]
+
+    def get_run(self, run_id: str) -> Run:
+        """One run with its latest metrics, params, tags and inputs (deleted runs included)."""
+        with self.db.read() as conn:
+            found = self._load_runs(conn, [run_id])
+        if not found:
+            raise RunNotFound(f"Run with id={run_id} not found")
+        return found[0]
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Several runs at once, in the given order; unknown ids are left out."""
+        with self.db.read() as conn:
+            return self._load_runs(conn, run_ids)
+
+    def _require_active_run(self, conn: Connection, run_id: str) -> None:
+        stage = conn.execute(select(runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)).scalar()
+        if stage is None:
+            raise RunNotFound(f"Run with id={run_id} not found")
+        if stage != LifecycleStage.ACTIVE:
+            raise InvalidParameter(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
+
+    def update_run(
+        self, run_id: str, status: str | None, end_time_ms: int | None, run_name: str | None
+    ) -> Run:
+        """Change a run's status, end time or name (the name is mirrored in the ``mlflow.runName`` tag)."""
+        with self.db.write() as conn:
+            self._require_active_run(conn, run_id)
+            values: dict[str, Any] = {}
+            if status is not None:
+                values["status"] = status
+            if end_time_ms is not None:
+                values["end_time"] = end_time_ms
+            if run_name:
+                values["name"] = run_name
+                self._upsert(conn, tags, [{"run_uuid": run_id, "key": RUN_NAME_TAG, "value": run_name}],
+                             ["run_uuid", "key"], ["value"])
+            if values:
+                conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(**values))
+            return self._load_runs(conn, [run_id])[0]
+
+    def set_run_lifecycle(self, run_id: str, stage: LifecycleStage, now_ms: int) -> None:
+        """Soft-delete or restore a run."""
+        with self.db.write() as conn:
+            current = conn.execute(select(runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)).scalar()
+            if current is None:
+                raise RunNotFound(f"Run with id={run_id} not found")
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_uuid == run_id)
+                .values(
+                    lifecycle_stage=stage.value,
+                    deleted_time=now_ms if stage == LifecycleStage.DELETED else None,
+                )
+            )
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        """Set or overwrite a run tag; ``mlflow.runName`` also renames the run."""
+        self.log_batch(run_id, (), (), (RunTag(key, value),))
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a run tag; a missing tag is an error."""
+        with self.db.write() as conn:
+            self._require_active_run(conn, run_id)
+            result = conn.execute(delete(tags).where(tags.c.run_uuid == run_id, tags.c.key == key))
+            if result.rowcount == 0:
+                raise ResourceNotFound(f"No tag with name: {key} in run with id {run_id}")
+
+    # --------------------------------------------------------------------------------------------- logging
+    def _upsert(
+        self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str], update_cols: list[str]
+    ) -> None:
+        stmt = self._dialect_insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={col: getattr(stmt.excluded, col) for col in update_cols}
+        )
+        conn.execute(stmt, rows)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metric_points: Iterable[Metric],
+        run_params: Iterable[Param],
+        run_tags: Iterable[RunTag],
+    ) -> None:
+        """Log metrics, params and tags to an active run in one transaction.
+
+        Raises:
+            ParamConflict: a param already has a different value (nothing of the batch is written).
+        """
+        points = list(metric_points)
+        new_params = list(run_params)
+        new_tags = list(run_tags)
+        with self.db.write() as conn:
+            self._require_active_run(conn, run_id)
+            if new_params:
+                self._insert_params(conn, run_id, new_params)
+            if new_tags:
+                by_key = {t.key: t.value for t in new_tags}
+                self._upsert(conn, tags, [{"run_uuid": run_id, "key": k, "value": v} for k, v in by_key.items()],
+                             ["run_uuid", "key"], ["value"])
+                if RUN_NAME_TAG in by_key:
+                    conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(name=by_key[RUN_NAME_TAG]))
+            if points:
+                self._insert_metrics(conn, run_id, points)
+
+    def _insert_params(self, conn: Connection, run_id: str, new_params: list[Param]) -> None:
+        wanted: dict[str, str] = {}
+        for p in new_params:
+            if p.key in wanted and wanted[p.key] != p.value:
+                raise InvalidParameter(
+                    f"Duplicate parameter keys have been submitted: ['{p.key}']. Please ensure the request "
+                    "contains only one param value per param key."
+                )
+            wanted[p.key] = p.value
+        existing = dict(
+            conn.execute(
+                select(params.c.key, params.c.value).where(
+                    params.c.run_uuid == run_id, params.c.key.in_(list(wanted))
+                )
+            ).all()
+        )
+        for key, value in wanted.items():
+            if key in existing and existing[key] != value:
+                raise ParamConflict(
+                    f"Changing param values is not allowed. Param with key='{key}' was already logged with "
+                    f"value='{existing[key]}' for run ID='{run_id}'. Attempted logging new value '{value}'."
+                )
+        fresh = [{"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing]
+        if fresh:
+            conn.execute(insert(params), fresh)
+
+    def _insert_metrics(self, conn: Connection, run_id: str, points: list[Metric]) -> None:
+        rows = []
+        latest: dict[str, tuple[int, int, float, bool]] = {}
+        for m in points:
+            nan = m.value != m.value
+            value = 0.0 if nan else m.value
+            rows.append(
+                {"run_uuid": run_id, "key": m.key, "step": m.step, "timestamp": m.timestamp_ms, "value": value,
+                 "is_nan": nan}
+            )
+            candidate = (m.step, m.timestamp_ms, value, nan)
+            current = latest.get(m.key)
+            if current is None or candidate[:3] > current[:3]:
+                latest[m.key] = candidate
+        conn.execute(self._dialect_insert(metrics).on_conflict_do_nothing(), rows)
+        stmt = self._dialect_insert(latest_metrics)
+        newer = tuple_(stmt.excluded.step, stmt.excluded.timestamp, stmt.excluded.value) > tuple_(
+            latest_metrics.c.step, latest_metrics.c.timestamp, latest_metrics.c.value
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_uuid", "key"],
+            set_={c: getattr(stmt.excluded, c) for c in ("step", "timestamp", "value", "is_nan")},
+            where=newer,
+        )
+        conn.execute(
+            stmt,
+            [
+                {"run_uuid": run_id, "key": k, "step": s, "timestamp": t, "value": v, "is_nan": n}
+                for k, (s, t, v, n) in latest.items()
+            ],
+        )
+
+    def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
+        """Record the datasets a run used; a dataset is stored once per experiment (name + digest)."""
+        if not inputs:
+            return
+        with self.db.write() as conn:
+            self._require_active_run(conn, run_id)
+            exp_id = conn.execute(select(runs.c.experiment_id).where(runs.c.run_uuid == run_id)).scalar_one()
+            for item in inputs:
+                dataset_uuid = conn.execute(
+                    select(datasets.c.dataset_uuid).where(
+                        datasets.c.experiment_id == exp_id,
+                        datasets.c.name == item.name,
+                        datasets.c.digest == item.digest,
+                    )
+                ).scalar()
+                if dataset_uuid is None:
+                    dataset_uuid = uuid.uuid4().hex
+                    conn.execute(
+                        insert(datasets).values(
+                            dataset_uuid=dataset_uuid,
+                            experiment_id=exp_id,
+                            name=item.name,
+                            digest=item.digest,
+                            source_type=item.source_type,
+                            source=item.source,
+                            schema=item.schema,
+                            profile=item.profile,
+                        )
+                    )
+                self._upsert(
+                    conn,
+                    run_inputs,
+                    [{"run_uuid": run_id, "dataset_uuid": dataset_uuid, "tags_json": json.dumps(item.tags)}],
+                    ["run_uuid", "dataset_uuid"],
+                    ["tags_json"],
+                )
+
+    # ----------------------------------------------------------------------------------------------- reads
+    def get_metric_history(
+        self, run_id: str, key: str, max_results: int | None, page_token: str | None
+    ) -> tuple[list[Metric], str | None]:
+        """A metric's points in MLflow's order (timestamp, step, value), a page at a time."""
+        offset = search.decode_page_token(page_token)
+        query = (
+            select(metrics.c.value, metrics.c.timestamp, metrics.c.step, metrics.c.is_nan)
+            .where(metrics.c.run_uuid == run_id, metrics.c.key == key)
+            .order_by(metrics.c.timestamp, metrics.c.step, metrics.c.value)
+            .offset(offset)
+        )
+        if max_results is not None:
+            query = query.limit(max_results + 1)
+        with self.db.read() as conn:
+            exists = conn.execute(select(runs.c.run_uuid).where(runs.c.run_uuid == run_id)).first()
+            if exists is None:
+                raise RunNotFound(f"Run with id={run_id} not found")
+            rows = conn.execute(query).all()
+        token = None
+        if max_results is not None and len(rows) > max_results:
+            rows = rows[:max_results]
+            token = search.encode_page_token(offset + max_results)
+        nan = math.nan
+        return [Metric(key, nan if n else v, t, s) for v, t, s, n in rows], token
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str | int],
+        filter_string: str | None,
+        view_type: ViewType,
+        max_results: int,
+        order_by: Sequence[str],
+        page_token: str | None,
+    ) -> tuple[list[Run], str | None]:
+        """Runs matching MLflow's run filter grammar, ordered, one page at a time."""
+        comparisons = search.parse_filter(filter_string, search.RUN_SEARCH)
+        order_keys = search.parse_order_by(list(order_by), search.RUN_SEARCH)
+        offset = search.decode_page_token(page_token)
+        exp_ids = [_exp_id(e) for e in experiment_ids]
+        query = runs_query(comparisons, order_keys, exp_ids, view_type.stages, offset, max_results + 1)
+        with self.db.read() as conn:
+            ids = [row[0] for row in conn.execute(query)]
+            page = self._load_runs(conn, ids[:max_results])
+        token = search.encode_page_token(offset + max_results) if len(ids) > max_results else None
+        return page, token
+
+    def count_metric_points(self, run_id: str) -> int:
+        """How many history points a run has (for tests and the UI)."""
+        with self.db.read() as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(metrics).where(metrics.c.run_uuid == run_id)).scalar_one()
+            )
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        """The metric keys a run has logged."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(latest_metrics.c.key).where(latest_metrics.c.run_uuid == run_id).order_by(latest_metrics.c.key)
+            )
+            return [r[0] for r in rows]
+
+    def histories(self, run_ids: Sequence[str], key: str) -> dict[str, list[Metric]]:
+        """Full histories of one metric over several runs, ordered by step (for charts)."""
+        out: dict[str, list[Metric]] = {r: [] for r in run_ids}
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(metrics.c.run_uuid, metrics.c.value, metrics.c.timestamp, metrics.c.step, metrics.c.is_nan)
+                .where(and_(metrics.c.run_uuid.in_(list(run_ids)), metrics.c.key == key))
+                .order_by(metrics.c.run_uuid, metrics.c.step, metrics.c.timestamp)
+            )
+            for rid, v, t, s, n in rows:
+                out[rid].append(Metric(key, math.nan if n else v, t, s))
+        return out

@@ -1,0 +1,143 @@
+"""SQL tables of the tracking capability (experiments, runs, params, metrics, tags, inputs)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from shipyard.db import metadata
+
+__all__ = [
+    "datasets",
+    "experiment_tags",
+    "experiments",
+    "latest_metrics",
+    "metrics",
+    "params",
+    "run_inputs",
+    "runs",
+    "tags",
+]
+
+# Key and value limits follow MLflow's so that what one accepts the other accepts too.
+KEY_LEN = 250
+PARAM_VALUE_LEN = 6000
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(500), nullable=False, unique=True),
+    Column("artifact_location", Text, nullable=False),
+    Column("lifecycle_stage", String(32), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("experiment_id", "key"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_uuid", String(32), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), nullable=False),
+    Column("name", String(KEY_LEN), nullable=False),
+    Column("user_id", String(256), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("start_time", BigInteger, nullable=True),
+    Column("end_time", BigInteger, nullable=True),
+    Column("deleted_time", BigInteger, nullable=True),
+    Column("lifecycle_stage", String(20), nullable=False),
+    Column("artifact_uri", Text, nullable=False),
+    Index(None, "experiment_id", "lifecycle_stage", "start_time"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", String(PARAM_VALUE_LEN), nullable=False),
+    PrimaryKeyConstraint("run_uuid", "key"),
+    Index(None, "key", "value"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("run_uuid", "key"),
+    Index(None, "key"),
+)
+
+# Full, append-only history. An identical point logged twice is stored once (as MLflow does), which also
+# makes a retried batch idempotent. NaN is stored as value 0 with is_nan set, since SQLite turns NaN into NULL.
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Float(precision=53), nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    UniqueConstraint("run_uuid", "key", "timestamp", "step", "value", "is_nan"),
+)
+
+# The newest point per (run, key): max by (step, timestamp, value), as MLflow picks it. Serves search and sort.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Float(precision=53), nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    PrimaryKeyConstraint("run_uuid", "key"),
+    Index(None, "key", "value"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("dataset_uuid", String(32), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("source_type", String(36), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("schema", Text, nullable=False),
+    Column("profile", Text, nullable=False),
+    UniqueConstraint("experiment_id", "name", "digest"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("dataset_uuid", String(32), ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"), nullable=False),
+    Column("tags_json", Text, nullable=False),
+    PrimaryKeyConstraint("run_uuid", "dataset_uuid"),
+)

@@ -1,0 +1,181 @@
+"""JSON shapes of MLflow's tracking API (protobuf field names, int64 as numbers, NaN as "NaN")."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from shipyard.errors import InvalidParameter
+from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Run
+
+__all__ = [
+    "dataset_input_from_json",
+    "dataset_input_to_json",
+    "decode_float",
+    "encode_float",
+    "experiment_from_json",
+    "experiment_to_json",
+    "metric_from_json",
+    "metric_to_json",
+    "run_from_json",
+    "run_to_json",
+]
+
+_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf, "inf": math.inf,
+                   "-inf": -math.inf, "nan": math.nan}
+
+
+def encode_float(value: float) -> float | str:
+    """Protobuf JSON's spelling of a double: special values are strings."""
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def decode_float(value: Any, field: str) -> float:
+    """Read a double as protobuf JSON allows it: a number, a numeric string, or NaN/Infinity strings."""
+    if isinstance(value, bool):
+        raise InvalidParameter(f"Invalid value {value!r} for parameter '{field}': expected a number.")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        if value in _SPECIAL_FLOATS:
+            return _SPECIAL_FLOATS[value]
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise InvalidParameter(f"Invalid value {value!r} for parameter '{field}': expected a number.")
+
+
+def _tags_to_json(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in tags.items()]
+
+
+def _tags_from_json(items: Any) -> dict[str, str]:
+    return {t["key"]: t.get("value", "") for t in items or ()}
+
+
+def experiment_to_json(exp: Experiment) -> dict[str, Any]:
+    """``Experiment`` message."""
+    out: dict[str, Any] = {
+        "experiment_id": exp.experiment_id,
+        "name": exp.name,
+        "artifact_location": exp.artifact_location,
+        "lifecycle_stage": exp.lifecycle_stage,
+        "last_update_time": exp.last_update_time_ms,
+        "creation_time": exp.creation_time_ms,
+    }
+    if exp.tags:
+        out["tags"] = _tags_to_json(exp.tags)
+    return out
+
+
+def experiment_from_json(data: dict[str, Any]) -> Experiment:
+    """Inverse of ``experiment_to_json``."""
+    return Experiment(
+        experiment_id=str(data["experiment_id"]),
+        name=data["name"],
+        artifact_location=data.get("artifact_location", ""),
+        lifecycle_stage=data.get("lifecycle_stage", "active"),
+        creation_time_ms=int(data.get("creation_time", 0)),
+        last_update_time_ms=int(data.get("last_update_time", 0)),
+        tags=_tags_from_json(data.get("tags")),
+    )
+
+
+def metric_to_json(metric: Metric) -> dict[str, Any]:
+    """``Metric`` message."""
+    return {"key": metric.key, "value": encode_float(metric.value), "timestamp": metric.timestamp_ms,
+            "step": metric.step}
+
+
+def metric_from_json(data: dict[str, Any]) -> Metric:
+    """Inverse of ``metric_to_json``."""
+    return Metric(data["key"], decode_float(data.get("value"), "value"), int(data.get("timestamp", 0)),
+                  int(data.get("step", 0)))
+
+
+def dataset_input_to_json(item: DatasetInput) -> dict[str, Any]:
+    """``DatasetInput`` message: the dataset plus the tags of its use."""
+    dataset: dict[str, Any] = {"name": item.name, "digest": item.digest, "source_type": item.source_type,
+                               "source": item.source}
+    if item.schema:
+        dataset["schema"] = item.schema
+    if item.profile:
+        dataset["profile"] = item.profile
+    out: dict[str, Any] = {"dataset": dataset}
+    if item.tags:
+        out["tags"] = _tags_to_json(item.tags)
+    return out
+
+
+def dataset_input_from_json(data: dict[str, Any]) -> DatasetInput:
+    """Inverse of ``dataset_input_to_json``; raises InvalidParameter on a malformed input."""
+    dataset = data.get("dataset")
+    if not isinstance(dataset, dict):
+        raise InvalidParameter("Each dataset input needs a 'dataset' object.")
+    try:
+        return DatasetInput(
+            name=str(dataset["name"]),
+            digest=str(dataset["digest"]),
+            source_type=str(dataset.get("source_type", "")),
+            source=str(dataset.get("source", "")),
+            schema=str(dataset.get("schema", "")),
+            profile=str(dataset.get("profile", "")),
+            tags={str(t["key"]): str(t.get("value", "")) for t in data.get("tags") or ()},
+        )
+    except (KeyError, TypeError) as exc:
+        raise InvalidParameter(f"Malformed dataset input: missing or bad field {exc}.") from exc
+
+
+def run_to_json(run: Run) -> dict[str, Any]:
+    """``Run`` message: info, data (latest metrics, params, tags) and inputs."""
+    info: dict[str, Any] = {
+        "run_id": run.run_id,
+        "run_uuid": run.run_id,
+        "run_name": run.run_name,
+        "experiment_id": run.experiment_id,
+        "user_id": run.user_id,
+        "status": run.status,
+        "artifact_uri": run.artifact_uri,
+        "lifecycle_stage": run.lifecycle_stage,
+    }
+    if run.start_time_ms is not None:
+        info["start_time"] = run.start_time_ms
+    if run.end_time_ms is not None:
+        info["end_time"] = run.end_time_ms
+    data: dict[str, Any] = {}
+    if run.metrics:
+        data["metrics"] = [metric_to_json(m) for m in run.metrics]
+    if run.params:
+        data["params"] = [{"key": k, "value": v} for k, v in run.params.items()]
+    if run.tags:
+        data["tags"] = _tags_to_json(run.tags)
+    out: dict[str, Any] = {"info": info, "data": data}
+    out["inputs"] = {"dataset_inputs": [dataset_input_to_json(i) for i in run.inputs]} if run.inputs else {}
+    return out
+
+
+def run_from_json(data: dict[str, Any]) -> Run:
+    """Inverse of ``run_to_json``."""
+    info = data["info"]
+    body = data.get("data") or {}
+    inputs = (data.get("inputs") or {}).get("dataset_inputs") or ()
+    return Run(
+        run_id=info.get("run_id") or info["run_uuid"],
+        experiment_id=str(info["experiment_id"]),
+        run_name=info.get("run_name", ""),
+        user_id=info.get("user_id", ""),
+        status=info.get("status", "RUNNING"),
+        start_time_ms=int(info["start_time"]) if "start_time" in info else None,
+        end_time_ms=int(info["end_time"]) if "end_time" in info else None,
+        lifecycle_stage=info.get("lifecycle_stage", "active"),
+        artifact_uri=info.get("artifact_uri", ""),
+        metrics=tuple(metric_from_json(m) for m in body.get("metrics") or ()),
+        params={p["key"]: p.get("value", "") for p in body.get("params") or ()},
+        tags=_tags_from_json(body.get("tags")),
+        inputs=tuple(dataset_input_from_json(i) for i in inputs),
+    )

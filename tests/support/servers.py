@@ -1,0 +1,96 @@
+"""Start real tracking servers (Shipyard's and MLflow's) as child processes on free ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+_VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """Ask the kernel for a free TCP port on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """A server process we started, with its base URL and data folder."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    root: Path
+    log_path: Path
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"server at {url} not healthy after {timeout_s}s:\n{log_path.read_text()[-4000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def _launch(cmd: list[str], url: str, root: Path, timeout_s: float, env: dict[str, str] | None) -> Iterator[RunningServer]:
+    log_path = root / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own command line
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})}
+        )
+    try:
+        _wait_healthy(url, process, log_path, timeout_s)
+        yield RunningServer(url=url, process=process, root=root, log_path=log_path)
+    finally:
+        _stop(process)
+
+
+@contextlib.contextmanager
+def shipyard_server(root: Path, *, workers: int = 1, timeout_s: float = 60.0, extra_args: tuple[str, ...] = (),
+                    env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+    """Run `shipyard server` on a free port with a SQLite store and an artifact folder under `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    cmd = [sys.executable, "-m", "shipyard", "server", "--host", "127.0.0.1", "--port", str(port),
+           "--store", f"sqlite:///{root / 'shipyard.db'}", "--artifacts", str(root / "artifacts"),
+           "--workers", str(workers), *extra_args]
+    with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, env) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def mlflow_server(root: Path, *, workers: int = 1, timeout_s: float = 120.0) -> Iterator[RunningServer]:
+    """Run MLflow's own `mlflow server` with the same SQLite set-up, serving artifacts."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    cmd = [str(_VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
+           "--serve-artifacts", "--workers", str(workers)]
+    with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, None) as server:
+        yield server

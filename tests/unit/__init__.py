@@ -1,0 +1,1 @@
+"""Unit tests: fast, real parts (temporary folders, SQLite), no servers."""

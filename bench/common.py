@@ -27,14 +27,43 @@ def percentile(samples: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples, dtype=float), q))
 
 
-def time_calls(fn: Callable[[int], object], n: int) -> list[float]:
-    """Call fn(i) for i in range(n) and return each call's wall time in seconds."""
-    out: list[float] = []
+class Stopwatch:
+    """Wall time of each timed call, plus the CPU time this (client) process spent in them.
+
+    The client CPU time is the mlflow client's own share of a call (building and parsing
+    protobuf/JSON, HTTP plumbing): the same code on both sides, so it bounds the ratio a
+    faster server can reach.
+    """
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self.cpu_s = 0.0
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[None]:
+        c0, t0 = time.process_time(), time.perf_counter()
+        try:
+            yield
+        finally:
+            self.samples.append(time.perf_counter() - t0)
+            self.cpu_s += time.process_time() - c0
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.samples)
+
+    def summary(self, prefix: str = "") -> dict[str, float]:
+        """p50 / p95 / mean / min wall latency and mean client CPU per call, in milliseconds."""
+        return {**latency_summary(self.samples, prefix), f"{prefix}client_cpu_ms": self.cpu_s / len(self.samples) * 1e3}
+
+
+def time_calls(fn: Callable[[int], object], n: int) -> Stopwatch:
+    """Call fn(i) for i in range(n), timing each call."""
+    sw = Stopwatch()
     for i in range(n):
-        t0 = time.perf_counter()
-        fn(i)
-        out.append(time.perf_counter() - t0)
-    return out
+        with sw.call():
+            fn(i)
+    return sw
 
 
 def latency_summary(samples: Sequence[float], prefix: str = "") -> dict[str, float]:

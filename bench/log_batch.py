@@ -8,17 +8,17 @@ timed loop, plus per-call latency.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from bench.common import Figure, latency_summary, now_ms, progress, quiet_stdout
+from bench.common import Figure, now_ms, progress, quiet_stdout, time_calls
 
 NAME = "log_batch"
 TITLE = "log_batch ingest (1,000 metrics per call)"
 HEADLINE = "points_per_s"
+CLIENT_CPU_KEY = "call_client_cpu_ms"
 TARGET_RATIO = 10.0
 FIGURES = {
     "points_per_s": Figure("metric points/s", "points/s", higher_is_better=True, digits=0),
@@ -49,13 +49,8 @@ def run(client: MlflowClient, sizes: dict) -> dict:
     # Build payloads up front so only the client call + server round trip is timed.
     batches = [_batch(i, per_call, keys) for i in range(calls)]
     progress(f"log_batch: {calls} calls x {per_call} metrics")
-    per_call_s: list[float] = []
-    t_start = time.perf_counter()
-    for metrics in batches:
-        t0 = time.perf_counter()
-        client.log_batch(run_id, metrics=metrics)
-        per_call_s.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - t_start
+    sw = time_calls(lambda i: client.log_batch(run_id, metrics=batches[i]), calls)
+    elapsed = sw.total_s
 
     points = calls * per_call
     checks: list[str] = []
@@ -69,6 +64,6 @@ def run(client: MlflowClient, sizes: dict) -> dict:
         "points": points,
         "calls": calls,
         "elapsed_s": elapsed,
-        **{f"call_{k}": v for k, v in latency_summary(per_call_s).items()},
+        **sw.summary(prefix="call_"),
         "checks": checks,
     }

@@ -6,12 +6,11 @@ each one HTTP round trip. Reported: p50 / p95 latency and calls per second.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from mlflow import MlflowClient
 
-from bench.common import Figure, latency_summary, progress, quiet_stdout
+from bench.common import Figure, progress, quiet_stdout, time_calls
 
 NAME = "log_metric"
 TITLE = "single log_metric call"
@@ -30,13 +29,7 @@ def run(client: MlflowClient, sizes: dict) -> dict:
     exp_id = client.create_experiment(f"bench-log-metric-{uuid.uuid4().hex[:8]}")
     run_id = client.create_run(exp_id).info.run_id
     progress(f"log_metric: {calls} calls")
-    samples: list[float] = []
-    t_start = time.perf_counter()
-    for i in range(calls):
-        t0 = time.perf_counter()
-        client.log_metric(run_id, "m", float(i) * 0.5, step=i)
-        samples.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - t_start
+    sw = time_calls(lambda i: client.log_metric(run_id, "m", float(i) * 0.5, step=i), calls)
 
     checks: list[str] = []
     latest = client.get_run(run_id).data.metrics.get("m")
@@ -47,4 +40,4 @@ def run(client: MlflowClient, sizes: dict) -> dict:
         checks.append(f"history of 'm' has {n} points, expected {calls}")
     with quiet_stdout():
         client.set_terminated(run_id)
-    return {**latency_summary(samples), "calls_per_s": calls / elapsed, "calls": calls, "checks": checks}
+    return {**sw.summary(), "calls_per_s": calls / sw.total_s, "calls": calls, "checks": checks}

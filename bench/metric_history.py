@@ -12,7 +12,7 @@ import uuid
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from bench.common import Figure, latency_summary, now_ms, progress, quiet_stdout, time_calls
+from bench.common import Figure, now_ms, progress, quiet_stdout, time_calls
 
 NAME = "metric_history"
 TITLE = "get_metric_history (one long metric)"
@@ -46,10 +46,10 @@ def run(client: MlflowClient, sizes: dict) -> dict:
 
     progress(f"metric_history: {calls} x get_metric_history({steps} steps)")
     lengths: list[int] = []
-    samples = time_calls(lambda _i: lengths.append(len(client.get_metric_history(run_id, KEY))), calls)
+    sw = time_calls(lambda _i: lengths.append(len(client.get_metric_history(run_id, KEY))), calls)
 
     checks = [f"call returned {n} points, expected {steps}" for n in set(lengths) if n != steps]
     last = client.get_metric_history(run_id, KEY)
     if sorted(m.step for m in last) != list(range(steps)):
         checks.append("steps returned are not exactly 0..steps-1")
-    return {**latency_summary(samples), "steps": steps, "calls": calls, "checks": checks}
+    return {**sw.summary(), "steps": steps, "calls": calls, "checks": checks}

@@ -249,6 +249,18 @@ def table_rows(report: dict) -> tuple[list[list[str]], list[int], list[str]]:
     return rows, section_ends, notes
 
 
+def client_cpu_line(report: dict) -> str:
+    """The mlflow client's own CPU per timed call on each side: a floor no server can go below."""
+    parts = []
+    for mod in [m for m in BENCHMARKS if m.NAME in report]:
+        key = getattr(mod, "CLIENT_CPU_KEY", "client_cpu_ms")
+        res = report[mod.NAME]["results"]
+        vals = [f"{TARGETS[t][0]} {res[t][key]:.1f}" for t in TARGET_ORDER if key in res.get(t, {})]
+        if vals:
+            parts.append(f"{mod.NAME} {' / '.join(vals)}")
+    return ("client CPU per call, ms (mlflow client's own work, in the timings): " + "; ".join(parts)) if parts else ""
+
+
 def print_table(report: dict, quick: bool, baseline_note: str | None) -> None:
     rows, section_ends, notes = table_rows(report)
     title = ("QUICK MODE (smaller sizes; smoke run, not the real figures) -- " if quick else "") + (
@@ -273,6 +285,9 @@ def print_table(report: dict, quick: bool, baseline_note: str | None) -> None:
         Console(width=max(150, shutil.get_terminal_size().columns)).print(table)
     if baseline_note:
         say(f"* {baseline_note}")
+    cpu = client_cpu_line(report)
+    if cpu:
+        say(cpu)
     for n in notes:
         say(f"  note: {n}")
 

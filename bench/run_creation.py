@@ -8,13 +8,12 @@ set_terminated does to print the run's URL). Reported: runs per second and per-r
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
-from bench.common import Figure, latency_summary, progress, quiet_stdout
+from bench.common import Figure, progress, quiet_stdout, time_calls
 
 NAME = "run_creation"
 TITLE = "run creation (create_run + set_terminated)"
@@ -32,15 +31,13 @@ def run(client: MlflowClient, sizes: dict) -> dict:
     n = sizes["runs"]
     exp_id = client.create_experiment(f"bench-run-creation-{uuid.uuid4().hex[:8]}")
     progress(f"run_creation: {n} runs")
-    samples: list[float] = []
+
+    def one(_i: int) -> None:
+        client.set_terminated(client.create_run(exp_id).info.run_id)
+
     with quiet_stdout():
-        t_start = time.perf_counter()
-        for _ in range(n):
-            t0 = time.perf_counter()
-            run_id = client.create_run(exp_id).info.run_id
-            client.set_terminated(run_id)
-            samples.append(time.perf_counter() - t0)
-        elapsed = time.perf_counter() - t_start
+        sw = time_calls(one, n)
+    elapsed = sw.total_s
 
     checks: list[str] = []
     runs = client.search_runs([exp_id], max_results=max(n, 1))
@@ -49,4 +46,4 @@ def run(client: MlflowClient, sizes: dict) -> dict:
     not_finished = sum(r.info.status != RunStatus.to_string(RunStatus.FINISHED) for r in runs)
     if not_finished:
         checks.append(f"{not_finished} runs are not FINISHED")
-    return {"runs_per_s": n / elapsed, "runs": n, "elapsed_s": elapsed, **latency_summary(samples), "checks": checks}
+    return {"runs_per_s": n / elapsed, "runs": n, "elapsed_s": elapsed, **sw.summary(), "checks": checks}

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from bench.common import Figure, Throttled, latency_summary, now_ms, progress, time_calls
+from bench.common import Figure, Throttled, now_ms, progress, time_calls
 
 NAME = "search_runs"
 TITLE = "search_runs (filter + order_by, 100 results)"
@@ -131,7 +131,7 @@ def run(client: MlflowClient, sizes: dict) -> dict:
     first = search()
     first_s = time.perf_counter() - t0
     progress(f"search_runs: timing {repeats} searches")
-    samples = time_calls(search, repeats)
+    sw = time_calls(search, repeats)
 
     checks: list[str] = []
     got = [r.data.metrics.get("accuracy") for r in first]
@@ -150,7 +150,7 @@ def run(client: MlflowClient, sizes: dict) -> dict:
 
     matching = sum(1 for s in specs if s["params"]["model"] == "rf" and s["metrics"]["accuracy"] > 0.5)
     return {
-        **latency_summary(samples),
+        **sw.summary(),
         "first_call_ms": first_s * 1e3,
         "runs": n,
         "matching_runs": matching,

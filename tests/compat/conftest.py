@@ -101,27 +101,38 @@ def _no_active_run_left(tracking_server: RunningServer) -> Iterator[None]:
         mlflow.end_run()
 
 
-
 # --- search_runs data -------------------------------------------------------------------------
 
 # name: (start_time, status, metrics, params, tags). "acc" has a tie (beta, delta) for the
 # comparison filters; "score" and "seed" are unique so orderings are fully determined.
 SEARCH_RUNS = {
     "alpha": (
-        1_000, "FINISHED",
-        {"acc": 0.70, "loss": 0.9, "score": 3.0}, {"model": "linear", "depth": "2", "seed": "s3"}, {"team": "red"},
+        1_000,
+        "FINISHED",
+        {"acc": 0.70, "loss": 0.9, "score": 3.0},
+        {"model": "linear", "depth": "2", "seed": "s3"},
+        {"team": "red"},
     ),
     "beta": (
-        2_000, "FINISHED",
-        {"acc": 0.80, "loss": 0.5, "score": 1.0}, {"model": "Tree", "depth": "4", "seed": "s1"}, {"team": "blue"},
+        2_000,
+        "FINISHED",
+        {"acc": 0.80, "loss": 0.5, "score": 1.0},
+        {"model": "Tree", "depth": "4", "seed": "s1"},
+        {"team": "blue"},
     ),
     "gamma": (
-        3_000, "FAILED",
-        {"acc": 0.90, "loss": 0.5, "score": 4.0}, {"model": "tree", "depth": "8", "seed": "s4"}, {"team": "red"},
+        3_000,
+        "FAILED",
+        {"acc": 0.90, "loss": 0.5, "score": 4.0},
+        {"model": "tree", "depth": "8", "seed": "s4"},
+        {"team": "red"},
     ),
     "delta": (
-        4_000, "RUNNING",
-        {"acc": 0.80, "loss": 0.3, "score": 2.0}, {"model": "forest", "depth": "4", "seed": "s2"}, {"team": "green"},
+        4_000,
+        "RUNNING",
+        {"acc": 0.80, "loss": 0.3, "score": 2.0},
+        {"model": "forest", "depth": "4", "seed": "s2"},
+        {"team": "green"},
     ),
 }
 

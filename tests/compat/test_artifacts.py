@@ -36,7 +36,11 @@ def _sha256(path: Path) -> str:
 def tree(tmp_path: Path) -> Path:
     """A small directory with nested subdirectories to upload with log_artifacts."""
     root = tmp_path / "tree"
-    files = {"README.md": b"# results\n", "data/train.csv": b"x,y\n1,2\n", "data/deep/nested/weights.bin": bytes(range(256))}
+    files = {
+        "README.md": b"# results\n",
+        "data/train.csv": b"x,y\n1,2\n",
+        "data/deep/nested/weights.bin": bytes(range(256)),
+    }
     for relative, content in files.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_bytes(content)
@@ -87,9 +91,7 @@ def test_log_artifact_file_downloads_with_same_bytes(experiment_id: str, tmp_pat
     assert Path(local).read_bytes() == source.read_bytes()
 
 
-def test_list_artifacts_of_root_shows_folders_as_dirs(
-    client: MlflowClient, experiment_id: str, tree: Path
-) -> None:
+def test_list_artifacts_of_root_shows_folders_as_dirs(client: MlflowClient, experiment_id: str, tree: Path) -> None:
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(tree))
 
@@ -98,9 +100,7 @@ def test_list_artifacts_of_root_shows_folders_as_dirs(
     assert [("README.md", False, 10), ("data", True, None)] == sorted((f.path, f.is_dir, f.file_size) for f in listed)
 
 
-def test_list_artifacts_of_subfolder_shows_its_children(
-    client: MlflowClient, experiment_id: str, tree: Path
-) -> None:
+def test_list_artifacts_of_subfolder_shows_its_children(client: MlflowClient, experiment_id: str, tree: Path) -> None:
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(tree))
 
@@ -115,7 +115,7 @@ def test_list_artifacts_of_run_without_artifacts_is_empty(client: MlflowClient, 
     with mlflow.start_run() as run:
         pass
 
-    assert client.list_artifacts(run.info.run_id) == []
+    assert [] == client.list_artifacts(run.info.run_id)
 
 
 def test_log_artifacts_directory_downloads_as_same_tree(experiment_id: str, tree: Path, tmp_path: Path) -> None:
@@ -174,7 +174,7 @@ def test_log_text_reads_back_with_load_text(experiment_id: str) -> None:
 
     text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/logs/out.txt")
 
-    assert text == "line one\nline two ✓\n"
+    assert "line one\nline two ✓\n" == text
 
 
 def test_log_dict_json_reads_back_with_load_dict(experiment_id: str) -> None:
@@ -182,7 +182,7 @@ def test_log_dict_json_reads_back_with_load_dict(experiment_id: str) -> None:
     with mlflow.start_run() as run:
         mlflow.log_dict(payload, "config.json")
 
-    assert mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/config.json") == payload
+    assert payload == mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/config.json")
 
 
 def test_log_dict_yaml_is_stored_as_yaml(experiment_id: str, tmp_path: Path) -> None:
@@ -194,7 +194,7 @@ def test_log_dict_yaml_is_stored_as_yaml(experiment_id: str, tmp_path: Path) -> 
         run_id=run.info.run_id, artifact_path="config.yaml", dst_path=str(tmp_path / "dl")
     )
 
-    assert yaml.safe_load(Path(local).read_text()) == payload
+    assert payload == yaml.safe_load(Path(local).read_text())
 
 
 def test_log_dict_json_is_stored_as_json(experiment_id: str, tmp_path: Path) -> None:
@@ -205,7 +205,7 @@ def test_log_dict_json_is_stored_as_json(experiment_id: str, tmp_path: Path) -> 
         run_id=run.info.run_id, artifact_path="meta/data.json", dst_path=str(tmp_path / "dl")
     )
 
-    assert json.loads(Path(local).read_text()) == {"k": [1, 2]}
+    assert {"k": [1, 2]} == json.loads(Path(local).read_text())
 
 
 def test_log_figure_stores_a_png(experiment_id: str, tmp_path: Path) -> None:
@@ -220,7 +220,7 @@ def test_log_figure_stores_a_png(experiment_id: str, tmp_path: Path) -> None:
         run_id=run.info.run_id, artifact_path="plots/curve.png", dst_path=str(tmp_path / "dl")
     )
 
-    assert Path(local).read_bytes()[:8] == PNG_MAGIC
+    assert PNG_MAGIC == Path(local).read_bytes()[:8]
 
 
 def test_log_image_reads_back_with_same_size(experiment_id: str) -> None:
@@ -234,11 +234,13 @@ def test_log_image_reads_back_with_same_size(experiment_id: str) -> None:
     assert ((20, 12), (255, 255, 255), (0, 0, 0)) == (image.size, image.getpixel((0, 0)), image.getpixel((19, 11)))
 
 
-def test_download_missing_artifact_raises(experiment_id: str, tmp_path: Path) -> None:
+def test_download_missing_artifact_raises_resource_does_not_exist(experiment_id: str, tmp_path: Path) -> None:
     with mlflow.start_run() as run:
         mlflow.log_text("x", "present.txt")
 
-    with pytest.raises(mlflow.MlflowException):
+    with pytest.raises(mlflow.MlflowException) as excinfo:
         mlflow.artifacts.download_artifacts(
             run_id=run.info.run_id, artifact_path="absent.txt", dst_path=str(tmp_path / "dl")
         )
+
+    assert "RESOURCE_DOES_NOT_EXIST" == excinfo.value.error_code

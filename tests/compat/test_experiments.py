@@ -49,7 +49,9 @@ def test_get_experiment_by_name_returns_none_when_missing(
     assert mlflow.get_experiment_by_name(unique_name("never-created")) is None
 
 
-def test_set_experiment_creates_a_missing_experiment(tracking_server: object, unique_name: Callable[[str], str]) -> None:
+def test_set_experiment_creates_a_missing_experiment(
+    tracking_server: object, unique_name: Callable[[str], str]
+) -> None:
     name = unique_name("exp")
 
     created = mlflow.set_experiment(name)
@@ -75,7 +77,7 @@ def test_create_experiment_with_duplicate_name_raises_resource_already_exists(
     with pytest.raises(mlflow.MlflowException) as excinfo:
         client.create_experiment(name)
 
-    assert excinfo.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    assert "RESOURCE_ALREADY_EXISTS" == excinfo.value.error_code
 
 
 def test_create_experiment_with_name_of_deleted_experiment_raises_resource_already_exists(
@@ -87,7 +89,7 @@ def test_create_experiment_with_name_of_deleted_experiment_raises_resource_alrea
     with pytest.raises(mlflow.MlflowException) as excinfo:
         client.create_experiment(name)
 
-    assert excinfo.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    assert "RESOURCE_ALREADY_EXISTS" == excinfo.value.error_code
 
 
 def test_rename_experiment_changes_its_name(client: MlflowClient, unique_name: Callable[[str], str]) -> None:
@@ -111,7 +113,7 @@ def test_renamed_experiment_is_not_found_by_old_name(client: MlflowClient, uniqu
 def test_delete_experiment_marks_it_deleted(client: MlflowClient, experiment_id: str) -> None:
     client.delete_experiment(experiment_id)
 
-    assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
+    assert "deleted" == client.get_experiment(experiment_id).lifecycle_stage
 
 
 def test_restore_experiment_marks_it_active(client: MlflowClient, experiment_id: str) -> None:
@@ -119,7 +121,7 @@ def test_restore_experiment_marks_it_active(client: MlflowClient, experiment_id:
 
     client.restore_experiment(experiment_id)
 
-    assert client.get_experiment(experiment_id).lifecycle_stage == "active"
+    assert "active" == client.get_experiment(experiment_id).lifecycle_stage
 
 
 def test_set_experiment_tag_overwrites_the_value(client: MlflowClient, experiment_id: str) -> None:
@@ -127,7 +129,7 @@ def test_set_experiment_tag_overwrites_the_value(client: MlflowClient, experimen
 
     client.set_experiment_tag(experiment_id, "stage", "final")
 
-    assert client.get_experiment(experiment_id).tags["stage"] == "final"
+    assert "final" == client.get_experiment(experiment_id).tags["stage"]
 
 
 def test_delete_experiment_tag_removes_it(client: MlflowClient, experiment_id: str) -> None:
@@ -137,7 +139,7 @@ def test_delete_experiment_tag_removes_it(client: MlflowClient, experiment_id: s
     client.delete_experiment_tag(experiment_id, "drop")
 
     tags = client.get_experiment(experiment_id).tags
-    assert ("keep" in tags, "drop" in tags) == (True, False)
+    assert (True, False) == ("keep" in tags, "drop" in tags)
 
 
 # --- search_experiments ------------------------------------------------------------------------
@@ -186,7 +188,9 @@ def test_search_experiments_active_only_hides_deleted(client: MlflowClient, uniq
     assert [kept] == [e.experiment_id for e in found]
 
 
-def test_search_experiments_deleted_only_returns_deleted(client: MlflowClient, unique_name: Callable[[str], str]) -> None:
+def test_search_experiments_deleted_only_returns_deleted(
+    client: MlflowClient, unique_name: Callable[[str], str]
+) -> None:
     prefix = unique_name("view")
     _kept, deleted = _make_experiments(client, prefix, 2)
     client.delete_experiment(deleted)

@@ -30,7 +30,7 @@ def _logged_input(client: MlflowClient, dataset: PandasDataset, context: str = "
 
 
 def test_log_input_records_dataset_name(client: MlflowClient, experiment_id: str, dataset: PandasDataset) -> None:
-    assert _logged_input(client, dataset).dataset.name == "iris-sample"
+    assert "iris-sample" == _logged_input(client, dataset).dataset.name
 
 
 def test_log_input_records_dataset_digest(client: MlflowClient, experiment_id: str, dataset: PandasDataset) -> None:
@@ -57,7 +57,7 @@ def test_log_input_records_source_and_source_type(
 
 
 def test_log_input_records_profile(client: MlflowClient, experiment_id: str, dataset: PandasDataset) -> None:
-    assert json.loads(_logged_input(client, dataset).dataset.profile) == {"num_rows": 3, "num_elements": 9}
+    assert {"num_rows": 3, "num_elements": 9} == json.loads(_logged_input(client, dataset).dataset.profile)
 
 
 def test_log_input_records_context_tag(client: MlflowClient, experiment_id: str, dataset: PandasDataset) -> None:
@@ -73,13 +73,13 @@ def test_log_input_twice_keeps_one_dataset_input(
         mlflow.log_input(dataset, context="training")
         mlflow.log_input(dataset, context="training")
 
-    assert len(client.get_run(run.info.run_id).inputs.dataset_inputs) == 1
+    assert 1 == len(client.get_run(run.info.run_id).inputs.dataset_inputs)
 
 
 def test_run_without_inputs_has_empty_dataset_inputs(client: MlflowClient, experiment_id: str) -> None:
     run = client.create_run(experiment_id)
 
-    assert client.get_run(run.info.run_id).inputs.dataset_inputs == []
+    assert [] == client.get_run(run.info.run_id).inputs.dataset_inputs
 
 
 def test_search_runs_filters_by_dataset_name(client: MlflowClient, experiment_id: str, dataset: PandasDataset) -> None:

@@ -26,7 +26,7 @@ def test_log_metric_value_is_readable_from_run(client: MlflowClient, experiment_
     with mlflow.start_run() as run:
         mlflow.log_metric("accuracy", 0.93)
 
-    assert client.get_run(run.info.run_id).data.metrics == {"accuracy": 0.93}
+    assert {"accuracy": 0.93} == client.get_run(run.info.run_id).data.metrics
 
 
 def test_log_metric_int_value_reads_back_as_float(client: MlflowClient, experiment_id: str) -> None:
@@ -41,7 +41,7 @@ def test_log_metric_without_step_records_step_zero(client: MlflowClient, experim
     with mlflow.start_run() as run:
         mlflow.log_metric("loss", 1.5)
 
-    assert _history(client, run.info.run_id, "loss") == [(0, 1.5)]
+    assert [(0, 1.5)] == _history(client, run.info.run_id, "loss")
 
 
 def test_log_metrics_with_step_records_each_step(client: MlflowClient, experiment_id: str) -> None:
@@ -78,7 +78,7 @@ def test_log_metric_positive_infinity_reads_back_as_max_double(client: MlflowCli
 
     client.log_metric(run.info.run_id, "ratio", math.inf)
 
-    assert client.get_run(run.info.run_id).data.metrics["ratio"] == STORED_POS_INF
+    assert STORED_POS_INF == client.get_run(run.info.run_id).data.metrics["ratio"]
 
 
 def test_log_metric_negative_infinity_reads_back_as_min_double(client: MlflowClient, experiment_id: str) -> None:
@@ -86,7 +86,7 @@ def test_log_metric_negative_infinity_reads_back_as_min_double(client: MlflowCli
 
     client.log_metric(run.info.run_id, "log_prob", -math.inf)
 
-    assert client.get_run(run.info.run_id).data.metrics["log_prob"] == STORED_NEG_INF
+    assert STORED_NEG_INF == client.get_run(run.info.run_id).data.metrics["log_prob"]
 
 
 def test_metric_history_keeps_nan_and_clamped_infinities(client: MlflowClient, experiment_id: str) -> None:
@@ -104,7 +104,7 @@ def test_latest_metric_is_the_value_at_max_step(client: MlflowClient, experiment
     client.log_metric(run.info.run_id, "loss", 0.1, step=10, timestamp=1_000)
     client.log_metric(run.info.run_id, "loss", 0.9, step=2, timestamp=2_000)
 
-    assert client.get_run(run.info.run_id).data.metrics["loss"] == 0.1
+    assert 0.1 == client.get_run(run.info.run_id).data.metrics["loss"]
 
 
 def test_metric_history_is_returned_in_step_order(client: MlflowClient, experiment_id: str) -> None:
@@ -112,14 +112,14 @@ def test_metric_history_is_returned_in_step_order(client: MlflowClient, experime
     for step in (3, 0, 2, 1):
         client.log_metric(run.info.run_id, "loss", float(step * 10), step=step, timestamp=1_000 + step)
 
-    assert _history(client, run.info.run_id, "loss") == [(0, 0.0), (1, 10.0), (2, 20.0), (3, 30.0)]
+    assert [(0, 0.0), (1, 10.0), (2, 20.0), (3, 30.0)] == _history(client, run.info.run_id, "loss")
 
 
 def test_metric_history_of_unlogged_metric_is_empty(client: MlflowClient, experiment_id: str) -> None:
     run = client.create_run(experiment_id)
     client.log_metric(run.info.run_id, "loss", 1.0)
 
-    assert client.get_metric_history(run.info.run_id, "never_logged") == []
+    assert [] == client.get_metric_history(run.info.run_id, "never_logged")
 
 
 def test_metric_history_of_30000_points_is_complete(client: MlflowClient, experiment_id: str) -> None:

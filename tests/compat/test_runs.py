@@ -18,7 +18,7 @@ def test_start_run_context_ends_with_status_finished(client: MlflowClient, exper
     with mlflow.start_run() as run:
         pass
 
-    assert client.get_run(run.info.run_id).info.status == "FINISHED"
+    assert "FINISHED" == client.get_run(run.info.run_id).info.status
 
 
 def test_start_run_creates_the_run_in_the_active_experiment(client: MlflowClient, experiment_id: str) -> None:
@@ -32,7 +32,7 @@ def test_active_run_is_running_until_it_ends(client: MlflowClient, experiment_id
     with mlflow.start_run() as run:
         status = client.get_run(run.info.run_id).info.status
 
-    assert status == "RUNNING"
+    assert "RUNNING" == status
 
 
 def test_end_run_sets_end_time_not_before_start_time(client: MlflowClient, experiment_id: str) -> None:
@@ -55,7 +55,7 @@ def test_run_end_time_is_none_while_running(client: MlflowClient, experiment_id:
 def test_create_run_keeps_explicit_start_time(client: MlflowClient, experiment_id: str) -> None:
     run = client.create_run(experiment_id, start_time=1_700_000_000_123)
 
-    assert client.get_run(run.info.run_id).info.start_time == 1_700_000_000_123
+    assert 1_700_000_000_123 == client.get_run(run.info.run_id).info.start_time
 
 
 def test_start_run_records_run_name(client: MlflowClient, experiment_id: str) -> None:
@@ -71,14 +71,14 @@ def test_update_run_renames_the_run(client: MlflowClient, experiment_id: str) ->
 
     client.update_run(run.info.run_id, name="after")
 
-    assert client.get_run(run.info.run_id).info.run_name == "after"
+    assert "after" == client.get_run(run.info.run_id).info.run_name
 
 
 def test_exception_inside_start_run_marks_run_failed(client: MlflowClient, experiment_id: str) -> None:
     with pytest.raises(_Boom), mlflow.start_run() as run:
         raise _Boom("training crashed")
 
-    assert client.get_run(run.info.run_id).info.status == "FAILED"
+    assert "FAILED" == client.get_run(run.info.run_id).info.status
 
 
 def test_nested_run_carries_parent_run_id_tag(client: MlflowClient, experiment_id: str) -> None:
@@ -114,7 +114,7 @@ def test_resumed_run_is_running_again(client: MlflowClient, experiment_id: str) 
     with mlflow.start_run(run_id=first.info.run_id):
         status = client.get_run(first.info.run_id).info.status
 
-    assert status == "RUNNING"
+    assert "RUNNING" == status
 
 
 def test_delete_run_marks_it_deleted(client: MlflowClient, experiment_id: str) -> None:
@@ -122,7 +122,7 @@ def test_delete_run_marks_it_deleted(client: MlflowClient, experiment_id: str) -
 
     client.delete_run(run.info.run_id)
 
-    assert client.get_run(run.info.run_id).info.lifecycle_stage == "deleted"
+    assert "deleted" == client.get_run(run.info.run_id).info.lifecycle_stage
 
 
 def test_restore_run_marks_it_active(client: MlflowClient, experiment_id: str) -> None:
@@ -131,14 +131,14 @@ def test_restore_run_marks_it_active(client: MlflowClient, experiment_id: str) -
 
     client.restore_run(run.info.run_id)
 
-    assert client.get_run(run.info.run_id).info.lifecycle_stage == "active"
+    assert "active" == client.get_run(run.info.run_id).info.lifecycle_stage
 
 
 def test_set_tag_stores_value_as_string(client: MlflowClient, experiment_id: str) -> None:
     with mlflow.start_run() as run:
         mlflow.set_tag("attempt", 2)
 
-    assert client.get_run(run.info.run_id).data.tags["attempt"] == "2"
+    assert "2" == client.get_run(run.info.run_id).data.tags["attempt"]
 
 
 def test_set_tag_overwrites_previous_value(client: MlflowClient, experiment_id: str) -> None:
@@ -147,7 +147,7 @@ def test_set_tag_overwrites_previous_value(client: MlflowClient, experiment_id: 
 
     client.set_tag(run.info.run_id, "phase", "eval")
 
-    assert client.get_run(run.info.run_id).data.tags["phase"] == "eval"
+    assert "eval" == client.get_run(run.info.run_id).data.tags["phase"]
 
 
 def test_set_tags_stores_every_tag(client: MlflowClient, experiment_id: str) -> None:
@@ -158,6 +158,15 @@ def test_set_tags_stores_every_tag(client: MlflowClient, experiment_id: str) -> 
     assert {"a": "1", "b": "two", "c/d": "three"} == {k: tags[k] for k in ("a", "b", "c/d")}
 
 
+def test_set_tag_value_over_8000_chars_is_truncated_to_8000(client: MlflowClient, experiment_id: str) -> None:
+    # MLflow truncates over-long tag values instead of rejecting them.
+    run = client.create_run(experiment_id)
+
+    client.set_tag(run.info.run_id, "notes", "y" * 9000)
+
+    assert "y" * 8000 == client.get_run(run.info.run_id).data.tags["notes"]
+
+
 def test_delete_tag_removes_it(client: MlflowClient, experiment_id: str) -> None:
     run = client.create_run(experiment_id)
     client.set_tag(run.info.run_id, "keep", "1")
@@ -166,7 +175,7 @@ def test_delete_tag_removes_it(client: MlflowClient, experiment_id: str) -> None
     client.delete_tag(run.info.run_id, "drop")
 
     tags = client.get_run(run.info.run_id).data.tags
-    assert ("keep" in tags, "drop" in tags) == (True, False)
+    assert (True, False) == ("keep" in tags, "drop" in tags)
 
 
 def test_set_terminated_killed_sets_status_and_end_time(client: MlflowClient, experiment_id: str) -> None:
@@ -184,7 +193,7 @@ def test_end_run_with_status_failed_is_kept(client: MlflowClient, experiment_id:
 
     mlflow.end_run(status=RunStatus.to_string(RunStatus.FAILED))
 
-    assert client.get_run(run_id).info.status == "FAILED"
+    assert "FAILED" == client.get_run(run_id).info.status
 
 
 def test_new_run_has_empty_data(client: MlflowClient, experiment_id: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from shipyard.config import Settings
+from shipyard.tracking.validation import MetricColumns
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
 
 __all__ = ["Backend", "open_backend"]
@@ -36,6 +37,7 @@ class Backend(Protocol):
     def log_batch(
         self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
     ) -> None: ...
+    def log_metric_columns(self, run_id: str, columns: dict[str, MetricColumns]) -> None: ...
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None: ...
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
     def search_runs(

@@ -10,6 +10,7 @@ from shipyard.artifacts import open_artifact_store, safe_relpath
 from shipyard.db import open_database
 from shipyard.errors import ExperimentNotFound
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
+from shipyard.tracking.validation import MetricColumns
 from shipyard.tracking.service import TrackingService, artifact_key
 from shipyard.tracking.store import TrackingStore
 
@@ -70,6 +71,9 @@ class LocalBackend:
         self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
     ) -> None:
         self.service.log_batch(run_id, metrics, params, tags, enforce_limits=False)
+
+    def log_metric_columns(self, run_id: str, columns: dict[str, MetricColumns]) -> None:
+        self.service.log_metric_columns(run_id, columns)
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
         self.service.log_inputs(run_id, inputs)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from shipyard.client._backend import Backend
 from shipyard.errors import ShipyardError, StoreUnavailable
-from shipyard.tracking.entities import Metric
+from shipyard.tracking.validation import MetricColumns
 
 __all__ = ["BackgroundLogger"]
 
@@ -40,7 +40,8 @@ class BackgroundLogger:
         self._backend = backend
         self._interval = flush_interval_s
         self._sleep = sleep
-        self._queue: deque[tuple[int, str, Metric]] = deque()
+        # One entry per logging call: (sequence number, run id, timestamp_ms, step, {key: value}).
+        self._queue: deque[tuple[int, str, int, int, dict[str, float]]] = deque()
         self._seq = itertools.count(1)
         self._last_seq = 0
         self._done_seq = 0
@@ -52,12 +53,12 @@ class BackgroundLogger:
         self._thread.start()
         _LOGGERS.add(self)
 
-    def add(self, run_id: str, metric: Metric) -> None:
-        """Queue one point (cheap: an append)."""
+    def add(self, run_id: str, timestamp_ms: int, step: int, values: dict[str, float]) -> None:
+        """Queue the points of one logging call (cheap: one append; ``values`` must not be changed after)."""
         seq = next(self._seq)
-        self._queue.append((seq, run_id, metric))
+        self._queue.append((seq, run_id, timestamp_ms, step, values))
         self._last_seq = seq
-        if len(self._queue) >= 100_000:
+        if len(self._queue) >= 20_000:
             self._wake.set()
 
     @property
@@ -103,39 +104,51 @@ class BackgroundLogger:
             self._wake.clear()
             self._drain()
 
-    def _take(self, limit: int) -> list[tuple[int, str, Metric]]:
-        items = []
+    def _take(self, limit: int) -> tuple[int, dict[str, dict[str, MetricColumns]]]:
+        """Pop calls until about ``limit`` points are taken; return the last sequence number and columns by run."""
+        by_run: dict[str, dict[str, MetricColumns]] = {}
         queue = self._queue
-        while queue and len(items) < limit:
-            items.append(queue.popleft())
-        return items
+        taken = 0
+        last = 0
+        while queue and taken < limit:
+            last, run_id, stamp, step, values = queue.popleft()
+            groups = by_run.get(run_id)
+            if groups is None:
+                groups = by_run[run_id] = {}
+            for key, value in values.items():
+                columns = groups.get(key)
+                if columns is None:
+                    columns = groups[key] = ([], [], [])
+                columns[0].append(step)
+                columns[1].append(stamp)
+                columns[2].append(value)
+            taken += len(values)
+        return last, by_run
 
     def _drain(self) -> None:
-        limit = self._backend.max_metrics_per_batch
+        # The embedded store takes big batches; a remote server gets MLflow-sized requests (the backend splits).
+        limit = max(self._backend.max_metrics_per_batch, 10_000)
         while self._queue:
-            items = self._take(limit)
-            by_run: dict[str, list[Metric]] = {}
-            for _seq, run_id, metric in items:
-                by_run.setdefault(run_id, []).append(metric)
-            for run_id, points in by_run.items():
-                for start in range(0, len(points), limit):
-                    self._send(run_id, points[start:start + limit])
+            last, by_run = self._take(limit)
+            for run_id, columns in by_run.items():
+                self._send(run_id, columns)
             with self._cond:
-                self._done_seq = max(self._done_seq, items[-1][0])
+                self._done_seq = max(self._done_seq, last)
                 self._cond.notify_all()
 
-    def _send(self, run_id: str, points: list[Metric]) -> None:
+    def _send(self, run_id: str, columns: dict[str, MetricColumns]) -> None:
         delay = 0.2
+        points = sum(len(c[0]) for c in columns.values())
         while True:
             try:
-                self._backend.log_batch(run_id, points, (), ())
+                self._backend.log_metric_columns(run_id, columns)
                 return
             except StoreUnavailable as exc:
-                _log.warning("tracking backend unavailable, retrying %d points in %.1fs: %s", len(points), delay, exc)
+                _log.warning("tracking backend unavailable, retrying %d points in %.1fs: %s", points, delay, exc)
                 self._sleep(delay)
                 delay = min(delay * 2, _MAX_BACKOFF_S)
             except ShipyardError as exc:
-                _log.error("dropping %d metric points of run %s: %s", len(points), run_id, exc)
+                _log.error("dropping %d metric points of run %s: %s", points, run_id, exc)
                 with self._cond:
                     self._errors.append(exc)
                     self._cond.notify_all()

@@ -249,21 +249,26 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None, *, timest
     Raises:
         InvalidParameter: a name or value is invalid (checked here, so the error points at your code).
     """
-    rid = _run_id(run_id)
-    ts = timestamp_ms if timestamp_ms is not None else _now_ms()
-    at = 0 if step is None else step
-    logger = _state.logger or _state.get_logger()
-    valid = _state.valid_keys
-    for key, value in metrics.items():
-        if key not in valid:
+    rid = run_id or (_state.runs[-1].run_id if _state.runs else _run_id())
+    values = dict(metrics)
+    if not values.keys() <= _state.valid_keys:
+        for key in values:
             check_key("Metric", key)
-            valid.add(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            try:
-                value = float(value)  # numpy scalars and the like
-            except (TypeError, ValueError):
-                raise InvalidParameter(f"Metric '{key}' value must be a number, got {value!r}.") from None
-        logger.add(rid, Metric(key, float(value), ts, at))
+        _state.valid_keys.update(values)
+    for key, value in values.items():
+        if type(value) is not float:
+            values[key] = _as_float(key, value)
+    logger = _state.logger or _state.get_logger()
+    logger.add(rid, timestamp_ms if timestamp_ms is not None else int(time.time() * 1000), step or 0, values)
+
+
+def _as_float(key: str, value: Any) -> float:
+    if isinstance(value, bool) or isinstance(value, str):
+        raise InvalidParameter(f"Metric '{key}' value must be a number, got {value!r}.")
+    try:
+        return float(value)  # ints, numpy scalars and the like
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"Metric '{key}' value must be a number, got {value!r}.") from None
 
 
 def log_param(key: str, value: Any) -> None:

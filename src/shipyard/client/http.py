@@ -12,6 +12,7 @@ import httpx
 
 from shipyard.errors import StoreUnavailable, error_from_code
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
+from shipyard.tracking.validation import MetricColumns
 from shipyard.tracking.service import artifact_key
 from shipyard.wire.tracking import (
     dataset_input_to_json,
@@ -146,6 +147,11 @@ class RestBackend:
             "params": [{"key": p.key, "value": p.value} for p in params],
             "tags": [{"key": t.key, "value": t.value} for t in tags],
         })
+
+    def log_metric_columns(self, run_id: str, columns: dict[str, MetricColumns]) -> None:
+        points = [Metric(key, v, t, s) for key, cols in columns.items() for s, t, v in zip(*cols, strict=True)]
+        for start in range(0, len(points), self.max_metrics_per_batch):
+            self.log_batch(run_id, points[start:start + self.max_metrics_per_batch], (), ())
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
         self._api("POST", "runs/log-inputs", {"run_id": run_id,

@@ -30,8 +30,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
+    Double,
     FromClause,
     Select,
     String,
@@ -263,12 +265,30 @@ def _string_condition(column: ColumnElement[Any], op: str, value: Value) -> Colu
     raise InvalidParameter(f"'{op}' cannot compare strings; use =, !=, LIKE, ILIKE, IN or NOT IN.")
 
 
+def _fits(column: ColumnElement[Any], value: int) -> bool:
+    bits = 64 if isinstance(column.type, BigInteger) else 32
+    return -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+
+
+def _number(column: ColumnElement[Any], value: int | float) -> Any:
+    """A bind for comparing ``column`` with ``value``: typed as a double unless it is an int the column holds.
+
+    Binding with the column's own type would make PostgreSQL cast the value to it: 200.4 would become 200
+    and 3000000000 an "integer out of range" error.
+    """
+    if isinstance(value, int) and _fits(column, value):
+        return value
+    return literal(float(value), Double())
+
+
 def _value_condition(column: ColumnElement[Any], op: str, value: Value) -> ColumnElement[bool]:
     """``column op value`` for a string or numeric comparison (attributes, ids, param and tag values)."""
     if op in _NUMERIC and isinstance(value, int | float) and not isinstance(value, bool):
-        return _NUMERIC[op](column, value)
+        return _NUMERIC[op](column, _number(column, value))
     if op in (IN, NOT_IN) and isinstance(value, tuple) and all(isinstance(v, int) for v in value):
-        return column.in_(value) if op == IN else column.not_in(value)
+        # Ids the column cannot hold match nothing, so they leave IN and NOT IN alike.
+        held = [v for v in value if isinstance(v, int) and _fits(column, v)]
+        return column.in_(held) if op == IN else column.not_in(held)
     return _string_condition(column, op, value)
 
 
@@ -287,7 +307,7 @@ def _as_tuple(value: Value, op: str) -> tuple[str, ...] | tuple[int, ...]:
 def _metric_condition(table: FromClause, op: str, value: Value) -> ColumnElement[bool]:
     if op not in _NUMERIC or not isinstance(value, int | float) or isinstance(value, bool):
         raise InvalidParameter(f"Metrics are compared with =, !=, >, >=, <, <= and a number, got '{op}' {value!r}.")
-    condition = _NUMERIC[op](table.c.value, float(value))
+    condition = _NUMERIC[op](table.c.value, literal(float(value), Double()))
     # NaN is stored as 0 with is_nan set: every comparison with NaN is false except "!=".
     if op == NE:
         return or_(condition, table.c.is_nan == true())
@@ -329,32 +349,40 @@ def _check_page(offset: int, limit: int) -> None:
 
 
 class _RunJoins:
-    """One alias of latest_metrics / params / tags per (kind, key), inner-joined when filtered."""
+    """One alias of latest_metrics / params / tags per (kind, key): inner-joined to filter, outer to sort.
+
+    (run_uuid, key) is each table's primary key, so no join multiplies runs. Past ``_MAX_JOINS`` aliases,
+    filters fall back to EXISTS and sort keys to scalar subqueries, which need no join.
+    """
 
     def __init__(self) -> None:
         self.inner: dict[tuple[Kind, str], FromClause] = {}
         self.inner_conditions: dict[tuple[Kind, str], list[ColumnElement[bool]]] = {}
         self.outer: dict[tuple[Kind, str], FromClause] = {}
 
-    def _alias(self, kind: Kind, key: str) -> FromClause:
+    def _alias(self, kind: Kind) -> FromClause | None:
         number = len(self.inner) + len(self.outer)
-        return _KEYED_TABLES[kind].alias(f"{kind.value}_{number}")
+        return None if number >= _MAX_JOINS else _KEYED_TABLES[kind].alias(f"{kind.value}_{number}")
 
     def filtered(self, kind: Kind, key: str) -> FromClause | None:
         """The inner-joined alias for this key, or None once the join budget is spent."""
         if (kind, key) not in self.inner:
-            if len(self.inner) >= _MAX_JOINS:
+            table = self._alias(kind)
+            if table is None:
                 return None
-            self.inner[(kind, key)] = self._alias(kind, key)
+            self.inner[(kind, key)] = table
             self.inner_conditions[(kind, key)] = []
         return self.inner[(kind, key)]
 
-    def sorted(self, kind: Kind, key: str) -> FromClause:
-        """An alias to sort by: the filter's inner join if there is one, else a new outer join."""
+    def sorted(self, kind: Kind, key: str) -> FromClause | None:
+        """An alias to sort by (the filter's inner join if any, else an outer join), or None past the budget."""
         if (kind, key) in self.inner:
             return self.inner[(kind, key)]
         if (kind, key) not in self.outer:
-            self.outer[(kind, key)] = self._alias(kind, key)
+            table = self._alias(kind)
+            if table is None:
+                return None
+            self.outer[(kind, key)] = table
         return self.outer[(kind, key)]
 
     def from_clause(self) -> FromClause:
@@ -372,6 +400,11 @@ def _keyed_exists(kind: Kind, key: str, condition: Callable[[FromClause], Column
     if condition is not None:
         where.append(condition(table))
     return exists(select(table.c.run_uuid).where(*where))
+
+
+def _keyed_scalar(kind: Kind, key: str, column: str) -> Any:
+    table = _KEYED_TABLES[kind]
+    return select(table.c[column]).where(table.c.run_uuid == runs.c.run_uuid, table.c.key == key).scalar_subquery()
 
 
 def _run_filters(comparisons: Sequence[Comparison], joins: _RunJoins) -> list[ColumnElement[bool]]:
@@ -412,10 +445,15 @@ def _run_order(order_keys: Sequence[OrderKey], joins: _RunJoins) -> list[ColumnE
             value: ColumnElement[Any] = column
         elif key.kind in _KEYED_TABLES:
             table = joins.sorted(key.kind, key.key)
-            value = table.c.value
-            if key.kind is Kind.METRIC:
+            if table is None:
+                value = _keyed_scalar(key.kind, key.key, "value")
+                is_nan = _keyed_scalar(key.kind, key.key, "is_nan") if key.kind is Kind.METRIC else None
+            else:
+                value = table.c.value
+                is_nan = table.c.is_nan if key.kind is Kind.METRIC else None
+            if is_nan is not None:
                 # Real values first, then NaN, then runs without the metric, in both directions (MLflow).
-                clauses.append(case((table.c.run_uuid.is_(None), 2), (table.c.is_nan == true(), 1), else_=0))
+                clauses.append(case((value.is_(None), 2), (is_nan == true(), 1), else_=0))
         else:
             raise InvalidParameter(f"Runs cannot be sorted by {key.kind.value}s.")
         value = _sortable(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 __all__ = [
     "DatasetInput",
@@ -52,9 +53,12 @@ class ViewType(StrEnum):
         return (LifecycleStage.ACTIVE.value, LifecycleStage.DELETED.value)
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
-    """One point of a metric's history."""
+class Metric(NamedTuple):
+    """One point of a metric's history.
+
+    A NamedTuple rather than a frozen dataclass: a run may log millions of points, and a NamedTuple is
+    just as immutable and typed while being three times cheaper to create.
+    """
 
     key: str
     value: float

@@ -360,7 +360,7 @@ class _Scanner:
         return match.group()
 
     def quoted(self) -> str:
-        """A quoted run; the quote doubled (``''``) or backslash-escaped (``\\'``) stands for itself."""
+        """A quoted run. Doubling the quote or a backslash before it (or before a backslash) escapes it."""
         quote, start = self.text[self.pos], self.pos
         self.pos += 1
         out: list[str] = []
@@ -368,8 +368,7 @@ class _Scanner:
             char = self.text[self.pos]
             nxt = self.text[self.pos + 1] if self.pos + 1 < len(self.text) else ""
             if char == "\\" and nxt in (quote, "\\"):
-                # Keep "\\" verbatim (MLflow does), but consume it whole so that 'C:\\' terminates.
-                out.append(quote if nxt == quote else "\\\\")
+                out.append(nxt)
                 self.pos += 2
             elif char == quote and nxt == quote:
                 out.append(quote)
@@ -466,7 +465,7 @@ class _Scanner:
         match = _NUMBER.match(self.text, self.pos)
         if match is not None:
             end = match.end()
-            if end == len(self.text) or self.text[end].isspace() or self.text[end] in ",)":
+            if end == len(self.text) or not (self.text[end].isalnum() or self.text[end] in "._"):
                 self.pos = end
                 literal = match.group()
                 if any(c in literal for c in ".eE"):
@@ -521,7 +520,7 @@ def _resolve(
             if column.prefix is None and "metrics" in schema.prefixes:
                 hint = f" For a metric, param or tag write metrics.{column.name}, params.{column.name} or tags.{column.name}."
             raise scanner.fail(
-                f"{column.name!r} is not a {schema.entity} attribute; valid attributes are "
+                f"{column.name!r} is not an attribute of {schema.entity}s; valid attributes are "
                 f"{schema.attribute_list(for_order=for_order)}.{hint}"
             )
         return kind, spec.name, spec

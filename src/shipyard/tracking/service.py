@@ -24,9 +24,11 @@ from shipyard.tracking.validation import (
     MAX_EXPERIMENT_TAG_VALUE_LENGTH,
     MAX_KEY_LENGTH,
     check_batch_sizes,
+    MetricColumns,
     check_experiment_name,
+    check_metric_columns,
     check_key,
-    check_metric,
+    group_metrics,
     check_param,
     check_run_id,
     check_tag,
@@ -83,6 +85,8 @@ class TrackingService:
 
     store: TrackingStore
     clock_ms: Callable[[], int] = field(default=_now_ms)
+
+    _metric_keys: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self.store.ensure_default_experiment(ARTIFACT_SCHEME, self.clock_ms())
@@ -222,10 +226,15 @@ class TrackingService:
         check_run_id(run_id)
         if enforce_limits:
             check_batch_sizes(len(metrics), len(params), len(tags))
-        checked_metrics = [Metric(*check_metric(m.key, m.value, m.timestamp_ms, m.step)) for m in metrics]
+        grouped = group_metrics(metrics, self._metric_keys)
         checked_params = [Param(*check_param(p.key, p.value)) for p in params]
         checked_tags = [RunTag(*check_tag(t.key, t.value)) for t in tags]
-        self.store.log_batch(run_id, checked_metrics, checked_params, checked_tags)
+        self.store.log_batch(run_id, grouped, checked_params, checked_tags)
+
+    def log_metric_columns(self, run_id: str, columns: dict[str, MetricColumns]) -> None:
+        """Log points already grouped by key as (steps, timestamps, values) lists: the SDK's fast path."""
+        check_metric_columns(columns, self._metric_keys)
+        self.store.log_batch(check_run_id(run_id), columns, (), ())
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
         """Record dataset inputs of a run."""

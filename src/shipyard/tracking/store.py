@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -22,6 +22,7 @@ from shipyard.errors import (
     RunNotFound,
 )
 from shipyard.tracking import search
+from shipyard.tracking._chunks import merge_points, pack
 from shipyard.tracking._search_sql import experiments_query, runs_query
 from shipyard.tracking.entities import (
     DatasetInput,
@@ -34,12 +35,13 @@ from shipyard.tracking.entities import (
     RunTag,
     ViewType,
 )
+from shipyard.tracking.validation import MetricColumns
 from shipyard.tracking.tables import (
     datasets,
     experiment_tags,
     experiments,
     latest_metrics,
-    metrics,
+    metric_chunks,
     params,
     run_inputs,
     runs,
@@ -51,6 +53,19 @@ __all__ = ["DEFAULT_EXPERIMENT_ID", "TrackingStore"]
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 RUN_NAME_TAG = "mlflow.runName"
+
+
+def _zero_nan(value: float) -> float:
+    return 0.0 if value != value else value
+
+
+def _newest(steps: list[int], stamps: list[int], values: list[float]) -> int:
+    """Index of the point MLflow keeps as latest: max by (step, timestamp, value), NaN ranking as 0."""
+    top = max(steps)
+    if steps.count(top) == 1:
+        return steps.index(top)
+    candidates = [i for i, step in enumerate(steps) if step == top]
+    return max(candidates, key=lambda i: (stamps[i], _zero_nan(values[i])))
 
 
 def _exp_id(experiment_id: str | int) -> int:
@@ -441,7 +456,7 @@ class TrackingStore:
 
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         """Set or overwrite a run tag; ``mlflow.runName`` also renames the run."""
-        self.log_batch(run_id, (), (), (RunTag(key, value),))
+        self.log_batch(run_id, {}, (), (RunTag(key, value),))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a run tag; a missing tag is an error."""
@@ -464,7 +479,7 @@ class TrackingStore:
     def log_batch(
         self,
         run_id: str,
-        metric_points: Iterable[Metric],
+        metric_columns: Mapping[str, MetricColumns],
         run_params: Iterable[Param],
         run_tags: Iterable[RunTag],
     ) -> None:
@@ -473,7 +488,6 @@ class TrackingStore:
         Raises:
             ParamConflict: a param already has a different value (nothing of the batch is written).
         """
-        points = list(metric_points)
         new_params = list(run_params)
         new_tags = list(run_tags)
         with self.db.write() as conn:
@@ -486,8 +500,8 @@ class TrackingStore:
                              ["run_uuid", "key"], ["value"])
                 if RUN_NAME_TAG in by_key:
                     conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(name=by_key[RUN_NAME_TAG]))
-            if points:
-                self._insert_metrics(conn, run_id, points)
+            if metric_columns:
+                self._insert_metrics(conn, run_id, metric_columns)
 
     def _insert_params(self, conn: Connection, run_id: str, new_params: list[Param]) -> None:
         wanted: dict[str, str] = {}
@@ -515,21 +529,21 @@ class TrackingStore:
         if fresh:
             conn.execute(insert(params), fresh)
 
-    def _insert_metrics(self, conn: Connection, run_id: str, points: list[Metric]) -> None:
-        rows = []
-        latest: dict[str, tuple[int, int, float, bool]] = {}
-        for m in points:
-            nan = m.value != m.value
-            value = 0.0 if nan else m.value
-            rows.append(
-                {"run_uuid": run_id, "key": m.key, "step": m.step, "timestamp": m.timestamp_ms, "value": value,
-                 "is_nan": nan}
-            )
-            candidate = (m.step, m.timestamp_ms, value, nan)
-            current = latest.get(m.key)
-            if current is None or candidate[:3] > current[:3]:
-                latest[m.key] = candidate
-        conn.execute(self._dialect_insert(metrics).on_conflict_do_nothing(), rows)
+    def _insert_metrics(self, conn: Connection, run_id: str, groups: Mapping[str, MetricColumns]) -> None:
+        chunk_rows = []
+        latest_rows = []
+        for key, (steps, stamps, values) in groups.items():
+            chunk = pack(steps, stamps, values)
+            chunk_rows.append({
+                "run_uuid": run_id, "key": key, "digest": chunk.digest, "n_points": chunk.n_points,
+                "min_timestamp": chunk.min_timestamp, "max_timestamp": chunk.max_timestamp,
+                "steps": chunk.steps, "timestamps": chunk.timestamps, "vals": chunk.vals,
+            })
+            newest = _newest(steps, stamps, values)
+            nan = values[newest] != values[newest]
+            latest_rows.append({"run_uuid": run_id, "key": key, "step": steps[newest], "timestamp": stamps[newest],
+                                "value": _zero_nan(values[newest]), "is_nan": nan})
+        conn.execute(self._dialect_insert(metric_chunks).on_conflict_do_nothing(), chunk_rows)
         stmt = self._dialect_insert(latest_metrics)
         newer = tuple_(stmt.excluded.step, stmt.excluded.timestamp, stmt.excluded.value) > tuple_(
             latest_metrics.c.step, latest_metrics.c.timestamp, latest_metrics.c.value
@@ -539,13 +553,7 @@ class TrackingStore:
             set_={c: getattr(stmt.excluded, c) for c in ("step", "timestamp", "value", "is_nan")},
             where=newer,
         )
-        conn.execute(
-            stmt,
-            [
-                {"run_uuid": run_id, "key": k, "step": s, "timestamp": t, "value": v, "is_nan": n}
-                for k, (s, t, v, n) in latest.items()
-            ],
-        )
+        conn.execute(stmt, latest_rows)
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
         """Record the datasets a run used; a dataset is stored once per experiment (name + digest)."""
@@ -585,30 +593,29 @@ class TrackingStore:
                 )
 
     # ----------------------------------------------------------------------------------------------- reads
+    def _points(self, conn: Connection, run_ids: Sequence[str], key: str) -> dict[str, list[tuple[int, int, float]]]:
+        rows = conn.execute(
+            select(metric_chunks.c.run_uuid, metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.vals)
+            .where(metric_chunks.c.run_uuid.in_(list(run_ids)), metric_chunks.c.key == key)
+        ).all()
+        by_run: dict[str, list[tuple[bytes, bytes, bytes]]] = {r: [] for r in run_ids}
+        for run_uuid, steps, stamps, vals in rows:
+            by_run[run_uuid].append((steps, stamps, vals))
+        return {r: merge_points(chunks) for r, chunks in by_run.items()}
+
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None, page_token: str | None
     ) -> tuple[list[Metric], str | None]:
         """A metric's points in MLflow's order (timestamp, step, value), a page at a time."""
         offset = search.decode_page_token(page_token)
-        query = (
-            select(metrics.c.value, metrics.c.timestamp, metrics.c.step, metrics.c.is_nan)
-            .where(metrics.c.run_uuid == run_id, metrics.c.key == key)
-            .order_by(metrics.c.timestamp, metrics.c.step, metrics.c.value)
-            .offset(offset)
-        )
-        if max_results is not None:
-            query = query.limit(max_results + 1)
         with self.db.read() as conn:
             exists = conn.execute(select(runs.c.run_uuid).where(runs.c.run_uuid == run_id)).first()
             if exists is None:
                 raise RunNotFound(f"Run with id={run_id} not found")
-            rows = conn.execute(query).all()
-        token = None
-        if max_results is not None and len(rows) > max_results:
-            rows = rows[:max_results]
-            token = search.encode_page_token(offset + max_results)
-        nan = math.nan
-        return [Metric(key, nan if n else v, t, s) for v, t, s, n in rows], token
+            points = self._points(conn, [run_id], key)[run_id]
+        end = len(points) if max_results is None else offset + max_results
+        token = search.encode_page_token(end) if end < len(points) else None
+        return [Metric(key, v, t, s) for t, s, v in points[offset:end]], token
 
     def search_runs(
         self,
@@ -632,11 +639,11 @@ class TrackingStore:
         return page, token
 
     def count_metric_points(self, run_id: str) -> int:
-        """How many history points a run has (for tests and the UI)."""
+        """How many distinct history points a run has over all keys (for tests and the UI)."""
         with self.db.read() as conn:
-            return int(
-                conn.execute(select(func.count()).select_from(metrics).where(metrics.c.run_uuid == run_id)).scalar_one()
-            )
+            keys = [r[0] for r in conn.execute(
+                select(latest_metrics.c.key).where(latest_metrics.c.run_uuid == run_id))]
+            return sum(len(self._points(conn, [run_id], k)[run_id]) for k in keys)
 
     def metric_keys(self, run_id: str) -> list[str]:
         """The metric keys a run has logged."""
@@ -648,13 +655,9 @@ class TrackingStore:
 
     def histories(self, run_ids: Sequence[str], key: str) -> dict[str, list[Metric]]:
         """Full histories of one metric over several runs, ordered by step (for charts)."""
-        out: dict[str, list[Metric]] = {r: [] for r in run_ids}
         with self.db.read() as conn:
-            rows = conn.execute(
-                select(metrics.c.run_uuid, metrics.c.value, metrics.c.timestamp, metrics.c.step, metrics.c.is_nan)
-                .where(and_(metrics.c.run_uuid.in_(list(run_ids)), metrics.c.key == key))
-                .order_by(metrics.c.run_uuid, metrics.c.step, metrics.c.timestamp)
-            )
-            for rid, v, t, s, n in rows:
-                out[rid].append(Metric(key, math.nan if n else v, t, s))
-        return out
+            merged = self._points(conn, run_ids, key)
+        return {
+            rid: [Metric(key, v, t, s) for t, s, v in sorted(points, key=lambda p: (p[1], p[0]))]
+            for rid, points in merged.items()
+        }

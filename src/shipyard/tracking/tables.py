@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -24,7 +25,7 @@ __all__ = [
     "experiment_tags",
     "experiments",
     "latest_metrics",
-    "metrics",
+    "metric_chunks",
     "params",
     "run_inputs",
     "runs",
@@ -91,18 +92,24 @@ tags = Table(
     Index(None, "key"),
 )
 
-# Full, append-only history. An identical point logged twice is stored once (as MLflow does), which also
-# makes a retried batch idempotent. NaN is stored as value 0 with is_nan set, since SQLite turns NaN into NULL.
-metrics = Table(
-    "metrics",
+# Full, append-only history, stored as chunks: one row per (run, key, logged batch) holding the batch's
+# steps, timestamps and values as packed little-endian arrays. Ingest costs one row per key per batch instead of
+# one per point, which is what makes a million points per run cheap. A chunk is identified by the sha1 of its
+# contents, so a retried batch is stored once; identical points across chunks are merged when read (MLflow
+# stores an identical point once too). NaN survives as an IEEE value inside the blob.
+metric_chunks = Table(
+    "metric_chunks",
     metadata,
     Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
     Column("key", String(KEY_LEN), nullable=False),
-    Column("step", BigInteger, nullable=False),
-    Column("timestamp", BigInteger, nullable=False),
-    Column("value", Float(precision=53), nullable=False),
-    Column("is_nan", Boolean, nullable=False),
-    UniqueConstraint("run_uuid", "key", "timestamp", "step", "value", "is_nan"),
+    Column("digest", String(40), nullable=False),
+    Column("n_points", Integer, nullable=False),
+    Column("min_timestamp", BigInteger, nullable=False),
+    Column("max_timestamp", BigInteger, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Column("vals", LargeBinary, nullable=False),
+    UniqueConstraint("run_uuid", "key", "digest"),
 )
 
 # The newest point per (run, key): max by (step, timestamp, value), as MLflow picks it. Serves search and sort.

@@ -6,9 +6,14 @@ import math
 import posixpath
 import re
 
+from array import array
+from collections.abc import Sequence
+
 from shipyard.errors import InvalidParameter
+from shipyard.tracking.entities import Metric
 
 __all__ = [
+    "MetricColumns",
     "MAX_ENTITIES_PER_BATCH",
     "MAX_EXPERIMENT_NAME_LENGTH",
     "MAX_KEY_LENGTH",
@@ -20,6 +25,8 @@ __all__ = [
     "check_experiment_name",
     "check_key",
     "check_metric",
+    "check_metric_columns",
+    "group_metrics",
     "check_param",
     "check_run_id",
     "check_tag",
@@ -70,6 +77,62 @@ def check_metric(key: object, value: object, timestamp_ms: object, step: object)
     if isinstance(step, bool) or not isinstance(step, int) or not -MAX_INT64 - 1 <= step <= MAX_INT64:
         raise InvalidParameter(f"Metric '{name}' step must be a 64-bit integer, got {step!r}.")
     return name, number, timestamp_ms, step
+
+
+MetricColumns = tuple[list[int], list[int], list[float]]
+
+
+def group_metrics(points: Sequence[Metric], known_keys: set[str]) -> dict[str, MetricColumns]:
+    """Validate many points and group them by key into (steps, timestamps, values) columns.
+
+    Checks run per column at C speed (array conversion, min/max), so a million points cost well under a
+    second; names already in ``known_keys`` are not re-checked. Integral values become floats.
+
+    Raises:
+        InvalidParameter: a name, value, timestamp or step is invalid (naming the metric).
+    """
+    groups: dict[str, MetricColumns] = {}
+    for key, value, stamp, step in points:
+        columns = groups.get(key)
+        if columns is None:
+            columns = groups[key] = ([], [], [])
+        columns[0].append(step)
+        columns[1].append(stamp)
+        columns[2].append(value)
+    check_metric_columns(groups, known_keys)
+    return groups
+
+
+def check_metric_columns(groups: dict[str, MetricColumns], known_keys: set[str]) -> None:
+    """Validate metric columns in place (see ``group_metrics``); integral values become floats."""
+    for key, (steps, stamps, values) in groups.items():
+        if not len(steps) == len(stamps) == len(values) or not steps:
+            raise InvalidParameter(f"Metric '{key}' columns must be non-empty and of equal length.")
+        if key not in known_keys:
+            check_key("Metric", key)
+            if len(known_keys) > 100_000:
+                known_keys.clear()
+            known_keys.add(key)
+        kinds = set(map(type, values))
+        if kinds - {float}:
+            if kinds - {float, int}:
+                bad = next(v for v in values if type(v) not in (float, int))
+                raise InvalidParameter(f"Metric '{key}' value must be a number, got {bad!r}.")
+            values[:] = [float(v) for v in values]
+        _check_int64_column(key, "timestamp", stamps, 0)
+        _check_int64_column(key, "step", steps, -MAX_INT64 - 1)
+
+
+def _check_int64_column(key: str, field: str, column: list[int], lowest: int) -> None:
+    try:
+        array("q", column)
+    except (TypeError, OverflowError):
+        bad = next((v for v in column if type(v) is not int or not lowest <= v <= MAX_INT64), column[0])
+        raise InvalidParameter(f"Metric '{key}' {field} must be a 64-bit integer, got {bad!r}.") from None
+    if bool in set(map(type, column)) or min(column) < lowest:
+        bad = next(v for v in column if type(v) is bool or v < lowest)
+        raise InvalidParameter(f"Metric '{key}' {field} must be a {'non-negative ' if lowest == 0 else ''}"
+                               f"64-bit integer, got {bad!r}.")
 
 
 def check_param(key: object, value: object) -> tuple[str, str]:

@@ -88,7 +88,7 @@ def test_log_artifact_file_downloads_with_same_bytes(experiment_id: str, tmp_pat
         run_id=run.info.run_id, artifact_path="blob.bin", dst_path=str(tmp_path / "dl")
     )
 
-    assert Path(local).read_bytes() == source.read_bytes()
+    assert source.read_bytes() == Path(local).read_bytes()
 
 
 def test_list_artifacts_of_root_shows_folders_as_dirs(client: MlflowClient, experiment_id: str, tree: Path) -> None:

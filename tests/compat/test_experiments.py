@@ -65,7 +65,7 @@ def test_set_experiment_reuses_an_existing_experiment(client: MlflowClient, uniq
     name = unique_name("exp")
     experiment_id = client.create_experiment(name)
 
-    assert mlflow.set_experiment(name).experiment_id == experiment_id
+    assert experiment_id == mlflow.set_experiment(name).experiment_id
 
 
 def test_create_experiment_with_duplicate_name_raises_resource_already_exists(
@@ -98,7 +98,7 @@ def test_rename_experiment_changes_its_name(client: MlflowClient, unique_name: C
 
     client.rename_experiment(experiment_id, new_name)
 
-    assert client.get_experiment(experiment_id).name == new_name
+    assert new_name == client.get_experiment(experiment_id).name
 
 
 def test_renamed_experiment_is_not_found_by_old_name(client: MlflowClient, unique_name: Callable[[str], str]) -> None:

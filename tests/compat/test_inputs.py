@@ -34,7 +34,7 @@ def test_log_input_records_dataset_name(client: MlflowClient, experiment_id: str
 
 
 def test_log_input_records_dataset_digest(client: MlflowClient, experiment_id: str, dataset: PandasDataset) -> None:
-    assert _logged_input(client, dataset).dataset.digest == dataset.digest
+    assert dataset.digest == _logged_input(client, dataset).dataset.digest
 
 
 def test_log_input_records_column_schema(client: MlflowClient, experiment_id: str, dataset: PandasDataset) -> None:

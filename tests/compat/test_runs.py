@@ -25,7 +25,7 @@ def test_start_run_creates_the_run_in_the_active_experiment(client: MlflowClient
     with mlflow.start_run() as run:
         pass
 
-    assert client.get_run(run.info.run_id).info.experiment_id == experiment_id
+    assert experiment_id == client.get_run(run.info.run_id).info.experiment_id
 
 
 def test_active_run_is_running_until_it_ends(client: MlflowClient, experiment_id: str) -> None:
@@ -85,7 +85,7 @@ def test_nested_run_carries_parent_run_id_tag(client: MlflowClient, experiment_i
     with mlflow.start_run() as parent, mlflow.start_run(nested=True) as child:
         pass
 
-    assert client.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert parent.info.run_id == client.get_run(child.info.run_id).data.tags["mlflow.parentRunId"]
 
 
 def test_nested_runs_both_finish(client: MlflowClient, experiment_id: str) -> None:

@@ -73,10 +73,10 @@ def _launch(cmd: list[str], url: str, root: Path, timeout_s: float, env: dict[st
 
 @contextlib.contextmanager
 def shipyard_server(root: Path, *, workers: int = 1, timeout_s: float = 60.0, extra_args: tuple[str, ...] = (),
-                    env: dict[str, str] | None = None) -> Iterator[RunningServer]:
-    """Run `shipyard server` on a free port with a SQLite store and an artifact folder under `root`."""
+                    env: dict[str, str] | None = None, port: int | None = None) -> Iterator[RunningServer]:
+    """Run `shipyard server` on a free port (or `port`) with a SQLite store and an artifact folder under `root`."""
     root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     cmd = [sys.executable, "-m", "shipyard", "server", "--host", "127.0.0.1", "--port", str(port),
            "--store", f"sqlite:///{root / 'shipyard.db'}", "--artifacts", str(root / "artifacts"),
            "--workers", str(workers), *extra_args]

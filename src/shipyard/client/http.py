@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
-from shipyard.errors import StoreUnavailable, error_from_code
+from shipyard.errors import ParamConflict, StoreUnavailable, error_from_code
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
 from shipyard.tracking.validation import MetricColumns
 from shipyard.tracking.service import artifact_key
@@ -74,6 +74,8 @@ class RestBackend:
             code, message = "INTERNAL_ERROR", f"HTTP {response.status_code}: {response.text[:500]}"
         if response.status_code in _RETRY_STATUSES and code not in ("INVALID_PARAMETER_VALUE",):
             raise StoreUnavailable(f"{self.base_url} answered {response.status_code}: {message}")
+        if code == "INVALID_PARAMETER_VALUE" and message.startswith("Changing param values is not allowed"):
+            raise ParamConflict(message)  # same code as any bad value on the wire; MLflow's message tells them apart
         raise error_from_code(code, message)
 
     def _api(self, method: str, endpoint: str, payload: dict[str, Any] | None = None) -> Any:

@@ -267,7 +267,7 @@ def _string_condition(column: ColumnElement[Any], op: str, value: Value) -> Colu
 
 def _fits(column: ColumnElement[Any], value: int) -> bool:
     bits = 64 if isinstance(column.type, BigInteger) else 32
-    return -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+    return bool(-(2 ** (bits - 1)) <= value < 2 ** (bits - 1))
 
 
 def _number(column: ColumnElement[Any], value: int | float) -> Any:
@@ -394,11 +394,12 @@ class _RunJoins:
         return joined
 
 
-def _keyed_exists(kind: Kind, key: str, condition: Callable[[FromClause], ColumnElement[bool]] | None) -> Any:
+def _keyed_exists(kind: Kind, key: str, op: str | None = None, value: Value = None) -> ColumnElement[bool]:
+    """EXISTS a row for this run and key (that also satisfies ``op value`` when given)."""
     table = _KEYED_TABLES[kind]
     where = [table.c.run_uuid == runs.c.run_uuid, table.c.key == key]
-    if condition is not None:
-        where.append(condition(table))
+    if op is not None:
+        where.append(_keyed_condition(kind, table, op, value))
     return exists(select(table.c.run_uuid).where(*where))
 
 
@@ -420,12 +421,12 @@ def _run_filters(comparisons: Sequence[Comparison], joins: _RunJoins) -> list[Co
             where.append(_dataset_condition(comparison))
         elif kind in _KEYED_TABLES:
             if op in (IS_NULL, IS_NOT_NULL):
-                present = _keyed_exists(kind, key, None)
+                present = _keyed_exists(kind, key)
                 where.append(~present if op == IS_NULL else present)
                 continue
             table = joins.filtered(kind, key)
             if table is None:
-                where.append(_keyed_exists(kind, key, lambda t, k=kind, o=op, v=value: _keyed_condition(k, t, o, v)))
+                where.append(_keyed_exists(kind, key, op, value))
             else:
                 joins.inner_conditions[(kind, key)].append(_keyed_condition(kind, table, op, value))
         else:

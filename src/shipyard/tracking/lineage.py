@@ -62,7 +62,12 @@ class Lineage:
 def _git(args: list[str], cwd: Path) -> str | None:
     try:
         done = subprocess.run(  # noqa: S603 - fixed git arguments
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5, check=False  # noqa: S607
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,  # noqa: S607
         )
     except (OSError, subprocess.SubprocessError):
         return None

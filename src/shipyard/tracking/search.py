@@ -175,11 +175,7 @@ class EntitySchema:
 
     def attribute_list(self, *, for_order: bool = False) -> str:
         """The canonical attribute names, for messages."""
-        names = {
-            spec.name
-            for spec in self.attributes.values()
-            if (spec.orderable if for_order else spec.filterable)
-        }
+        names = {spec.name for spec in self.attributes.values() if (spec.orderable if for_order else spec.filterable)}
         return ", ".join(sorted(names))
 
 
@@ -234,8 +230,13 @@ RUN_SEARCH: Final = EntitySchema(
         _spec("start_time", ValueType.NUMBER),
         _spec("end_time", ValueType.NUMBER),
         # MLflow's UI column titles, accepted as aliases as MLflow does.
-        aliases={"created": "start_time", "Created": "start_time", "run name": "run_name",
-                 "Run name": "run_name", "Run Name": "run_name"},
+        aliases={
+            "created": "start_time",
+            "Created": "start_time",
+            "run name": "run_name",
+            "Run name": "run_name",
+            "Run Name": "run_name",
+        },
     ),
     key_ops=MappingProxyType({Kind.METRIC: NUMERIC_OPS, Kind.PARAM: KEYED_STRING_OPS, Kind.TAG: KEYED_STRING_OPS}),
     dataset_fields=_attributes(
@@ -258,7 +259,10 @@ EXPERIMENT_SEARCH: Final = EntitySchema(
         _spec("last_update_time", ValueType.INTEGER),
     ),
     key_ops=MappingProxyType({Kind.TAG: KEYED_STRING_OPS}),
-    default_order=(OrderKey(Kind.ATTRIBUTE, "creation_time", ascending=False), OrderKey(Kind.ATTRIBUTE, "experiment_id")),
+    default_order=(
+        OrderKey(Kind.ATTRIBUTE, "creation_time", ascending=False),
+        OrderKey(Kind.ATTRIBUTE, "experiment_id"),
+    ),
 )
 """Experiments: name, experiment_id, creation_time, last_update_time and tags; order by attributes only."""
 
@@ -305,8 +309,8 @@ _BARE_KEY = re.compile(r"[\w.\-/:]+")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_]+")
 _OPERATOR_CHARS = "=!<>"
-_QUOTES = "`\"'"
 _SYMBOL_OPS = ("!=", ">=", "<=", "==", "<>", "=", ">", "<")
+_WRONG_SYMBOLS = {"==": "=", "<>": "!="}
 
 
 @dataclass(frozen=True)
@@ -398,8 +402,10 @@ class _Scanner:
             else:
                 match = _BARE_KEY.match(self.text, self.pos)
                 if match is None:
-                    raise self.fail(f"expected a key after '{self.text[start:self.pos]}' (quote keys with spaces "
-                                    f"or symbols: {prefix}.`my key`), found {self.found()}.")
+                    raise self.fail(
+                        f"expected a key after '{self.text[start : self.pos]}' (quote keys with spaces "
+                        f"or symbols: {prefix}.`my key`), found {self.found()}."
+                    )
                 name = match.group()
                 self.pos = match.end()
         text = self.text[start : self.pos]
@@ -407,7 +413,7 @@ class _Scanner:
         if nxt and not nxt.isspace() and nxt not in _OPERATOR_CHARS:
             raise self.fail(
                 f"unexpected {nxt!r} after column {text!r}. Quote keys holding spaces or symbols with "
-                "backticks or double quotes, e.g. metrics.`my metric` or tags.\"a b\"."
+                'backticks or double quotes, e.g. metrics.`my metric` or tags."a b".'
             )
         return _Column(prefix, name, text)
 
@@ -424,39 +430,41 @@ class _Scanner:
         for symbol in _SYMBOL_OPS:
             if self.text.startswith(symbol, self.pos):
                 self.pos += len(symbol)
-                if symbol == "==":
-                    raise self.fail(f"'==' after {column!r} is not a comparator; use '='.")
-                if symbol == "<>":
-                    raise self.fail(f"'<>' after {column!r} is not a comparator; use '!='.")
+                if symbol in _WRONG_SYMBOLS:
+                    raise self.fail(f"{symbol!r} after {column!r} is not a comparator; use {_WRONG_SYMBOLS[symbol]!r}.")
                 return symbol
         start = self.pos
-        word = (self.word() or "").upper()
-        if word in (LIKE, ILIKE, IN):
-            return word
-        if word == "NOT":
-            self.skip_ws()
-            second = (self.word() or "").upper()
-            if second == IN:
-                return NOT_IN
-            if second in (LIKE, ILIKE):
-                raise self.fail(f"'NOT {second}' is not supported after {column!r}; MLflow's grammar has no NOT LIKE.")
-        elif word == "IS":
-            self.skip_ws()
-            second = (self.word() or "").upper()
-            if second == "NULL":
-                return IS_NULL
-            if second == "NOT":
-                self.skip_ws()
-                if (self.word() or "").upper() == "NULL":
-                    return IS_NOT_NULL
+        first = (self.word() or "").upper()
+        found = self._word_operator(first, column)
+        if found is not None:
+            return found
         self.pos = start
         hint = ""
-        if "." in column and word and word not in ("NOT", "IS"):
+        if "." in column and first and first not in ("NOT", "IS"):
             hint = " Quote keys that hold spaces, e.g. metrics.`my metric`."
         raise self.fail(
             f"expected a comparator after {column!r} (=, !=, >, >=, <, <=, LIKE, ILIKE, IN, NOT IN, IS NULL, "
             f"IS NOT NULL), found {self.found()}.{hint}"
         )
+
+    def _word_operator(self, first: str, column: str) -> str | None:
+        if first in (LIKE, ILIKE, IN):
+            return first
+        if first not in ("NOT", "IS"):
+            return None
+        self.skip_ws()
+        second = (self.word() or "").upper()
+        if first == "NOT" and second == IN:
+            return NOT_IN
+        if first == "NOT" and second in (LIKE, ILIKE):
+            raise self.fail(f"'NOT {second}' is not supported after {column!r}; MLflow's grammar has no NOT LIKE.")
+        if first == "IS" and second == "NULL":
+            return IS_NULL
+        if first == "IS" and second == "NOT":
+            self.skip_ws()
+            if (self.word() or "").upper() == "NULL":
+                return IS_NOT_NULL
+        return None
 
     def scalar(self, after: str) -> str | int | float:
         char = self.peek()
@@ -518,7 +526,8 @@ def _resolve(
         if spec is None:
             hint = ""
             if column.prefix is None and "metrics" in schema.prefixes:
-                hint = f" For a metric, param or tag write metrics.{column.name}, params.{column.name} or tags.{column.name}."
+                name = column.name
+                hint = f" For a metric, param or tag write metrics.{name}, params.{name} or tags.{name}."
             raise scanner.fail(
                 f"{column.name!r} is not an attribute of {schema.entity}s; valid attributes are "
                 f"{schema.attribute_list(for_order=for_order)}.{hint}"
@@ -539,9 +548,7 @@ def _check_int(value: int, column: str, scanner: _Scanner) -> int:
     return value
 
 
-def _typed(
-    raw: str | int | float, value_type: ValueType, column: str, op: str, scanner: _Scanner
-) -> str | int | float:
+def _typed(raw: str | int | float, value_type: ValueType, column: str, op: str, scanner: _Scanner) -> str | int | float:
     """Check one literal against what the column holds and convert it."""
     if value_type is ValueType.STRING:
         if not isinstance(raw, str):
@@ -556,8 +563,9 @@ def _typed(
             raise scanner.fail(f"{column!r} is an integer id such as '1', got {raw!r}.")
         return _check_int(raw, column, scanner)
     if isinstance(raw, str):
-        raise scanner.fail(f"{column!r} holds numbers; compare it with an unquoted number, e.g. {column} {op} 10, "
-                           f"not {raw!r}.")
+        raise scanner.fail(
+            f"{column!r} holds numbers; compare it with an unquoted number, e.g. {column} {op} 10, not {raw!r}."
+        )
     if value_type is ValueType.INTEGER:
         if isinstance(raw, float):
             raise scanner.fail(f"{column!r} holds whole numbers (milliseconds or counts); got {raw!r}.")
@@ -586,8 +594,9 @@ def _comparison(scanner: _Scanner, schema: EntitySchema) -> Comparison:
     if kind is Kind.METRIC:
         raw = scanner.scalar(after)
         if isinstance(raw, str):
-            raise scanner.fail(f"metric {key!r} is compared with numbers; write e.g. {column.text} {op} 0.5, "
-                               f"not {raw!r}.")
+            raise scanner.fail(
+                f"metric {key!r} is compared with numbers; write e.g. {column.text} {op} 0.5, not {raw!r}."
+            )
         return Comparison(kind, key, op, float(raw))
     value_type = spec.value_type if spec is not None else ValueType.STRING
     if op in LIST_OPS:
@@ -679,8 +688,9 @@ def parse_order_by(items: Iterable[str] | str | None, schema: EntitySchema) -> t
         column = scanner.column()
         kind, key, spec = _resolve(column, schema, scanner, for_order=True)
         if kind not in schema.order_kinds or (spec is not None and not spec.orderable):
-            raise scanner.fail(f"{schema.entity} search cannot sort by {column.text!r}; it sorts by "
-                               f"{_order_targets(schema)}.")
+            raise scanner.fail(
+                f"{schema.entity} search cannot sort by {column.text!r}; it sorts by {_order_targets(schema)}."
+            )
         scanner.skip_ws()
         ascending = True
         if not scanner.at_end():

@@ -38,10 +38,50 @@ __all__ = ["ARTIFACT_SCHEME", "TrackingService", "artifact_key"]
 
 ARTIFACT_SCHEME = "mlflow-artifacts:"
 MAX_SEARCH_RESULTS = 50000
-_ADJECTIVES = ("bold", "brave", "bright", "calm", "clever", "crisp", "eager", "gentle", "keen", "lucid", "merry",
-               "nimble", "proud", "quick", "quiet", "sharp", "steady", "swift", "tidy", "wise")
-_NOUNS = ("anchor", "bay", "beacon", "brig", "cove", "dock", "ferry", "gull", "harbor", "helm", "keel", "mast",
-          "pier", "reef", "sail", "skiff", "tide", "wharf", "yacht", "yard")
+_ADJECTIVES = (
+    "bold",
+    "brave",
+    "bright",
+    "calm",
+    "clever",
+    "crisp",
+    "eager",
+    "gentle",
+    "keen",
+    "lucid",
+    "merry",
+    "nimble",
+    "proud",
+    "quick",
+    "quiet",
+    "sharp",
+    "steady",
+    "swift",
+    "tidy",
+    "wise",
+)
+_NOUNS = (
+    "anchor",
+    "bay",
+    "beacon",
+    "brig",
+    "cove",
+    "dock",
+    "ferry",
+    "gull",
+    "harbor",
+    "helm",
+    "keel",
+    "mast",
+    "pier",
+    "reef",
+    "sail",
+    "skiff",
+    "tide",
+    "wharf",
+    "yacht",
+    "yard",
+)
 
 
 def _now_ms() -> int:
@@ -56,7 +96,7 @@ def artifact_key(uri: str) -> str:
     """
     if not uri.startswith(ARTIFACT_SCHEME):
         raise InvalidParameter(f"Artifact URI {uri!r} is not served by this store (expected {ARTIFACT_SCHEME}/…).")
-    rest = uri[len(ARTIFACT_SCHEME):]
+    rest = uri[len(ARTIFACT_SCHEME) :]
     # Accept mlflow-artifacts:/x, mlflow-artifacts:///x and mlflow-artifacts://host/x, as MLflow does.
     if rest.startswith("//"):
         rest = rest[2:].split("/", 1)[1] if "/" in rest[2:] else ""
@@ -101,10 +141,10 @@ class TrackingService:
             ResourceAlreadyExists: the name is taken (deleted experiments keep their names).
         """
         check_experiment_name(name)
-        checked = dict(check_tag(k, v, max_value_length=MAX_EXPERIMENT_TAG_VALUE_LENGTH) for k, v in (tags or {}).items())
-        return self.store.create_experiment(
-            name, ARTIFACT_SCHEME, artifact_location or None, checked, self.clock_ms()
+        checked = dict(
+            check_tag(k, v, max_value_length=MAX_EXPERIMENT_TAG_VALUE_LENGTH) for k, v in (tags or {}).items()
         )
+        return self.store.create_experiment(name, ARTIFACT_SCHEME, artifact_location or None, checked, self.clock_ms())
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """One experiment by id."""
@@ -123,8 +163,9 @@ class TrackingService:
         page_token: str | None = None,
     ) -> tuple[list[Experiment], str | None]:
         """A page of experiments and the token of the next page (None on the last)."""
-        return self.store.search_experiments(view_type, filter_string, order_by, _check_max_results(max_results),
-                                             page_token)
+        return self.store.search_experiments(
+            view_type, filter_string, order_by, _check_max_results(max_results), page_token
+        )
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """Rename an experiment."""
@@ -266,4 +307,3 @@ class TrackingService:
         return self.store.search_runs(
             experiment_ids, filter_string, view_type, _check_max_results(max_results), order_by, page_token
         )
-

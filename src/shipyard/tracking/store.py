@@ -267,8 +267,13 @@ class TrackingStore:
             stage = self._require_experiment(conn, exp_id, experiment_id)
             if stage != LifecycleStage.ACTIVE:
                 raise InvalidParameter(f"The experiment {experiment_id} must be in the 'active' state.")
-            self._upsert(conn, experiment_tags, [{"experiment_id": exp_id, "key": key, "value": value}],
-                         ["experiment_id", "key"], ["value"])
+            self._upsert(
+                conn,
+                experiment_tags,
+                [{"experiment_id": exp_id, "key": key, "value": value}],
+                ["experiment_id", "key"],
+                ["value"],
+            )
 
     def delete_experiment_tag(self, experiment_id: str | int, key: str) -> None:
         """Remove one experiment tag; a missing tag is an error."""
@@ -420,9 +425,7 @@ class TrackingStore:
         if stage != LifecycleStage.ACTIVE:
             raise InvalidParameter(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
 
-    def update_run(
-        self, run_id: str, status: str | None, end_time_ms: int | None, run_name: str | None
-    ) -> Run:
+    def update_run(self, run_id: str, status: str | None, end_time_ms: int | None, run_name: str | None) -> Run:
         """Change a run's status, end time or name (the name is mirrored in the ``mlflow.runName`` tag)."""
         with self.db.write() as conn:
             self._require_active_run(conn, run_id)
@@ -433,8 +436,13 @@ class TrackingStore:
                 values["end_time"] = end_time_ms
             if run_name:
                 values["name"] = run_name
-                self._upsert(conn, tags, [{"run_uuid": run_id, "key": RUN_NAME_TAG, "value": run_name}],
-                             ["run_uuid", "key"], ["value"])
+                self._upsert(
+                    conn,
+                    tags,
+                    [{"run_uuid": run_id, "key": RUN_NAME_TAG, "value": run_name}],
+                    ["run_uuid", "key"],
+                    ["value"],
+                )
             if values:
                 conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(**values))
             return self._load_runs(conn, [run_id])[0]
@@ -496,8 +504,13 @@ class TrackingStore:
                 self._insert_params(conn, run_id, new_params)
             if new_tags:
                 by_key = {t.key: t.value for t in new_tags}
-                self._upsert(conn, tags, [{"run_uuid": run_id, "key": k, "value": v} for k, v in by_key.items()],
-                             ["run_uuid", "key"], ["value"])
+                self._upsert(
+                    conn,
+                    tags,
+                    [{"run_uuid": run_id, "key": k, "value": v} for k, v in by_key.items()],
+                    ["run_uuid", "key"],
+                    ["value"],
+                )
                 if RUN_NAME_TAG in by_key:
                     conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(name=by_key[RUN_NAME_TAG]))
             if metric_columns:
@@ -514,9 +527,7 @@ class TrackingStore:
             wanted[p.key] = p.value
         existing = dict(
             conn.execute(
-                select(params.c.key, params.c.value).where(
-                    params.c.run_uuid == run_id, params.c.key.in_(list(wanted))
-                )
+                select(params.c.key, params.c.value).where(params.c.run_uuid == run_id, params.c.key.in_(list(wanted)))
             ).all()
         )
         for key, value in wanted.items():
@@ -534,15 +545,31 @@ class TrackingStore:
         latest_rows = []
         for key, (steps, stamps, values) in groups.items():
             chunk = pack(steps, stamps, values)
-            chunk_rows.append({
-                "run_uuid": run_id, "key": key, "digest": chunk.digest, "n_points": chunk.n_points,
-                "min_timestamp": chunk.min_timestamp, "max_timestamp": chunk.max_timestamp,
-                "steps": chunk.steps, "timestamps": chunk.timestamps, "vals": chunk.vals,
-            })
+            chunk_rows.append(
+                {
+                    "run_uuid": run_id,
+                    "key": key,
+                    "digest": chunk.digest,
+                    "n_points": chunk.n_points,
+                    "min_timestamp": chunk.min_timestamp,
+                    "max_timestamp": chunk.max_timestamp,
+                    "steps": chunk.steps,
+                    "timestamps": chunk.timestamps,
+                    "vals": chunk.vals,
+                }
+            )
             newest = _newest(steps, stamps, values)
             nan = values[newest] != values[newest]
-            latest_rows.append({"run_uuid": run_id, "key": key, "step": steps[newest], "timestamp": stamps[newest],
-                                "value": _zero_nan(values[newest]), "is_nan": nan})
+            latest_rows.append(
+                {
+                    "run_uuid": run_id,
+                    "key": key,
+                    "step": steps[newest],
+                    "timestamp": stamps[newest],
+                    "value": _zero_nan(values[newest]),
+                    "is_nan": nan,
+                }
+            )
         conn.execute(self._dialect_insert(metric_chunks).on_conflict_do_nothing(), chunk_rows)
         stmt = self._dialect_insert(latest_metrics)
         newer = tuple_(stmt.excluded.step, stmt.excluded.timestamp, stmt.excluded.value) > tuple_(
@@ -595,8 +622,9 @@ class TrackingStore:
     # ----------------------------------------------------------------------------------------------- reads
     def _points(self, conn: Connection, run_ids: Sequence[str], key: str) -> dict[str, list[tuple[int, int, float]]]:
         rows = conn.execute(
-            select(metric_chunks.c.run_uuid, metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.vals)
-            .where(metric_chunks.c.run_uuid.in_(list(run_ids)), metric_chunks.c.key == key)
+            select(
+                metric_chunks.c.run_uuid, metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.vals
+            ).where(metric_chunks.c.run_uuid.in_(list(run_ids)), metric_chunks.c.key == key)
         ).all()
         by_run: dict[str, list[tuple[bytes, bytes, bytes]]] = {r: [] for r in run_ids}
         for run_uuid, steps, stamps, vals in rows:
@@ -641,8 +669,7 @@ class TrackingStore:
     def count_metric_points(self, run_id: str) -> int:
         """How many distinct history points a run has over all keys (for tests and the UI)."""
         with self.db.read() as conn:
-            keys = [r[0] for r in conn.execute(
-                select(latest_metrics.c.key).where(latest_metrics.c.run_uuid == run_id))]
+            keys = [r[0] for r in conn.execute(select(latest_metrics.c.key).where(latest_metrics.c.run_uuid == run_id))]
             return sum(len(self._points(conn, [run_id], k)[run_id]) for k in keys)
 
     def metric_keys(self, run_id: str) -> list[str]:

@@ -73,7 +73,9 @@ def check_metric(key: object, value: object, timestamp_ms: object, step: object)
         raise InvalidParameter(f"Metric '{name}' value must be a number, got {value!r}.")
     number = float(value)
     if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int) or not 0 <= timestamp_ms <= MAX_INT64:
-        raise InvalidParameter(f"Metric '{name}' timestamp must be a non-negative 64-bit integer, got {timestamp_ms!r}.")
+        raise InvalidParameter(
+            f"Metric '{name}' timestamp must be a non-negative 64-bit integer, got {timestamp_ms!r}."
+        )
     if isinstance(step, bool) or not isinstance(step, int) or not -MAX_INT64 - 1 <= step <= MAX_INT64:
         raise InvalidParameter(f"Metric '{name}' step must be a 64-bit integer, got {step!r}.")
     return name, number, timestamp_ms, step
@@ -131,8 +133,9 @@ def _check_int64_column(key: str, field: str, column: list[int], lowest: int) ->
         raise InvalidParameter(f"Metric '{key}' {field} must be a 64-bit integer, got {bad!r}.") from None
     if bool in set(map(type, column)) or min(column) < lowest:
         bad = next(v for v in column if type(v) is bool or v < lowest)
-        raise InvalidParameter(f"Metric '{key}' {field} must be a {'non-negative ' if lowest == 0 else ''}"
-                               f"64-bit integer, got {bad!r}.")
+        raise InvalidParameter(
+            f"Metric '{key}' {field} must be a {'non-negative ' if lowest == 0 else ''}64-bit integer, got {bad!r}."
+        )
 
 
 def check_param(key: object, value: object) -> tuple[str, str]:
@@ -162,7 +165,9 @@ def check_experiment_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidParameter(f"Invalid experiment name: {name!r}. Expected a non-empty string.")
     if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
-        raise InvalidParameter(f"Experiment name exceeds the maximum length of {MAX_EXPERIMENT_NAME_LENGTH} characters.")
+        raise InvalidParameter(
+            f"Experiment name exceeds the maximum length of {MAX_EXPERIMENT_NAME_LENGTH} characters."
+        )
     return name
 
 

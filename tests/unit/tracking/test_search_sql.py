@@ -15,8 +15,8 @@ from sqlalchemy import Engine, insert
 import shipyard.tracking.tables as t
 from shipyard.db import metadata
 from shipyard.errors import InvalidParameter
-from shipyard.tracking.search import EXPERIMENT_SEARCH, RUN_SEARCH, parse_filter, parse_order_by
 from shipyard.tracking._search_sql import experiments_query, runs_query
+from shipyard.tracking.search import EXPERIMENT_SEARCH, RUN_SEARCH, parse_filter, parse_order_by
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NAN = math.nan
@@ -62,6 +62,11 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     """A database with the tracking tables and no rows, on each backend; emptied after the test."""
     engine: Engine = request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else 'sqlite'}_engine")
     yield engine
+    clear(engine)
+
+
+def clear(engine: Engine) -> None:
+    """Delete every row, children first."""
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
@@ -143,8 +148,14 @@ def add_runs(engine: Engine, *rows: RunRow) -> None:
             ],
         )
         metrics = [
-            {"run_uuid": r.run_id, "key": k, "step": 0, "timestamp": 0, "value": 0.0 if math.isnan(v) else v,
-             "is_nan": math.isnan(v)}
+            {
+                "run_uuid": r.run_id,
+                "key": k,
+                "step": 0,
+                "timestamp": 0,
+                "value": 0.0 if math.isnan(v) else v,
+                "is_nan": math.isnan(v),
+            }
             for r in rows
             for k, v in r.metrics.items()
         ]
@@ -169,8 +180,18 @@ def add_runs(engine: Engine, *rows: RunRow) -> None:
                     found = uuid.uuid4().hex
                     conn.execute(
                         insert(t.datasets),
-                        [{"dataset_uuid": found, "experiment_id": r.experiment_id, "name": name, "digest": digest,
-                          "source_type": "local", "source": "/data", "schema": "", "profile": ""}],
+                        [
+                            {
+                                "dataset_uuid": found,
+                                "experiment_id": r.experiment_id,
+                                "name": name,
+                                "digest": digest,
+                                "source_type": "local",
+                                "source": "/data",
+                                "schema": "",
+                                "profile": "",
+                            }
+                        ],
                     )
                 tags_json = "{}" if context is None else f'{{"mlflow.data.context": "{context}"}}'
                 conn.execute(
@@ -359,12 +380,27 @@ def test_like_query_reused_with_other_patterns_stays_correct(string_runs: Engine
 def attribute_runs(engine: Engine) -> Engine:
     add_runs(
         engine,
-        RunRow("r1", start_time=100, end_time=150, name="alpha", status="FINISHED", user_id="alice",
-               artifact_uri="s3://bucket/r1"),
-        RunRow("r2", start_time=200, end_time=None, name="Beta", status="RUNNING", user_id="bob",
-               artifact_uri="file:///r2"),
-        RunRow("r3", start_time=300, end_time=320, name="alphabet", status="FAILED", user_id="alice",
-               artifact_uri="s3://bucket/r3"),
+        RunRow(
+            "r1",
+            start_time=100,
+            end_time=150,
+            name="alpha",
+            status="FINISHED",
+            user_id="alice",
+            artifact_uri="s3://bucket/r1",
+        ),
+        RunRow(
+            "r2", start_time=200, end_time=None, name="Beta", status="RUNNING", user_id="bob", artifact_uri="file:///r2"
+        ),
+        RunRow(
+            "r3",
+            start_time=300,
+            end_time=320,
+            name="alphabet",
+            status="FAILED",
+            user_id="alice",
+            artifact_uri="s3://bucket/r3",
+        ),
         RunRow("r4", start_time=None, end_time=None, name="gamma", status="FINISHED", user_id="carol"),
         RunRow("r5", start_time=250, name="deleted one", lifecycle_stage="deleted"),
     )
@@ -417,8 +453,13 @@ def test_default_order_is_start_time_desc_with_null_last_then_run_id(engine: Eng
 
 
 def test_order_by_start_time_replaces_the_default(engine: Engine) -> None:
-    add_runs(engine, RunRow("b", start_time=10), RunRow("a", start_time=10), RunRow("c", start_time=5),
-             RunRow("d", start_time=None))
+    add_runs(
+        engine,
+        RunRow("b", start_time=10),
+        RunRow("a", start_time=10),
+        RunRow("c", start_time=5),
+        RunRow("d", start_time=None),
+    )
     assert ["c", "a", "b", "d"] == search(engine, order_by=["start_time"])
     assert ["a", "b", "c", "d"] == search(engine, order_by=["attributes.start_time DESC"])
 
@@ -448,8 +489,12 @@ def test_lifecycle_stages_select_runs(attribute_runs: Engine) -> None:
 
 
 def test_experiment_ids_select_runs(engine: Engine) -> None:
-    add_runs(engine, RunRow("a", experiment_id=1, start_time=1), RunRow("b", experiment_id=2, start_time=2),
-             RunRow("c", experiment_id=3, start_time=3))
+    add_runs(
+        engine,
+        RunRow("a", experiment_id=1, start_time=1),
+        RunRow("b", experiment_id=2, start_time=2),
+        RunRow("c", experiment_id=3, start_time=3),
+    )
     assert ["c", "a"] == search(engine, experiment_ids=[1, 3])
     assert [] == search(engine, experiment_ids=[])
 

@@ -1,7 +1,7 @@
 """Run Shipyard-vs-MLflow benchmarks: same workload, same `mlflow` client, both servers, one run.
 
     .venv/bin/python bench/run.py                 # full sizes, both servers
-    .venv/bin/python bench/run.py --quick         # smoke run (< 2 minutes)
+    .venv/bin/python bench/run.py --quick         # smoke run (~2 minutes, mostly MLflow's side)
     .venv/bin/python bench/run.py --only search_runs --target shipyard
 
 See bench/README.md for what each benchmark does and how to read the ratios.
@@ -148,12 +148,19 @@ def run_target(target: str, modules: list[ModuleType], sizes: dict[str, dict], w
                     res = {"error": f"{type(exc).__name__}: {exc}", "wall_s": time.perf_counter() - b0}
                     say(f"    ERROR: {res['error']}")
                     traceback.print_exc(file=sys.stderr)
+                    _print_log_tail(server.log_path)
                 out["benchmarks"][mod.NAME] = res
     except Exception as exc:  # server did not start (e.g. Shipyard not written yet) or did not stop
         out["error"] = f"{type(exc).__name__}: {exc}"
         say(f"    {label} ERROR: {out['error'][:2000]}")
     out["wall_s"] = time.perf_counter() - t0
     return out
+
+
+def _print_log_tail(path: Path, lines: int = 15) -> None:
+    with contextlib.suppress(OSError):
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        print(f"    last lines of {path}:", *(f"      | {t}" for t in tail), sep="\n", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- reporting
@@ -212,16 +219,18 @@ def _cell(r: dict | None, key: str, fig: Figure, first_row: bool) -> str:
     return _fmt(r.get(key), fig) + (" *" if r.get("from_baseline") else "")
 
 
-def _verdict(mod: ModuleType, entry: dict) -> str:
+def _verdict(entry: dict, quick: bool) -> str:
     if any(r.get("checks") for r in entry["results"].values()):
         return "CHECK FAILED"
-    return {True: "PASS", False: "MISS", None: "-"}[entry["meets_target"]]
+    verdict = {True: "PASS", False: "MISS", None: "-"}[entry["meets_target"]]
+    return f"{verdict.lower()} (quick)" if quick and entry["meets_target"] is not None else verdict
 
 
-def table_rows(report: dict) -> tuple[list[list[str]], list[int], list[str]]:
+def table_rows(report: dict, quick: bool) -> tuple[list[list[str]], list[int], list[str]]:
     """Rows of the summary table, the indexes of rows that end a benchmark, and footnotes."""
     rows: list[list[str]] = []
     section_ends: list[int] = []
+    errors: dict[tuple[str, str], list[str]] = {}  # (target, message) -> benchmarks, so a dead server is one note
     notes: list[str] = []
     for i, mod in enumerate([m for m in BENCHMARKS if m.NAME in report], 1):
         entry = report[mod.NAME]
@@ -238,14 +247,17 @@ def table_rows(report: dict) -> tuple[list[list[str]], list[int], list[str]]:
                     _cell(res.get("shipyard"), key, fig, j == 0),
                     "-" if rt is None else f"{rt:,.2f}x",
                     f">= {mod.TARGET_RATIO:g}x" if headline else "",
-                    _verdict(mod, entry) if headline else "",
+                    _verdict(entry, quick) if headline else "",
                 ]
             )
         section_ends.append(len(rows) - 1)
         for target, r in res.items():
             if "error" in r:
-                notes.append(f"{mod.NAME} on {target}: {r['error'].splitlines()[0][:300]}")
+                lines = [ln for ln in r["error"].splitlines() if ln.strip()] or [""]
+                msg = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1].strip()}"
+                errors.setdefault((target, msg[:400]), []).append(mod.NAME)
             notes.extend(f"{mod.NAME} on {target}: check failed: {c}" for c in r.get("checks", []))
+    notes[:0] = [f"{', '.join(names)} on {target}: {msg}" for (target, msg), names in errors.items()]
     return rows, section_ends, notes
 
 
@@ -262,7 +274,7 @@ def client_cpu_line(report: dict) -> str:
 
 
 def print_table(report: dict, quick: bool, baseline_note: str | None) -> None:
-    rows, section_ends, notes = table_rows(report)
+    rows, section_ends, notes = table_rows(report, quick)
     title = ("QUICK MODE (smaller sizes; smoke run, not the real figures) -- " if quick else "") + (
         "Ratio = Shipyard speed / MLflow speed (>1: Shipyard faster)"
     )
@@ -272,10 +284,17 @@ def print_table(report: dict, quick: bool, baseline_note: str | None) -> None:
     except ImportError:
         widths = [max([len(h)] + [len(r[c]) for r in rows]) for c, h in enumerate(HEADER)]
         say("\n" + title)
-        say("  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True)))
-        say("  ".join("-" * w for w in widths))
+        right = {HEADER.index(h) for h in ("MLflow", "Shipyard", "Ratio")}
+
+        def line(cells: list[str]) -> str:
+            return "  ".join(
+                c.rjust(w) if n in right else c.ljust(w) for n, (c, w) in enumerate(zip(cells, widths, strict=True))
+            )
+
+        say(line(HEADER))
+        say(line(["-" * w for w in widths]))
         for r in rows:
-            say("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+            say(line(r))
     else:
         table = Table(title=title, title_justify="left")
         for h in HEADER:
@@ -297,7 +316,9 @@ def print_table(report: dict, quick: bool, baseline_note: str | None) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="smaller sizes: a smoke run in well under 2 minutes")
+    p.add_argument(
+        "--quick", action="store_true", help="smaller sizes: a smoke run of about 2 minutes, mostly MLflow's side"
+    )
     p.add_argument(
         "--only",
         action="append",

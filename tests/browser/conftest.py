@@ -25,12 +25,22 @@ if TYPE_CHECKING:
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = os.environ.get("SHIPYARD_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 _CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 
 NOTES_TEXT = "Hello from the browser suite <b>not bold</b>\nsecond line\n"
+SVG_WITH_SCRIPT = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><script>alert(1)</script>'
+    '<rect width="40" height="20" fill="teal"/></svg>'
+)
 LINEAGE_TAGS = {
     "mlflow.source.git.commit": "0123456789abcdef0123456789abcdef01234567",
     "shipyard.lineage.git_dirty": "true",
@@ -92,8 +102,12 @@ def _log_runs(url: str) -> tuple[str, str, dict[str, str]]:
     for index, (run_name, (params, final_acc, status)) in enumerate(RUNS.items()):
         start_ms = now_ms - 3_600_000 + index * 60_000
         run_id = client.create_run(experiment_id, start_time=start_ms, run_name=run_name).info.run_id
-        metrics = [Metric("acc", round(final_acc * (step + 1) / STEPS, 4), start_ms + step, step) for step in range(STEPS)]
-        metrics += [Metric("loss", round(1.0 - final_acc * step / STEPS, 4), start_ms + step, step) for step in range(STEPS)]
+        metrics = [
+            Metric("acc", round(final_acc * (step + 1) / STEPS, 4), start_ms + step, step) for step in range(STEPS)
+        ]
+        metrics += [
+            Metric("loss", round(1.0 - final_acc * step / STEPS, 4), start_ms + step, step) for step in range(STEPS)
+        ]
         tags = [RunTag("team", "red" if index % 2 == 0 else "blue"), *(RunTag(k, v) for k, v in LINEAGE_TAGS.items())]
         client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()], tags=tags)
         client.log_text(run_id, NOTES_TEXT, "notes/readme.txt")
@@ -105,6 +119,7 @@ def _log_runs(url: str) -> tuple[str, str, dict[str, str]]:
         run_ids[run_name] = run_id
         if status != "RUNNING":
             client.set_terminated(run_id, status=status, end_time=start_ms + 95_000)
+    client.log_text(run_ids["run-alpha"], SVG_WITH_SCRIPT, "plots/diagram.svg")
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "label": [0.0, 1.0, 0.0]})
     with mlflow.start_run(run_id=run_ids["run-alpha"]):
         mlflow.log_input(mlflow.data.from_pandas(frame, name="iris-sample", targets="label"), context="training")

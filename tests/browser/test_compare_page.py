@@ -61,4 +61,6 @@ def test_compare_with_one_run_is_a_bad_request(page: Page, seeded: Seeded) -> No
     response = page.goto(seeded.url(f"/compare?runs={seeded.run_ids['run-alpha']}"))
 
     assert (400, "Pick at least two runs") == (
-        response.status if response else None, page.locator(".error-message").inner_text()[:22])
+        response.status if response else None,
+        page.locator(".error-message").inner_text()[:22],
+    )

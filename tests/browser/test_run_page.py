@@ -34,17 +34,20 @@ def test_run_page_shows_params(run_page: Page, shot: Callable[[str], Path]) -> N
 
 
 def test_run_page_shows_the_status_and_duration(run_page: Page) -> None:
-    overview = run_page.locator("#overview").inner_text()
+    labels = run_page.locator("#overview dt").all_inner_texts()
+    facts = dict(zip(labels, run_page.locator("#overview dd").all_inner_texts(), strict=True))
 
-    assert ("FINISHED", "1m 35s") == ("FINISHED" if "FINISHED" in overview else overview,
-                                      "1m 35s" if "1m 35s" in overview else overview)
+    assert ("FINISHED", "1m 35s") == (facts["Status"], facts["Duration"])
 
 
 def test_run_page_shows_lineage_facts(run_page: Page) -> None:
     lineage = _table(run_page, "#lineage")
 
     assert (LINEAGE_TAGS["mlflow.source.git.commit"], "true", "python train.py --depth 4") == (
-        lineage["Git commit"], lineage["Uncommitted changes"], lineage["Command"])
+        lineage["Git commit"],
+        lineage["Uncommitted changes"],
+        lineage["Command"],
+    )
 
 
 def test_installed_packages_unfold(run_page: Page) -> None:

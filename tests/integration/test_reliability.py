@@ -28,8 +28,9 @@ def post(path, body):
 run_id = post("/runs/create", {"experiment_id": sys.argv[2]})["run"]["info"]["run_id"]
 now = int(time.time() * 1000)
 for batch in range(20):
-    post("/runs/log-batch", {"run_id": run_id, "metrics": [
-        {"key": "batched", "value": batch * 100 + i, "timestamp": now + i, "step": batch * 100 + i} for i in range(100)]})
+    points = [{"key": "batched", "value": batch * 100 + i, "timestamp": now + i, "step": batch * 100 + i}
+              for i in range(100)]
+    post("/runs/log-batch", {"run_id": run_id, "metrics": points})
 for step in range(50):
     post("/runs/log-metric", {"run_id": run_id, "key": "single", "value": step, "timestamp": now, "step": step})
 post("/runs/update", {"run_id": run_id, "status": "FINISHED"})
@@ -41,8 +42,12 @@ def test_sixteen_processes_log_concurrently_without_loss(tmp_path: Path) -> None
     with shipyard_server(tmp_path / "server") as server, httpx.Client(base_url=server.url, timeout=60) as client:
         exp = client.post("/api/2.0/mlflow/experiments/create", json={"name": "load"}).json()["experiment_id"]
         procs = [
-            subprocess.Popen([sys.executable, "-c", WRITER, server.url, exp], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, server.url, exp],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for _ in range(16)
         ]
         outputs = [p.communicate(timeout=240) for p in procs]
@@ -89,7 +94,8 @@ def test_interrupted_upload_leaves_no_file(tmp_path: Path) -> None:
             sock.sendall(b"x" * (1024 * 1024))
         time.sleep(1.0)
         status = httpx.get(server.url + target).status_code
-        listing = httpx.get(server.url + "/api/2.0/mlflow-artifacts/artifacts",
-                            params={"path": "1/run/artifacts"}).json()
+        listing = httpx.get(
+            server.url + "/api/2.0/mlflow-artifacts/artifacts", params={"path": "1/run/artifacts"}
+        ).json()
         on_disk = [p.name for p in (tmp_path / "server" / "artifacts").rglob("*") if p.is_file()]
     assert (status, listing, on_disk) == (404, {}, [])

@@ -42,13 +42,24 @@ def test_run_context_finishes_with_params_metrics_and_tags(transport: str) -> No
         sy.set_tags({"team": "ml"})
     got = sy.get_run(run.run_id)
     assert (got.status, got.run_name, got.params, {m.key: m.value for m in got.metrics}, got.tags["team"]) == (
-        "FINISHED", "basic", {"lr": "0.1", "depth": "3"}, {"loss": 0.5, "acc": 0.8}, "ml")
+        "FINISHED",
+        "basic",
+        {"lr": "0.1", "depth": "3"},
+        {"loss": 0.5, "acc": 0.8},
+        "ml",
+    )
 
 
 def test_exception_in_run_marks_it_failed_and_propagates(transport: str) -> None:
-    with pytest.raises(ZeroDivisionError), sy.start_run() as run:
-        sy.log_metric("before", 1.0)
-        _ = 1 / 0
+    def train() -> str:
+        with sy.start_run() as run:
+            sy.log_metric("before", 1.0)
+            _ = 1 / 0
+        return run.run_id
+
+    with pytest.raises(ZeroDivisionError):
+        train()
+    (run,) = sy.search_runs(filter_string="attributes.status = 'FAILED'").itertuples()
     got = sy.get_run(run.run_id)
     assert ("FAILED", [1.0]) == (got.status, [m.value for m in got.metrics])
 
@@ -109,7 +120,10 @@ def test_lineage_is_captured_at_start(transport: str) -> None:
     backend = fluent._state.get_backend()
     files = [path for path, _is_dir, _size in backend.list_artifacts(sy.get_run(run.run_id), "shipyard")]
     assert (tags["shipyard.lineage.python_version"].count("."), "mlflow.source.name" in tags, files) == (
-        2, True, ["shipyard/requirements.txt"])
+        2,
+        True,
+        ["shipyard/requirements.txt"],
+    )
 
 
 def test_artifacts_text_dict_and_figure(transport: str, tmp_path: Path) -> None:
@@ -136,7 +150,10 @@ def test_artifacts_text_dict_and_figure(transport: str, tmp_path: Path) -> None:
     config = backend.download_artifact(got, "config.json", tmp_path / "out")
     png = backend.download_artifact(got, "plots/curve.png", tmp_path / "out")
     assert (top, json.loads(config.read_text()), png.read_bytes()[:4]) == (
-        ["config.json", "data", "models", "notes", "plots", "shipyard"], {"a": 1}, b"\x89PNG")
+        ["config.json", "data", "models", "notes", "plots", "shipyard"],
+        {"a": 1},
+        b"\x89PNG",
+    )
 
 
 def test_log_input_records_the_dataframe(transport: str) -> None:
@@ -147,7 +164,11 @@ def test_log_input_records_the_dataframe(transport: str) -> None:
         item = sy.log_input(frame, name="toy", context="training")
     (got,) = sy.get_run(run.run_id).inputs
     assert (got.name, got.digest, got.tags, json.loads(got.profile)["num_rows"]) == (
-        "toy", item.digest, {"mlflow.data.context": "training"}, 3)
+        "toy",
+        item.digest,
+        {"mlflow.data.context": "training"},
+        3,
+    )
 
 
 def test_search_runs_returns_a_filtered_sorted_dataframe(transport: str) -> None:

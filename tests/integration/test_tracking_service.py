@@ -132,7 +132,11 @@ def test_create_run_is_running_with_artifact_uri(svc: TrackingService) -> None:
     exp_id = svc.create_experiment("e")
     run = svc.create_run(exp_id, run_name="first", tags={"a": "b"}, user_id="ann")
     assert (run.status, run.run_name, run.user_id, run.artifact_uri) == (
-        "RUNNING", "first", "ann", f"mlflow-artifacts:/{exp_id}/{run.run_id}/artifacts")
+        "RUNNING",
+        "first",
+        "ann",
+        f"mlflow-artifacts:/{exp_id}/{run.run_id}/artifacts",
+    )
     assert {"a": "b", "mlflow.runName": "first"} == svc.get_run(run.run_id).tags
 
 
@@ -228,12 +232,17 @@ def test_latest_metric_is_the_one_at_the_highest_step(svc: TrackingService, run_
 
 
 def test_nan_and_infinities_round_trip(svc: TrackingService, run_id: str) -> None:
-    svc.log_batch(run_id, metrics=[Metric("n", math.nan, 1, 0), Metric("p", math.inf, 1, 0),
-                                   Metric("q", -math.inf, 1, 0)])
+    svc.log_batch(
+        run_id, metrics=[Metric("n", math.nan, 1, 0), Metric("p", math.inf, 1, 0), Metric("q", -math.inf, 1, 0)]
+    )
     latest = {m.key: m.value for m in svc.get_run(run_id).metrics}
     history = svc.get_metric_history(run_id, "n")[0]
     assert (math.isnan(latest["n"]), latest["p"], latest["q"], math.isnan(history[0].value)) == (
-        True, math.inf, -math.inf, True)
+        True,
+        math.inf,
+        -math.inf,
+        True,
+    )
 
 
 def test_identical_point_logged_twice_is_stored_once(svc: TrackingService, run_id: str) -> None:
@@ -321,8 +330,9 @@ def test_deleting_missing_tag_is_not_found(svc: TrackingService, run_id: str) ->
 
 
 def test_dataset_inputs_are_recorded_with_their_tags(svc: TrackingService, run_id: str) -> None:
-    item = DatasetInput("iris", "abc123", "local", "/data/iris.csv", '{"cols": 4}', '{"rows": 150}',
-                        {"mlflow.data.context": "training"})
+    item = DatasetInput(
+        "iris", "abc123", "local", "/data/iris.csv", '{"cols": 4}', '{"rows": 150}', {"mlflow.data.context": "training"}
+    )
     svc.log_inputs(run_id, [item])
     svc.log_inputs(run_id, [item])
     assert [item] == list(svc.get_run(run_id).inputs)

@@ -58,10 +58,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def _launch(cmd: list[str], url: str, root: Path, timeout_s: float, env: dict[str, str] | None) -> Iterator[RunningServer]:
+def _launch(
+    cmd: list[str], url: str, root: Path, timeout_s: float, env: dict[str, str] | None
+) -> Iterator[RunningServer]:
     log_path = root / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own command line
+        process = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})}
         )
     try:
@@ -72,14 +74,35 @@ def _launch(cmd: list[str], url: str, root: Path, timeout_s: float, env: dict[st
 
 
 @contextlib.contextmanager
-def shipyard_server(root: Path, *, workers: int = 1, timeout_s: float = 60.0, extra_args: tuple[str, ...] = (),
-                    env: dict[str, str] | None = None, port: int | None = None) -> Iterator[RunningServer]:
+def shipyard_server(
+    root: Path,
+    *,
+    workers: int = 1,
+    timeout_s: float = 60.0,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[RunningServer]:
     """Run `shipyard server` on a free port (or `port`) with a SQLite store and an artifact folder under `root`."""
     root.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    cmd = [sys.executable, "-m", "shipyard", "server", "--host", "127.0.0.1", "--port", str(port),
-           "--store", f"sqlite:///{root / 'shipyard.db'}", "--artifacts", str(root / "artifacts"),
-           "--workers", str(workers), *extra_args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "shipyard",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--store",
+        f"sqlite:///{root / 'shipyard.db'}",
+        "--artifacts",
+        str(root / "artifacts"),
+        "--workers",
+        str(workers),
+        *extra_args,
+    ]
     with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, env) as server:
         yield server
 
@@ -89,8 +112,20 @@ def mlflow_server(root: Path, *, workers: int = 1, timeout_s: float = 120.0) -> 
     """Run MLflow's own `mlflow server` with the same SQLite set-up, serving artifacts."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    cmd = [str(_VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
-           "--serve-artifacts", "--workers", str(workers)]
+    cmd = [
+        str(_VENV_BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--serve-artifacts",
+        "--workers",
+        str(workers),
+    ]
     with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, None) as server:
         yield server

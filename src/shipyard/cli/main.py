@@ -5,13 +5,21 @@ from __future__ import annotations
 import typer
 
 from shipyard._version import __version__
+from shipyard.cli import experiments, runs
 from shipyard.cli.server import server
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(name="shipyard", help="Shipyard: track, register, serve and monitor models.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="shipyard",
+    help="Shipyard: track, register, serve and monitor models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 app.command()(server)
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
 
 
 @app.command()

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Protocol
 
 from shipyard.config import Settings
-from shipyard.tracking.validation import MetricColumns
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
+from shipyard.tracking.validation import MetricColumns
 
 __all__ = ["Backend", "open_backend"]
 
@@ -23,7 +23,11 @@ class Backend(Protocol):
     def get_experiment(self, experiment_id: str) -> Experiment: ...
     def get_experiment_by_name(self, name: str) -> Experiment | None: ...
     def search_experiments(
-        self, view_type: ViewType, filter_string: str | None, order_by: Sequence[str], max_results: int,
+        self,
+        view_type: ViewType,
+        filter_string: str | None,
+        order_by: Sequence[str],
+        max_results: int,
         page_token: str | None,
     ) -> tuple[list[Experiment], str | None]: ...
     def delete_experiment(self, experiment_id: str) -> None: ...
@@ -41,8 +45,13 @@ class Backend(Protocol):
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None: ...
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
     def search_runs(
-        self, experiment_ids: Sequence[str], filter_string: str | None, view_type: ViewType, max_results: int,
-        order_by: Sequence[str], page_token: str | None,
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: ViewType,
+        max_results: int,
+        order_by: Sequence[str],
+        page_token: str | None,
     ) -> tuple[list[Run], str | None]: ...
     def upload_artifact(self, run: Run, local_path: Path, artifact_path: str) -> None: ...
     def list_artifacts(self, run: Run, path: str) -> list[tuple[str, bool, int | None]]: ...

@@ -10,9 +10,9 @@ from shipyard.artifacts import open_artifact_store, safe_relpath
 from shipyard.db import open_database
 from shipyard.errors import ExperimentNotFound
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
-from shipyard.tracking.validation import MetricColumns
 from shipyard.tracking.service import TrackingService, artifact_key
 from shipyard.tracking.store import TrackingStore
+from shipyard.tracking.validation import MetricColumns
 
 __all__ = ["LocalBackend"]
 
@@ -41,7 +41,11 @@ class LocalBackend:
             return None
 
     def search_experiments(
-        self, view_type: ViewType, filter_string: str | None, order_by: Sequence[str], max_results: int,
+        self,
+        view_type: ViewType,
+        filter_string: str | None,
+        order_by: Sequence[str],
+        max_results: int,
         page_token: str | None,
     ) -> tuple[list[Experiment], str | None]:
         return self.service.search_experiments(view_type, filter_string, order_by, max_results, page_token)
@@ -52,8 +56,9 @@ class LocalBackend:
     def create_run(
         self, experiment_id: str, run_name: str | None, tags: dict[str, str], start_time_ms: int, user_id: str
     ) -> Run:
-        return self.service.create_run(experiment_id, user_id=user_id, start_time_ms=start_time_ms, tags=tags,
-                                       run_name=run_name)
+        return self.service.create_run(
+            experiment_id, user_id=user_id, start_time_ms=start_time_ms, tags=tags, run_name=run_name
+        )
 
     def get_run(self, run_id: str) -> Run:
         return self.service.get_run(run_id)
@@ -82,8 +87,13 @@ class LocalBackend:
         return self.service.get_metric_history(run_id, key)[0]
 
     def search_runs(
-        self, experiment_ids: Sequence[str], filter_string: str | None, view_type: ViewType, max_results: int,
-        order_by: Sequence[str], page_token: str | None,
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: ViewType,
+        max_results: int,
+        order_by: Sequence[str],
+        page_token: str | None,
     ) -> tuple[list[Run], str | None]:
         return self.service.search_runs(experiment_ids, filter_string, view_type, max_results, order_by, page_token)
 
@@ -99,7 +109,7 @@ class LocalBackend:
         base = artifact_key(run.artifact_uri)
         out = []
         for info in self.artifacts.list_dir(self._key(run, path)):
-            rel = info.path[len(base) + 1:] if info.path.startswith(base + "/") else info.path
+            rel = info.path[len(base) + 1 :] if info.path.startswith(base + "/") else info.path
             out.append((rel, info.is_dir, info.size_bytes))
         return out
 

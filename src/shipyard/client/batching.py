@@ -35,8 +35,9 @@ class BackgroundLogger:
         sleep: the back-off sleeper (tests may shorten it).
     """
 
-    def __init__(self, backend: Backend, *, flush_interval_s: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, backend: Backend, *, flush_interval_s: float = 1.0, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._backend = backend
         self._interval = flush_interval_s
         self._sleep = sleep

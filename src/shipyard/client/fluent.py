@@ -242,8 +242,9 @@ def log_metric(key: str, value: float, step: int | None = None, *, timestamp_ms:
     log_metrics({key: value}, step=step, timestamp_ms=timestamp_ms)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None, *, timestamp_ms: int | None = None,
-                run_id: str | None = None) -> None:
+def log_metrics(
+    metrics: Mapping[str, float], step: int | None = None, *, timestamp_ms: int | None = None, run_id: str | None = None
+) -> None:
     """Queue several metric points at one step.
 
     Raises:
@@ -263,7 +264,7 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None, *, timest
 
 
 def _as_float(key: str, value: Any) -> float:
-    if isinstance(value, bool) or isinstance(value, str):
+    if isinstance(value, bool | str):
         raise InvalidParameter(f"Metric '{key}' value must be a number, got {value!r}.")
     try:
         return float(value)  # ints, numpy scalars and the like
@@ -282,7 +283,7 @@ def log_params(params: Mapping[str, Any], *, run_id: str | None = None) -> None:
     backend = _state.get_backend()
     rid = _run_id(run_id)
     for start in range(0, len(items), 100):
-        backend.log_batch(rid, (), items[start:start + 100], ())
+        backend.log_batch(rid, (), items[start : start + 100], ())
 
 
 def set_tag(key: str, value: Any) -> None:
@@ -296,7 +297,7 @@ def set_tags(tags: Mapping[str, Any], *, run_id: str | None = None) -> None:
     backend = _state.get_backend()
     rid = _run_id(run_id)
     for start in range(0, len(items), 100):
-        backend.log_batch(rid, (), (), items[start:start + 100])
+        backend.log_batch(rid, (), (), items[start : start + 100])
 
 
 def _active() -> Run:
@@ -369,9 +370,15 @@ def log_input(df: pd.DataFrame, *, name: str, context: str = "training", source:
     digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes()).hexdigest()[:16]
     schema = json.dumps({"columns": [{"name": str(c), "type": str(t)} for c, t in df.dtypes.items()]})
     profile = json.dumps({"num_rows": len(df), "num_columns": len(df.columns)})
-    item = DatasetInput(name=name, digest=digest, source_type="code" if not source else "local", source=source or
-                        json.dumps({"tags": {}}), schema=schema, profile=profile,
-                        tags={"mlflow.data.context": context})
+    item = DatasetInput(
+        name=name,
+        digest=digest,
+        source_type="code" if not source else "local",
+        source=source or json.dumps({"tags": {}}),
+        schema=schema,
+        profile=profile,
+        tags={"mlflow.data.context": context},
+    )
     _state.get_backend().log_inputs(_run_id(), [item])
     return item
 
@@ -399,7 +406,7 @@ def search_runs(
     """Runs matching MLflow's filter grammar as a pandas DataFrame (``metrics.*``, ``params.*``, ``tags.*``).
 
     Example:
-        >>> sy.search_runs(["iris"], filter_string="metrics.accuracy > 0.9", order_by=["metrics.accuracy DESC"])  # doctest: +SKIP
+        >>> sy.search_runs(["iris"], filter_string="metrics.acc > 0.9", order_by=["metrics.acc DESC"])  # doctest: +SKIP
     """
     import pandas as pd
 
@@ -419,8 +426,9 @@ def search_runs(
     rows: list[dict[str, Any]] = []
     token: str | None = None
     while len(rows) < max_results:
-        page, token = backend.search_runs(ids, filter_string, view_type, min(1000, max_results - len(rows)),
-                                          order_by or [], token)
+        page, token = backend.search_runs(
+            ids, filter_string, view_type, min(1000, max_results - len(rows)), order_by or [], token
+        )
         rows.extend(_run_row(r) for r in page)
         if not token:
             break

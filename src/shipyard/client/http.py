@@ -12,8 +12,8 @@ import httpx
 
 from shipyard.errors import ParamConflict, StoreUnavailable, error_from_code
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
-from shipyard.tracking.validation import MetricColumns
 from shipyard.tracking.service import artifact_key
+from shipyard.tracking.validation import MetricColumns
 from shipyard.wire.tracking import (
     dataset_input_to_json,
     encode_float,
@@ -83,8 +83,11 @@ class RestBackend:
 
     # -------------------------------------------------------------------------------------------- tracking
     def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> str:
-        body = self._api("POST", "experiments/create",
-                         {"name": name, "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]})
+        body = self._api(
+            "POST",
+            "experiments/create",
+            {"name": name, "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]},
+        )
         return str(body["experiment_id"])
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -100,11 +103,14 @@ class RestBackend:
         return experiment_from_json(body["experiment"])
 
     def search_experiments(
-        self, view_type: ViewType, filter_string: str | None, order_by: Sequence[str], max_results: int,
+        self,
+        view_type: ViewType,
+        filter_string: str | None,
+        order_by: Sequence[str],
+        max_results: int,
         page_token: str | None,
     ) -> tuple[list[Experiment], str | None]:
-        payload: dict[str, Any] = {"view_type": view_type.value, "max_results": max_results,
-                                   "order_by": list(order_by)}
+        payload: dict[str, Any] = {"view_type": view_type.value, "max_results": max_results, "order_by": list(order_by)}
         if filter_string:
             payload["filter"] = filter_string
         if page_token:
@@ -118,8 +124,12 @@ class RestBackend:
     def create_run(
         self, experiment_id: str, run_name: str | None, tags: dict[str, str], start_time_ms: int, user_id: str
     ) -> Run:
-        payload: dict[str, Any] = {"experiment_id": experiment_id, "start_time": start_time_ms, "user_id": user_id,
-                                   "tags": [{"key": k, "value": v} for k, v in tags.items()]}
+        payload: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "start_time": start_time_ms,
+            "user_id": user_id,
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
         if run_name:
             payload["run_name"] = run_name
         return run_from_json(self._api("POST", "runs/create", payload)["run"])
@@ -142,22 +152,27 @@ class RestBackend:
     def log_batch(
         self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
     ) -> None:
-        self._api("POST", "runs/log-batch", {
-            "run_id": run_id,
-            "metrics": [{"key": m.key, "value": encode_float(m.value), "timestamp": m.timestamp_ms, "step": m.step}
-                        for m in metrics],
-            "params": [{"key": p.key, "value": p.value} for p in params],
-            "tags": [{"key": t.key, "value": t.value} for t in tags],
-        })
+        self._api(
+            "POST",
+            "runs/log-batch",
+            {
+                "run_id": run_id,
+                "metrics": [
+                    {"key": m.key, "value": encode_float(m.value), "timestamp": m.timestamp_ms, "step": m.step}
+                    for m in metrics
+                ],
+                "params": [{"key": p.key, "value": p.value} for p in params],
+                "tags": [{"key": t.key, "value": t.value} for t in tags],
+            },
+        )
 
     def log_metric_columns(self, run_id: str, columns: dict[str, MetricColumns]) -> None:
         points = [Metric(key, v, t, s) for key, cols in columns.items() for s, t, v in zip(*cols, strict=True)]
         for start in range(0, len(points), self.max_metrics_per_batch):
-            self.log_batch(run_id, points[start:start + self.max_metrics_per_batch], (), ())
+            self.log_batch(run_id, points[start : start + self.max_metrics_per_batch], (), ())
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
-        self._api("POST", "runs/log-inputs", {"run_id": run_id,
-                                              "datasets": [dataset_input_to_json(i) for i in inputs]})
+        self._api("POST", "runs/log-inputs", {"run_id": run_id, "datasets": [dataset_input_to_json(i) for i in inputs]})
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         points: list[Metric] = []
@@ -173,11 +188,20 @@ class RestBackend:
                 return points
 
     def search_runs(
-        self, experiment_ids: Sequence[str], filter_string: str | None, view_type: ViewType, max_results: int,
-        order_by: Sequence[str], page_token: str | None,
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: ViewType,
+        max_results: int,
+        order_by: Sequence[str],
+        page_token: str | None,
     ) -> tuple[list[Run], str | None]:
-        payload: dict[str, Any] = {"experiment_ids": list(experiment_ids), "run_view_type": view_type.value,
-                                   "max_results": max_results, "order_by": list(order_by)}
+        payload: dict[str, Any] = {
+            "experiment_ids": list(experiment_ids),
+            "run_view_type": view_type.value,
+            "max_results": max_results,
+            "order_by": list(order_by),
+        }
         if filter_string:
             payload["filter"] = filter_string
         if page_token:

@@ -50,9 +50,12 @@ class Database:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock, self.engine.connect().execution_options(sqlite_immediate=True) as conn:
-            with conn.begin():
-                yield conn
+        with (
+            self._write_lock,
+            self.engine.connect().execution_options(sqlite_immediate=True) as conn,
+            conn.begin(),
+        ):
+            yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -76,8 +79,7 @@ def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=8,
-                           max_overflow=32)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=8, max_overflow=32)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -128,5 +130,3 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
 
         upgrade_to_head(database.engine)
     return database
-
-

@@ -29,7 +29,9 @@ def build_context(settings: Settings) -> AppContext:
     """Open the store and artifact store named by ``settings`` and wire the services."""
     database = open_database(settings.resolved_store_uri)
     tracking = TrackingService(TrackingStore(database))
-    return AppContext(settings=settings, tracking=tracking, artifacts=open_artifact_store(settings.resolved_artifacts_uri))
+    return AppContext(
+        settings=settings, tracking=tracking, artifacts=open_artifact_store(settings.resolved_artifacts_uri)
+    )
 
 
 async def _health(_request: Request) -> Response:
@@ -62,8 +64,9 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         >>> app = create_app(Settings(home=Path("/tmp/sy")))  # doctest: +SKIP
     """
     ctx = context or build_context(settings or Settings.from_env())
-    app = FastAPI(title="Shipyard", version=__version__, docs_url="/api/docs", redoc_url=None,
-                  openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="Shipyard", version=__version__, docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json"
+    )
     app.state.context = ctx
     install_error_handlers(app)
     app.add_route("/health", _health, methods=["GET"])

@@ -472,7 +472,7 @@ def runs_query(
     lifecycle_stages: Sequence[str],
     offset: int,
     limit: int,
-) -> Select[tuple[str]]:
+) -> Select[str]:
     """The ids of the runs matching a parsed filter, in search order, one page of them.
 
     Args:
@@ -530,7 +530,7 @@ def experiments_query(
     lifecycle_stages: Sequence[str],
     offset: int,
     limit: int,
-) -> Select[tuple[int]]:
+) -> Select[int]:
     """The ids of the experiments matching a parsed filter, in search order, one page of them.
 
     Args:

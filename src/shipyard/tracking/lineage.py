@@ -62,12 +62,12 @@ class Lineage:
 def _git(args: list[str], cwd: Path) -> str | None:
     try:
         done = subprocess.run(  # noqa: S603 - fixed git arguments
-            ["git", *args],
+            ["git", *args],  # noqa: S607 - git from PATH, as the user runs it
             cwd=cwd,
             capture_output=True,
             text=True,
             timeout=5,
-            check=False,  # noqa: S607
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -77,7 +77,7 @@ def _git(args: list[str], cwd: Path) -> str | None:
 def _installed_packages() -> tuple[str, ...]:
     seen: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.name
         if name:
             seen.setdefault(name.lower(), f"{name}=={dist.version}")
     return tuple(sorted(seen.values(), key=str.lower))

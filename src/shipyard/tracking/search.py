@@ -13,7 +13,7 @@ Grammar (keywords are case-insensitive, prefixes and keys are not)::
     prefix     := word | `word` | "word"       -- metrics, params, tags, attributes, datasets, ...
     key        := bare | `quoted` | "quoted"   -- bare keys may hold letters, digits and _ . - / :
     op         := = | != | > | >= | < | <= | LIKE | ILIKE
-    value      := 'string' | "string" | number -- '' or \\' inside '...' is a quote
+    value      := 'string' | "string" | number -- a doubled quote, \\' or \\\\ escapes; other \\ are literal
     list       := "(" value ( "," value )* [","] ")"
     order_by   := column [ASC | DESC]          -- one per list item
 
@@ -743,6 +743,8 @@ def decode_page_token(token: str | None) -> int:
     """
     if not token:
         return 0
+    if not isinstance(token, str):
+        raise InvalidParameter(f"A page token must be a string, got {type(token).__name__}.")
     problem = "pass back the next_page_token of a previous response unchanged"
     try:
         # Accept the URL-safe alphabet too: tokens travel in query strings.

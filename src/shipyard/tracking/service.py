@@ -23,15 +23,15 @@ from shipyard.tracking.store import RUN_NAME_TAG, TrackingStore
 from shipyard.tracking.validation import (
     MAX_EXPERIMENT_TAG_VALUE_LENGTH,
     MAX_KEY_LENGTH,
-    check_batch_sizes,
     MetricColumns,
+    check_batch_sizes,
     check_experiment_name,
-    check_metric_columns,
     check_key,
-    group_metrics,
+    check_metric_columns,
     check_param,
     check_run_id,
     check_tag,
+    group_metrics,
 )
 
 __all__ = ["ARTIFACT_SCHEME", "TrackingService", "artifact_key"]
@@ -89,7 +89,9 @@ def _now_ms() -> int:
 
 
 def artifact_key(uri: str) -> str:
-    """The artifact-store key of an ``mlflow-artifacts:/…`` URI (``mlflow-artifacts:/1/abc/artifacts`` → ``1/abc/artifacts``).
+    """The artifact-store key of an ``mlflow-artifacts:/…`` URI.
+
+    ``mlflow-artifacts:/1/abc/artifacts`` becomes ``1/abc/artifacts``.
 
     Raises:
         InvalidParameter: the URI is not one of Shipyard's artifact URIs.

@@ -35,7 +35,6 @@ from shipyard.tracking.entities import (
     RunTag,
     ViewType,
 )
-from shipyard.tracking.validation import MetricColumns
 from shipyard.tracking.tables import (
     datasets,
     experiment_tags,
@@ -47,6 +46,7 @@ from shipyard.tracking.tables import (
     runs,
     tags,
 )
+from shipyard.tracking.validation import MetricColumns
 
 __all__ = ["DEFAULT_EXPERIMENT_ID", "TrackingStore"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-
 from array import array
 from collections.abc import Sequence
 
@@ -13,7 +12,6 @@ from shipyard.errors import InvalidParameter
 from shipyard.tracking.entities import Metric
 
 __all__ = [
-    "MetricColumns",
     "MAX_ENTITIES_PER_BATCH",
     "MAX_EXPERIMENT_NAME_LENGTH",
     "MAX_KEY_LENGTH",
@@ -21,15 +19,16 @@ __all__ = [
     "MAX_PARAMS_TAGS_PER_BATCH",
     "MAX_PARAM_VALUE_LENGTH",
     "MAX_TAG_VALUE_LENGTH",
+    "MetricColumns",
     "check_batch_sizes",
     "check_experiment_name",
     "check_key",
     "check_metric",
     "check_metric_columns",
-    "group_metrics",
     "check_param",
     "check_run_id",
     "check_tag",
+    "group_metrics",
 ]
 
 MAX_KEY_LENGTH = 250

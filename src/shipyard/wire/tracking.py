@@ -21,8 +21,14 @@ __all__ = [
     "run_to_json",
 ]
 
-_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf, "inf": math.inf,
-                   "-inf": -math.inf, "nan": math.nan}
+_SPECIAL_FLOATS = {
+    "NaN": math.nan,
+    "Infinity": math.inf,
+    "-Infinity": -math.inf,
+    "inf": math.inf,
+    "-inf": -math.inf,
+    "nan": math.nan,
+}
 
 
 def encode_float(value: float) -> float | str:
@@ -88,20 +94,29 @@ def experiment_from_json(data: dict[str, Any]) -> Experiment:
 
 def metric_to_json(metric: Metric) -> dict[str, Any]:
     """``Metric`` message."""
-    return {"key": metric.key, "value": encode_float(metric.value), "timestamp": metric.timestamp_ms,
-            "step": metric.step}
+    return {
+        "key": metric.key,
+        "value": encode_float(metric.value),
+        "timestamp": metric.timestamp_ms,
+        "step": metric.step,
+    }
 
 
 def metric_from_json(data: dict[str, Any]) -> Metric:
     """Inverse of ``metric_to_json``."""
-    return Metric(data["key"], decode_float(data.get("value"), "value"), int(data.get("timestamp", 0)),
-                  int(data.get("step", 0)))
+    return Metric(
+        data["key"], decode_float(data.get("value"), "value"), int(data.get("timestamp", 0)), int(data.get("step", 0))
+    )
 
 
 def dataset_input_to_json(item: DatasetInput) -> dict[str, Any]:
     """``DatasetInput`` message: the dataset plus the tags of its use."""
-    dataset: dict[str, Any] = {"name": item.name, "digest": item.digest, "source_type": item.source_type,
-                               "source": item.source}
+    dataset: dict[str, Any] = {
+        "name": item.name,
+        "digest": item.digest,
+        "source_type": item.source_type,
+        "source": item.source,
+    }
     if item.schema:
         dataset["schema"] = item.schema
     if item.profile:

@@ -81,13 +81,13 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _query(filter_string: str, order_by: list[str]) -> sa.Select[tuple[str]]:
+def _query(filter_string: str, order_by: list[str]) -> sa.Select[str]:
     return runs_query(
         parse_filter(filter_string, RUN_SEARCH), parse_order_by(order_by, RUN_SEARCH), [1], ("active",), 0, 101
     )
 
 
-def _plan(engine: Engine, query: sa.Select[tuple[str]]) -> list[str]:
+def _plan(engine: Engine, query: sa.Select[str]) -> list[str]:
     compiled = query.compile(engine, compile_kwargs={"render_postcompile": True})
     params = tuple(compiled.params[name] for name in compiled.positiontup or ())
     with engine.connect() as conn:

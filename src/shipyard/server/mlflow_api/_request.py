@@ -31,12 +31,12 @@ class Fields:
         """The value as sent, or None."""
         return self.data.get(name)
 
-    def str(self, name: str, *, required: bool = False, default: str | None = None) -> str | None:
+    def text(self, name: str, *, required: bool = False, default: str | None = None) -> str | None:
         """A string field."""
         value = self.data.get(name)
         if isinstance(value, list) and self.from_query:
             value = value[-1] if value else None
-        if value is None or value == "" and required:
+        if value is None or (value == "" and required):
             if required:
                 raise InvalidParameter(f"Missing value for required parameter '{name}'.")
             return default
@@ -46,11 +46,11 @@ class Fields:
 
     def req_str(self, name: str) -> str:
         """A required, non-empty string field."""
-        value = self.str(name, required=True)
+        value = self.text(name, required=True)
         assert value is not None
         return value
 
-    def int(self, name: str, *, required: bool = False, default: int | None = None) -> int | None:
+    def integer(self, name: str, *, required: bool = False, default: int | None = None) -> int | None:
         """An integer field; numeric strings are accepted, as protobuf JSON sends int64 as strings."""
         value = self.data.get(name)
         if isinstance(value, list) and self.from_query:
@@ -61,7 +61,7 @@ class Fields:
             return default
         return _to_int(value, name)
 
-    def list(self, name: str) -> list[Any]:
+    def repeated(self, name: str) -> list[Any]:
         """A repeated field (a JSON array, or repeated query keys)."""
         value = self.data.get(name)
         if value is None:
@@ -74,7 +74,7 @@ class Fields:
 
     def str_list(self, name: str) -> list[str]:
         """A repeated string field."""
-        items = self.list(name)
+        items = self.repeated(name)
         for item in items:
             if not isinstance(item, str | int) or isinstance(item, bool):
                 raise InvalidParameter(f"Invalid value {item!r} in '{name}': expected strings.")
@@ -82,7 +82,7 @@ class Fields:
 
     def objects(self, name: str) -> list[dict[str, Any]]:
         """A repeated message field: a list of JSON objects."""
-        items = self.list(name)
+        items = self.repeated(name)
         for item in items:
             if not isinstance(item, dict):
                 raise InvalidParameter(f"Invalid value {item!r} in '{name}': expected objects.")
@@ -90,7 +90,7 @@ class Fields:
 
     def run_id(self) -> str:
         """``run_id``, or the legacy ``run_uuid``."""
-        value = self.str("run_id") or self.str("run_uuid")
+        value = self.text("run_id") or self.text("run_uuid")
         if not value:
             raise InvalidParameter("Missing value for required parameter 'run_id'.")
         return value
@@ -107,8 +107,9 @@ class Fields:
             return ViewType[text]
         if text in _VIEW_TYPES:
             return _VIEW_TYPES[text]
-        raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected ACTIVE_ONLY, "
-                               "DELETED_ONLY or ALL.")
+        raise InvalidParameter(
+            f"Invalid value {value!r} for parameter '{name}': expected ACTIVE_ONLY, DELETED_ONLY or ALL."
+        )
 
 
 def _to_int(value: Any, name: str) -> int:

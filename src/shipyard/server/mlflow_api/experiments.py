@@ -13,7 +13,7 @@ __all__ = ["ROUTES"]
 
 def create(ctx: AppContext, f: Fields) -> dict[str, Any]:
     tags = {t.get("key"): t.get("value", "") for t in f.objects("tags")}
-    exp_id = ctx.tracking.create_experiment(f.req_str("name"), f.str("artifact_location"), tags)  # type: ignore[arg-type]
+    exp_id = ctx.tracking.create_experiment(f.req_str("name"), f.text("artifact_location"), tags)  # type: ignore[arg-type]
     return {"experiment_id": exp_id}
 
 
@@ -28,10 +28,10 @@ def get_by_name(ctx: AppContext, f: Fields) -> dict[str, Any]:
 def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
     found, token = ctx.tracking.search_experiments(
         view_type=f.view_type("view_type"),
-        filter_string=f.str("filter"),
+        filter_string=f.text("filter"),
         order_by=f.str_list("order_by"),
-        max_results=f.int("max_results", default=1000),  # type: ignore[arg-type]
-        page_token=f.str("page_token"),
+        max_results=f.integer("max_results", default=1000),  # type: ignore[arg-type]
+        page_token=f.text("page_token"),
     )
     out: dict[str, Any] = {}
     if found:
@@ -57,7 +57,7 @@ def restore(ctx: AppContext, f: Fields) -> dict[str, Any]:
 
 
 def set_tag(ctx: AppContext, f: Fields) -> dict[str, Any]:
-    ctx.tracking.set_experiment_tag(f.req_str("experiment_id"), f.req_str("key"), f.str("value", default="") or "")
+    ctx.tracking.set_experiment_tag(f.req_str("experiment_id"), f.req_str("key"), f.text("value", default="") or "")
     return {}
 
 

@@ -24,11 +24,11 @@ def _tag_pairs(items: list[dict[str, Any]], where: str) -> dict[str, Any]:
 
 def create(ctx: AppContext, f: Fields) -> dict[str, Any]:
     run = ctx.tracking.create_run(
-        f.str("experiment_id") or "0",
-        user_id=f.str("user_id", default="") or "",
-        start_time_ms=f.int("start_time"),
+        f.text("experiment_id") or "0",
+        user_id=f.text("user_id", default="") or "",
+        start_time_ms=f.integer("start_time"),
         tags=_tag_pairs(f.objects("tags"), "tags"),
-        run_name=f.str("run_name"),
+        run_name=f.text("run_name"),
     )
     return {"run": run_to_json(run)}
 
@@ -38,7 +38,7 @@ def get(ctx: AppContext, f: Fields) -> dict[str, Any]:
 
 
 def update(ctx: AppContext, f: Fields) -> dict[str, Any]:
-    run = ctx.tracking.update_run(f.run_id(), f.str("status"), f.int("end_time"), f.str("run_name"))
+    run = ctx.tracking.update_run(f.run_id(), f.text("status"), f.integer("end_time"), f.text("run_name"))
     return {"run_info": run_to_json(run)["info"]}
 
 
@@ -100,7 +100,7 @@ def log_batch(ctx: AppContext, f: Fields) -> dict[str, Any]:
 
 
 def _check_duplicate_params(items: list[dict[str, Any]]) -> None:
-    seen: dict[str, Any] = {}
+    seen: dict[Any, Any] = {}
     for item in items:
         key = item.get("key")
         if key in seen and seen[key] != item.get("value"):
@@ -125,11 +125,11 @@ def log_outputs(ctx: AppContext, f: Fields) -> dict[str, Any]:
 def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
     found, token = ctx.tracking.search_runs(
         experiment_ids=f.str_list("experiment_ids"),
-        filter_string=f.str("filter"),
+        filter_string=f.text("filter"),
         view_type=f.view_type("run_view_type"),
-        max_results=f.int("max_results", default=1000),  # type: ignore[arg-type]
+        max_results=f.integer("max_results", default=1000),  # type: ignore[arg-type]
         order_by=f.str_list("order_by"),
-        page_token=f.str("page_token"),
+        page_token=f.text("page_token"),
     )
     out: dict[str, Any] = {}
     if found:
@@ -141,7 +141,7 @@ def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
 
 def get_history(ctx: AppContext, f: Fields) -> dict[str, Any]:
     points, token = ctx.tracking.get_metric_history(
-        f.run_id(), f.req_str("metric_key"), f.int("max_results"), f.str("page_token")
+        f.run_id(), f.req_str("metric_key"), f.integer("max_results"), f.text("page_token")
     )
     out: dict[str, Any] = {}
     if points:

@@ -28,11 +28,18 @@ __all__ = [
 PREVIEW_BYTES = 100 * 1024
 MAX_TREE_ENTRIES = 500
 MAX_TREE_DEPTH = 8
-TEXT_EXTENSIONS = frozenset({".txt", ".json", ".yaml", ".yml", ".md", ".csv", ".tsv", ".log", ".py", ".toml",
-                             ".ini", ".cfg"})
+TEXT_EXTENSIONS = frozenset(
+    {".txt", ".json", ".yaml", ".yml", ".md", ".csv", ".tsv", ".log", ".py", ".toml", ".ini", ".cfg"}
+)
 TEXT_NAMES = frozenset({"MLmodel", "Dockerfile", "LICENSE", "README"})
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-               ".svg": "image/svg+xml", ".webp": "image/webp"}
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+}
 # Raw artifacts are user content: never let one run script or load anything, even when opened directly.
 RAW_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox",
@@ -89,7 +96,7 @@ def artifact_tree(store: ArtifactStore, root: str) -> tuple[list[Node], bool]:
             if count >= MAX_TREE_ENTRIES:
                 return top, True
             count += 1
-            child_rel = info.path[len(root):].lstrip("/") if info.path.startswith(root) else info.path
+            child_rel = info.path[len(root) :].lstrip("/") if info.path.startswith(root) else info.path
             node = Node(posixpath.basename(child_rel), child_rel, info.is_dir, info.size_bytes, kind_of(child_rel))
             into.append(node)
             if info.is_dir and depth + 1 < MAX_TREE_DEPTH:

@@ -93,18 +93,35 @@ def runs_page(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Resp
     try:
         current = _views.parse_order(order) or _DEFAULT_ORDER
         runs, next_token = ctx.tracking.search_runs(
-            [experiment.experiment_id], filter_text or None, _VIEWS[view], max_results, [order] if order else [],
+            [experiment.experiment_id],
+            filter_text or None,
+            _VIEWS[view],
+            max_results,
+            [order] if order else [],
             token,
         )
     except InvalidParameter as exc:  # a filter or sort the grammar rejects: say why, next to the box
         error = exc.message
     attributes, params, metrics = _views.sort_columns(runs, current)
     rows = [(run, _views.latest_metrics(run)) for run in runs]
-    state = {"filter": filter_text, "order": order, "view": view if view != "active" else "",
-             "max": str(max_results) if max_results != DEFAULT_RUNS_PER_PAGE else ""}
+    state = {
+        "filter": filter_text,
+        "order": order,
+        "view": view if view != "active" else "",
+        "max": str(max_results) if max_results != DEFAULT_RUNS_PER_PAGE else "",
+    }
     return render(
-        "runs.html", status_code=400 if error else 200, experiment=experiment, rows=rows, attributes=attributes,
-        params=params, metrics=metrics, state=state, error=error, page_token=token, next_token=next_token,
+        "runs.html",
+        status_code=400 if error else 200,
+        experiment=experiment,
+        rows=rows,
+        attributes=attributes,
+        params=params,
+        metrics=metrics,
+        state=state,
+        error=error,
+        page_token=token,
+        next_token=next_token,
     )
 
 
@@ -130,11 +147,23 @@ def run_page(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Respo
         except ResourceNotFound:
             preview_error = f"No artifact file at {selected!r} in this run."
     return render(
-        "run.html", status_code=404 if preview_error else 200, run=run, experiment=experiment, latest=latest,
-        charts=charts, more_charts=max(0, len(latest) - MAX_CHARTS), params=sorted(run.params.items()),
-        tags=sorted(run.tags.items()), lineage=_views.lineage_facts(run.tags),
-        lineage_extra=_views.extra_lineage_tags(run.tags), requirements=requirements, tree=tree,
-        tree_cut=tree_cut, artifacts_here=root is not None, selected=selected, preview=preview,
+        "run.html",
+        status_code=404 if preview_error else 200,
+        run=run,
+        experiment=experiment,
+        latest=latest,
+        charts=charts,
+        more_charts=max(0, len(latest) - MAX_CHARTS),
+        params=sorted(run.params.items()),
+        tags=sorted(run.tags.items()),
+        lineage=_views.lineage_facts(run.tags),
+        lineage_extra=_views.extra_lineage_tags(run.tags),
+        requirements=requirements,
+        tree=tree,
+        tree_cut=tree_cut,
+        artifacts_here=root is not None,
+        selected=selected,
+        preview=preview,
         preview_error=preview_error,
     )
 
@@ -150,12 +179,20 @@ def compare_page(ctx: AppContext, query: QueryParams, _path: dict[str, Any]) -> 
     charts = []
     for row in metrics[:MAX_CHARTS]:
         histories = ctx.tracking.store.histories(run_ids, row.key)
-        series = [{"name": label, "points": _views.chart_points(histories.get(run.run_id, []))}
-                  for run, label in zip(runs, labels, strict=True)]
+        series = [
+            {"name": label, "points": _views.chart_points(histories.get(run.run_id, []))}
+            for run, label in zip(runs, labels, strict=True)
+        ]
         charts.append({"key": row.key, "series": series})
     return render(
-        "compare.html", runs=runs, labels=labels, experiments=experiments, params=params, metrics=metrics,
-        charts=charts, more_charts=max(0, len(metrics) - MAX_CHARTS),
+        "compare.html",
+        runs=runs,
+        labels=labels,
+        experiments=experiments,
+        params=params,
+        metrics=metrics,
+        charts=charts,
+        more_charts=max(0, len(metrics) - MAX_CHARTS),
     )
 
 

@@ -26,8 +26,12 @@ __all__ = [
 
 MAX_CHART_POINTS = 1000
 _BARE_KEY = re.compile(r"[A-Za-z0-9_.\-/:]+")
-_PREFIX = {search.Kind.ATTRIBUTE: "attributes", search.Kind.PARAM: "params", search.Kind.METRIC: "metrics",
-           search.Kind.TAG: "tags"}
+_PREFIX = {
+    search.Kind.ATTRIBUTE: "attributes",
+    search.Kind.PARAM: "params",
+    search.Kind.METRIC: "metrics",
+    search.Kind.TAG: "tags",
+}
 LINEAGE_PREFIXES = ("mlflow.source.", "shipyard.lineage.")
 _LINEAGE_LABELS = (
     ("Git commit", lineage.TAG_GIT_COMMIT),

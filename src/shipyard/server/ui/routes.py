@@ -59,11 +59,13 @@ async def metric_history(request: Request) -> Response:
     run_id, key = request.path_params["run_id"], request.path_params["key"]
     history, _ = await run_in_threadpool(ctx.tracking.get_metric_history, run_id, key)
     points = sorted(history, key=lambda m: (m.step, m.timestamp_ms))
-    return json_response({
-        "run_id": run_id,
-        "key": key,
-        "points": [{"step": m.step, "value": m.value, "timestamp_ms": m.timestamp_ms} for m in points],
-    })
+    return json_response(
+        {
+            "run_id": run_id,
+            "key": key,
+            "points": [{"step": m.step, "value": m.value, "timestamp_ms": m.timestamp_ms} for m in points],
+        }
+    )
 
 
 def ui_routes() -> list[BaseRoute]:

@@ -85,12 +85,11 @@ def test_text_artifact_is_previewed_escaped(run_page: Page, shot: Callable[[str]
 
 def test_image_artifact_is_shown(run_page: Page, shot: Callable[[str], Path]) -> None:
     run_page.get_by_role("link", name="curve.png").click()
-    image = run_page.wait_for_selector("#artifact-image")
-    run_page.wait_for_function("document.getElementById('artifact-image').complete")
-    image.scroll_into_view_if_needed()
+    run_page.wait_for_selector("#artifact-image")
+    run_page.wait_for_load_state("load")  # the load event waits for the image too
     shot("run-artifact-image")
 
-    assert run_page.evaluate("document.getElementById('artifact-image').naturalWidth") > 0
+    assert run_page.locator("#artifact-image").evaluate("image => image.naturalWidth") > 0
 
 
 def test_missing_run_shows_a_friendly_404_page(page: Page, seeded: Seeded, shot: Callable[[str], Path]) -> None:

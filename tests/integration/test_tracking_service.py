@@ -208,9 +208,20 @@ def test_batch_with_conflicting_param_writes_nothing(svc: TrackingService, run_i
     assert ((), "t" in run.tags) == (run.metrics, False)
 
 
-def test_param_value_over_6000_chars_is_refused(svc: TrackingService, run_id: str) -> None:
-    with pytest.raises(InvalidParameter, match="6000"):
-        svc.log_param(run_id, "long", "x" * 6001)
+def test_param_value_over_6000_chars_is_cut_like_mlflow(svc: TrackingService, run_id: str) -> None:
+    svc.log_param(run_id, "long", "x" * 6001)
+    assert 6000 == len(svc.get_run(run_id).params["long"])
+
+
+def test_tag_value_over_8000_chars_is_cut_like_mlflow(svc: TrackingService, run_id: str) -> None:
+    svc.set_tag(run_id, "long", "y" * 9000)
+    assert 8000 == len(svc.get_run(run_id).tags["long"])
+
+
+def test_experiment_tag_over_20000_chars_is_refused(svc: TrackingService) -> None:
+    exp_id = svc.create_experiment("e")
+    with pytest.raises(InvalidParameter, match="20000"):
+        svc.set_experiment_tag(exp_id, "long", "z" * 20001)
 
 
 def test_param_value_of_6000_chars_is_kept(svc: TrackingService, run_id: str) -> None:
@@ -270,9 +281,8 @@ def test_bad_page_token_is_invalid(svc: TrackingService, run_id: str) -> None:
         svc.get_metric_history(run_id, "m", max_results=10, page_token="not-a-token")
 
 
-def test_history_of_missing_run_is_not_found(svc: TrackingService) -> None:
-    with pytest.raises(RunNotFound):
-        svc.get_metric_history("0123456789abcdef0123456789abcdef", "m")
+def test_history_of_missing_run_is_empty_like_mlflow(svc: TrackingService) -> None:
+    assert ([], None) == svc.get_metric_history("0123456789abcdef0123456789abcdef", "m")
 
 
 def test_integer_metric_values_are_stored_as_floats(svc: TrackingService, run_id: str) -> None:

@@ -91,7 +91,7 @@ IS_NOT_NULL: Final = "IS NOT NULL"
 NUMERIC_OPS: Final = frozenset({EQ, NE, GT, GE, LT, LE})
 STRING_OPS: Final = frozenset({EQ, NE, LIKE, ILIKE, IN, NOT_IN})
 ID_OPS: Final = frozenset({EQ, NE, IN, NOT_IN})
-KEYED_STRING_OPS: Final = STRING_OPS | {IS_NULL, IS_NOT_NULL}
+KEYED_STRING_OPS: Final = frozenset({EQ, NE, LIKE, ILIKE, IS_NULL, IS_NOT_NULL})
 LIST_OPS: Final = frozenset({IN, NOT_IN})
 NULL_OPS: Final = frozenset({IS_NULL, IS_NOT_NULL})
 
@@ -154,6 +154,7 @@ class EntitySchema:
         key_ops: comparators allowed per keyed kind (metric, param, tag).
         dataset_fields: dataset field specs, for entities that have dataset inputs.
         order_kinds: kinds allowed in ``order_by`` (attributes must also be ``orderable``).
+        filter_only_aliases: attribute aliases MLflow accepts in filters but not in ``order_by``.
         default_order: the order MLflow applies when ``order_by`` is empty (tie-breakers are the SQL
             layer's business).
     """
@@ -164,6 +165,7 @@ class EntitySchema:
     key_ops: Mapping[Kind, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
     dataset_fields: Mapping[str, FieldSpec] = field(default_factory=lambda: MappingProxyType({}))
     order_kinds: frozenset[Kind] = frozenset({Kind.ATTRIBUTE})
+    filter_only_aliases: frozenset[str] = frozenset()
     default_order: tuple[OrderKey, ...] = ()
 
     def prefix_list(self) -> str:
@@ -180,17 +182,19 @@ class EntitySchema:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Ready-made schemas
+# Ready-made schemas: they accept exactly what MLflow 3 accepts (see each docstring for the exceptions).
 
 
-def _spec(name: str, value_type: ValueType, *, filterable: bool = True, orderable: bool = True) -> FieldSpec:
+def _spec(
+    name: str, value_type: ValueType, *, lists: bool = False, filterable: bool = True, orderable: bool = True
+) -> FieldSpec:
     ops = {
-        ValueType.STRING: STRING_OPS,
+        ValueType.STRING: STRING_OPS - LIST_OPS | (LIST_OPS if lists else frozenset()),
         ValueType.NUMBER: NUMERIC_OPS,
         ValueType.INTEGER: NUMERIC_OPS,
         ValueType.ID: ID_OPS,
     }[value_type]
-    return FieldSpec(name, value_type, ops, filterable=filterable, orderable=orderable)
+    return FieldSpec(name, value_type, frozenset(ops), filterable=filterable, orderable=orderable)
 
 
 def _attributes(*specs: FieldSpec, aliases: Mapping[str, str] | None = None) -> Mapping[str, FieldSpec]:
@@ -200,8 +204,8 @@ def _attributes(*specs: FieldSpec, aliases: Mapping[str, str] | None = None) -> 
     return MappingProxyType(by_name)
 
 
-_ATTRIBUTE_PREFIXES: Final = {"attributes": Kind.ATTRIBUTE, "attribute": Kind.ATTRIBUTE, "attr": Kind.ATTRIBUTE}
-_TAG_PREFIXES: Final = {"tags": Kind.TAG, "tag": Kind.TAG}
+_REGISTRY_PREFIXES: Final = MappingProxyType({"attribute": Kind.ATTRIBUTE, "tags": Kind.TAG, "tag": Kind.TAG})
+_TAG_OPS: Final = STRING_OPS - LIST_OPS
 
 RUN_SEARCH: Final = EntitySchema(
     entity="run",
@@ -213,15 +217,18 @@ RUN_SEARCH: Final = EntitySchema(
             "param": Kind.PARAM,
             "parameters": Kind.PARAM,
             "parameter": Kind.PARAM,
-            **_TAG_PREFIXES,
-            **_ATTRIBUTE_PREFIXES,
+            "tags": Kind.TAG,
+            "tag": Kind.TAG,
+            "attributes": Kind.ATTRIBUTE,
+            "attribute": Kind.ATTRIBUTE,
+            "attr": Kind.ATTRIBUTE,
             "run": Kind.ATTRIBUTE,
             "datasets": Kind.DATASET,
             "dataset": Kind.DATASET,
         }
     ),
     attributes=_attributes(
-        _spec("run_id", ValueType.STRING),
+        _spec("run_id", ValueType.STRING, lists=True),
         _spec("run_name", ValueType.STRING),
         _spec("status", ValueType.STRING),
         _spec("user_id", ValueType.STRING),
@@ -240,18 +247,19 @@ RUN_SEARCH: Final = EntitySchema(
     ),
     key_ops=MappingProxyType({Kind.METRIC: NUMERIC_OPS, Kind.PARAM: KEYED_STRING_OPS, Kind.TAG: KEYED_STRING_OPS}),
     dataset_fields=_attributes(
-        _spec("name", ValueType.STRING, orderable=False),
-        _spec("digest", ValueType.STRING, orderable=False),
-        _spec("context", ValueType.STRING, orderable=False),
+        _spec("name", ValueType.STRING, lists=True, orderable=False),
+        _spec("digest", ValueType.STRING, lists=True, orderable=False),
+        _spec("context", ValueType.STRING, lists=True, orderable=False),
     ),
     order_kinds=frozenset({Kind.ATTRIBUTE, Kind.METRIC, Kind.PARAM, Kind.TAG}),
+    filter_only_aliases=frozenset({"run name", "Run name", "Run Name"}),
     default_order=(OrderKey(Kind.ATTRIBUTE, "start_time", ascending=False), OrderKey(Kind.ATTRIBUTE, "run_id")),
 )
-"""Runs: metrics, params, tags, attributes and dataset inputs; order by attributes, metrics, params, tags."""
+"""Runs. Beyond MLflow: the ``lifecycle_stage`` attribute, and bare keys holding ``- / :`` (MLflow wants quotes)."""
 
 EXPERIMENT_SEARCH: Final = EntitySchema(
     entity="experiment",
-    prefixes=MappingProxyType({**_ATTRIBUTE_PREFIXES, **_TAG_PREFIXES}),
+    prefixes=_REGISTRY_PREFIXES,
     attributes=_attributes(
         _spec("experiment_id", ValueType.ID),
         _spec("name", ValueType.STRING),
@@ -264,41 +272,41 @@ EXPERIMENT_SEARCH: Final = EntitySchema(
         OrderKey(Kind.ATTRIBUTE, "experiment_id"),
     ),
 )
-"""Experiments: name, experiment_id, creation_time, last_update_time and tags; order by attributes only."""
+"""Experiments: name, experiment_id (quoted, as MLflow wants), creation_time, last_update_time and tags."""
 
 REGISTERED_MODEL_SEARCH: Final = EntitySchema(
     entity="registered model",
-    prefixes=MappingProxyType({**_ATTRIBUTE_PREFIXES, **_TAG_PREFIXES}),
+    prefixes=_REGISTRY_PREFIXES,
     attributes=_attributes(
-        _spec("name", ValueType.STRING),
-        _spec("creation_timestamp", ValueType.INTEGER),
-        _spec("last_updated_timestamp", ValueType.INTEGER),
+        _spec("name", ValueType.STRING, lists=True),
+        _spec("last_updated_timestamp", ValueType.INTEGER, filterable=False),
         aliases={"timestamp": "last_updated_timestamp"},
     ),
-    key_ops=MappingProxyType({Kind.TAG: KEYED_STRING_OPS}),
+    key_ops=MappingProxyType({Kind.TAG: _TAG_OPS}),
     default_order=(OrderKey(Kind.ATTRIBUTE, "name"),),
 )
-"""Registered models: name, timestamps and tags; order by name or timestamps (``timestamp`` = last update)."""
+"""Registered models: filter by name and tags; order by name or ``timestamp`` (= last_updated_timestamp)."""
 
 MODEL_VERSION_SEARCH: Final = EntitySchema(
     entity="model version",
-    prefixes=MappingProxyType({**_ATTRIBUTE_PREFIXES, **_TAG_PREFIXES}),
+    prefixes=_REGISTRY_PREFIXES,
     attributes=_attributes(
-        _spec("name", ValueType.STRING),
+        _spec("name", ValueType.STRING, lists=True),
         _spec("version_number", ValueType.INTEGER),
-        _spec("run_id", ValueType.STRING),
+        _spec("run_id", ValueType.STRING, lists=True, orderable=False),
         _spec("source_path", ValueType.STRING, orderable=False),
-        _spec("creation_timestamp", ValueType.INTEGER),
-        _spec("last_updated_timestamp", ValueType.INTEGER),
+        _spec("creation_timestamp", ValueType.INTEGER, filterable=False),
+        _spec("last_updated_timestamp", ValueType.INTEGER, filterable=False),
     ),
-    key_ops=MappingProxyType({Kind.TAG: KEYED_STRING_OPS}),
+    key_ops=MappingProxyType({Kind.TAG: _TAG_OPS}),
     default_order=(
         OrderKey(Kind.ATTRIBUTE, "last_updated_timestamp", ascending=False),
         OrderKey(Kind.ATTRIBUTE, "name"),
         OrderKey(Kind.ATTRIBUTE, "version_number", ascending=False),
     ),
 )
-"""Model versions: name, version_number, run_id, source_path, timestamps and tags."""
+"""Model versions: filter by name, version_number, run_id, source_path and tags; order by name, version_number
+and the timestamps."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -306,7 +314,7 @@ MODEL_VERSION_SEARCH: Final = EntitySchema(
 
 _BARE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BARE_KEY = re.compile(r"[\w.\-/:]+")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE]-?\d+)?")  # as MLflow: no "+" anywhere
 _WORD = re.compile(r"[A-Za-z_]+")
 _OPERATOR_CHARS = "=!<>"
 _SYMBOL_OPS = ("!=", ">=", "<=", "==", "<>", "=", ">", "<")
@@ -355,6 +363,14 @@ class _Scanner:
         if self.peek().isspace():
             return "a space"
         return repr(self.rest_word())
+
+    def keyword(self) -> str | None:
+        """The upper-cased word at the cursor, consumed, if it stands alone (whitespace or the end after it)."""
+        match = _WORD.match(self.text, self.pos)
+        if match is None or (match.end() < len(self.text) and not self.text[match.end()].isspace()):
+            return None
+        self.pos = match.end()
+        return match.group().upper()
 
     def word(self) -> str | None:
         match = _WORD.match(self.text, self.pos)
@@ -523,6 +539,8 @@ def _resolve(
         kind = found
     if kind is Kind.ATTRIBUTE:
         spec = schema.attributes.get(column.name)
+        if for_order and column.name in schema.filter_only_aliases:
+            spec = None
         if spec is None:
             hint = ""
             if column.prefix is None and "metrics" in schema.prefixes:
@@ -555,13 +573,9 @@ def _typed(raw: str | int | float, value_type: ValueType, column: str, op: str, 
             raise scanner.fail(f"{column!r} holds strings; quote the value after {op!r}, e.g. '{raw}'.")
         return raw
     if value_type is ValueType.ID:
-        if isinstance(raw, str):
-            if not re.fullmatch(r"\d+", raw):
-                raise scanner.fail(f"{column!r} is an integer id such as '1', got {raw!r}.")
-            return _check_int(int(raw), column, scanner)
-        if isinstance(raw, float):
-            raise scanner.fail(f"{column!r} is an integer id such as '1', got {raw!r}.")
-        return _check_int(raw, column, scanner)
+        if not isinstance(raw, str) or not re.fullmatch(r"\d+", raw):
+            raise scanner.fail(f"{column!r} is compared with a quoted integer id such as '1', got {raw!r}.")
+        return _check_int(int(raw), column, scanner)
     if isinstance(raw, str):
         raise scanner.fail(
             f"{column!r} holds numbers; compare it with an unquoted number, e.g. {column} {op} 10, not {raw!r}."
@@ -633,25 +647,22 @@ def parse_filter(text: str | None, schema: EntitySchema) -> tuple[Comparison, ..
     if not isinstance(text, str):
         raise InvalidParameter(f"A filter must be a string, got {type(text).__name__}.")
     scanner = _Scanner(text, "filter")
-    scanner.skip_ws()
-    if scanner.at_end():
-        return ()
     comparisons: list[Comparison] = []
     while True:
-        comparisons.append(_comparison(scanner, schema))
+        # As in MLflow, AND separates comparisons but may also be repeated, leading, trailing or left out.
         scanner.skip_ws()
+        start = scanner.pos
+        keyword = scanner.keyword()
+        if keyword == "AND":
+            continue
+        scanner.pos = start
         if scanner.at_end():
             return tuple(comparisons)
-        joiner = scanner.rest_word()
-        word = (scanner.word() or "").upper()
-        if word == "AND":
-            scanner.skip_ws()
-            if scanner.at_end():
-                raise scanner.fail("it ends with AND; add a comparison after it or remove it.")
-            continue
-        if word == "OR":
+        if keyword == "OR":
             raise scanner.fail("OR is not supported; MLflow's search grammar only joins comparisons with AND.")
-        raise scanner.fail(f"expected AND between comparisons, found {joiner!r}.")
+        if keyword == "NOT":
+            raise scanner.fail("NOT is not supported; negate the comparison instead (!=, NOT IN, IS NOT NULL).")
+        comparisons.append(_comparison(scanner, schema))
 
 
 def parse_order_by(items: Iterable[str] | str | None, schema: EntitySchema) -> tuple[OrderKey, ...]:

@@ -21,11 +21,11 @@ from shipyard.tracking.entities import (
 )
 from shipyard.tracking.store import RUN_NAME_TAG, TrackingStore
 from shipyard.tracking.validation import (
-    MAX_EXPERIMENT_TAG_VALUE_LENGTH,
     MAX_KEY_LENGTH,
     MetricColumns,
     check_batch_sizes,
     check_experiment_name,
+    check_experiment_tag,
     check_key,
     check_metric_columns,
     check_param,
@@ -143,9 +143,7 @@ class TrackingService:
             ResourceAlreadyExists: the name is taken (deleted experiments keep their names).
         """
         check_experiment_name(name)
-        checked = dict(
-            check_tag(k, v, max_value_length=MAX_EXPERIMENT_TAG_VALUE_LENGTH) for k, v in (tags or {}).items()
-        )
+        checked = dict(check_experiment_tag(k, v) for k, v in (tags or {}).items())
         return self.store.create_experiment(name, ARTIFACT_SCHEME, artifact_location or None, checked, self.clock_ms())
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -183,7 +181,7 @@ class TrackingService:
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         """Set or overwrite an experiment tag."""
-        k, v = check_tag(key, value, max_value_length=MAX_EXPERIMENT_TAG_VALUE_LENGTH)
+        k, v = check_experiment_tag(key, value)
         self.store.set_experiment_tag(experiment_id, k, v)
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:

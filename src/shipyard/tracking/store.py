@@ -636,10 +636,8 @@ class TrackingStore:
     ) -> tuple[list[Metric], str | None]:
         """A metric's points in MLflow's order (timestamp, step, value), a page at a time."""
         offset = search.decode_page_token(page_token)
+        # An unknown run has an empty history, as in MLflow (its client relies on that answer).
         with self.db.read() as conn:
-            exists = conn.execute(select(runs.c.run_uuid).where(runs.c.run_uuid == run_id)).first()
-            if exists is None:
-                raise RunNotFound(f"Run with id={run_id} not found")
             points = self._points(conn, [run_id], key)[run_id]
         end = len(points) if max_results is None else offset + max_results
         token = search.encode_page_token(end) if end < len(points) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import posixpath
 import re
@@ -22,6 +23,7 @@ __all__ = [
     "MetricColumns",
     "check_batch_sizes",
     "check_experiment_name",
+    "check_experiment_tag",
     "check_key",
     "check_metric",
     "check_metric_columns",
@@ -30,6 +32,8 @@ __all__ = [
     "check_tag",
     "group_metrics",
 ]
+
+_log = logging.getLogger("shipyard.tracking")
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
@@ -137,25 +141,39 @@ def _check_int64_column(key: str, field: str, column: list[int], lowest: int) ->
         )
 
 
+def _truncate(kind: str, name: str, value: str, limit: int) -> str:
+    # MLflow's server cuts over-long param and tag values (with a warning) rather than refusing them.
+    if len(value) <= limit:
+        return value
+    _log.warning("%s '%s' value of %d characters is truncated to %d", kind, name, len(value), limit)
+    return value[:limit]
+
+
 def check_param(key: object, value: object) -> tuple[str, str]:
-    """Validate a param; the value is a string of at most 6000 characters."""
+    """Validate a param; a value over 6000 characters is cut to 6000, as MLflow does."""
     name = check_key("Param", key)
     if not isinstance(value, str):
         raise InvalidParameter(f"Param '{name}' value must be a string, got {type(value).__name__}.")
-    if len(value) > MAX_PARAM_VALUE_LENGTH:
-        raise InvalidParameter(
-            f"Param '{name}' value exceeds the maximum length of {MAX_PARAM_VALUE_LENGTH} characters."
-        )
-    return name, value
+    return name, _truncate("Param", name, value, MAX_PARAM_VALUE_LENGTH)
 
 
 def check_tag(key: object, value: object, *, max_value_length: int = MAX_TAG_VALUE_LENGTH) -> tuple[str, str]:
-    """Validate a tag; the value is a string of at most 8000 characters (20000 for experiment tags)."""
+    """Validate a run tag (value cut to 8000 characters, as MLflow does)."""
     name = check_key("Tag", key)
     if not isinstance(value, str):
         raise InvalidParameter(f"Tag '{name}' value must be a string, got {type(value).__name__}.")
-    if len(value) > max_value_length:
-        raise InvalidParameter(f"Tag '{name}' value exceeds the maximum length of {max_value_length} characters.")
+    return name, _truncate("Tag", name, value, max_value_length)
+
+
+def check_experiment_tag(key: object, value: object) -> tuple[str, str]:
+    """Validate an experiment tag: a value over 20000 characters is refused, as MLflow does."""
+    name = check_key("Tag", key)
+    if not isinstance(value, str):
+        raise InvalidParameter(f"Tag '{name}' value must be a string, got {type(value).__name__}.")
+    if len(value) > MAX_EXPERIMENT_TAG_VALUE_LENGTH:
+        raise InvalidParameter(
+            f"Tag '{name}' value exceeds the maximum length of {MAX_EXPERIMENT_TAG_VALUE_LENGTH} characters."
+        )
     return name, value
 
 

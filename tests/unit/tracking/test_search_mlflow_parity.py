@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from shipyard.tracking.search import RUN_SEARCH, Kind, parse_filter
+from shipyard.errors import InvalidParameter
+from shipyard.tracking.search import EXPERIMENT_SEARCH, RUN_SEARCH, Kind, parse_filter, parse_order_by
 from tests.unit.tracking.test_search_sql import (  # noqa: F401  # the engine fixtures are used by name
     RunRow,
     add_runs,
@@ -22,6 +24,8 @@ from tests.unit.tracking.test_search_sql import (  # noqa: F401  # the engine fi
 
 search_utils = pytest.importorskip("mlflow.utils.search_utils")
 entities = pytest.importorskip("mlflow.entities")
+mlflow_store = pytest.importorskip("mlflow.store.tracking.sqlalchemy_store")
+mlflow_exceptions = pytest.importorskip("mlflow.exceptions")
 
 _MLFLOW_KINDS = {
     "metric": Kind.METRIC,
@@ -193,3 +197,249 @@ def test_parse_matches_mlflow(filter_string: str) -> None:
     ]
     ours = [(c.kind, c.key, c.op, c.value) for c in parse_filter(filter_string, RUN_SEARCH)]
     assert theirs == ours
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Acceptance: we reject what MLflow's SQL store rejects and accept what it accepts, with the documented
+# exceptions below. The oracle is MLflow's parser plus the validation its SQL store runs before querying.
+
+RUN_FILTERS_TO_JUDGE = [
+    "metrics.a > 1",
+    "metrics.a > 1 AND",
+    "AND metrics.a > 1",
+    "metrics.a > 1 metrics.b > 2",
+    "and and",
+    "metrics.a > 1 OR metrics.b > 2",
+    "(metrics.a > 1)",
+    "metrics.a == 1",
+    "metrics.a <> 1",
+    "metrics.a LIKE 1",
+    "metrics.a IN (1)",
+    "metrics.a IS NULL",
+    "metrics.a > 'x'",
+    "metrics.a > 1E5",
+    "metrics.a > 1e+5",
+    "metrics.a > +1",
+    "metrics.a > -.5",
+    "metrics.a > 1.",
+    "metrics.a > .5",
+    "metrics.a > 1.5.5",
+    "metrics.a > 0x10",
+    "metrics.a-b > 1",
+    "metrics.a/b > 1",
+    "metrics.a:b > 1",
+    "metrics.`a-b` > 1",
+    'metrics."a b" > 1',
+    "`metrics`.a > 1",
+    "Metrics.a > 1",
+    "metrics. a > 1",
+    "metrics.`a`.b > 1",
+    "params.a = 'x'",
+    'params.a = "x"',
+    "params.a = x",
+    "params.a = 1",
+    "params.a != 'x'",
+    "params.a LIKE 'x'",
+    "params.a like 'x'",
+    "params.a ILIKE 'x'",
+    "params.a IN ('x')",
+    "params.a NOT IN ('x')",
+    "params.a IS NULL",
+    "params.a is not null",
+    "params.a > 'x'",
+    "params.a NOT LIKE 'x'",
+    "tags.a = 'x'",
+    "tags.mlflow.runName = 'x'",
+    "tags.a IN ('x')",
+    "tags.a IS NULL",
+    "tags.a IS NOT NULL",
+    "tags.a = ''",
+    "tags.a = 'it''s'",
+    "run_id = 'x'",
+    "run_id IN ('x', 'y')",
+    "run_id IN ('x',)",
+    "run_id IN ()",
+    "run_id IN ('x', 1)",
+    "run_id NOT IN ('x')",
+    "run_id > 'x'",
+    "run_id LIKE 'x%'",
+    "run_name = 'x'",
+    "run_name IN ('x')",
+    "`Run name` = 'x'",
+    "`run name` = 'x'",
+    "\"Run Name\" = 'x'",
+    "status = 'x'",
+    "status IN ('x')",
+    "status IS NULL",
+    "status > 'x'",
+    "user_id ILIKE 'x'",
+    "artifact_uri LIKE 'x%'",
+    "lifecycle_stage = 'active'",
+    "experiment_id = '1'",
+    "start_time > 1",
+    "start_time > 1.5",
+    "start_time > '1'",
+    "start_time LIKE '1'",
+    "start_time IN (1)",
+    "start_time IS NULL",
+    "end_time != 1",
+    "created > 1",
+    "Created > 1",
+    "attributes.start_time > 1",
+    "attribute.status = 'x'",
+    "attr.status = 'x'",
+    "run.status = 'x'",
+    "foo.a = 'x'",
+    "bogus = 'x'",
+    "datasets.name = 'x'",
+    "dataset.name IN ('x')",
+    "dataset.name NOT IN ('x')",
+    "dataset.digest LIKE 'x'",
+    "dataset.context ILIKE 'x'",
+    "dataset.context != 'x'",
+    "dataset.foo = 'x'",
+    "dataset.name > 'x'",
+    "dataset.name IS NULL",
+    "dataset.name = 1",
+    "metrics.a > 1 AND params.b = 'x' AND tags.c != 'y'",
+]
+
+EXPERIMENT_FILTERS_TO_JUDGE = [
+    "name = 'x'",
+    "name LIKE 'x'",
+    "name ILIKE 'x'",
+    "name != 'x'",
+    "name IN ('x')",
+    "name > 'x'",
+    "attribute.name = 'x'",
+    "attributes.name = 'x'",
+    "attr.name = 'x'",
+    "experiment_id = '1'",
+    "experiment_id = 1",
+    "experiment_id = 'abc'",
+    "experiment_id IN ('1', '2')",
+    "experiment_id NOT IN ('1')",
+    "experiment_id > '1'",
+    "experiment_id LIKE '1'",
+    "creation_time > 5",
+    "creation_time > 5.5",
+    "creation_time = '5'",
+    "last_update_time <= 5",
+    "tags.a = 'x'",
+    "tag.a = 'x'",
+    "tags.a IS NULL",
+    "tags.a IS NOT NULL",
+    "tags.a IN ('x')",
+    "tags.a LIKE 'x'",
+    "metrics.a > 1",
+    "params.a = 'x'",
+    "start_time > 1",
+    "lifecycle_stage = 'active'",
+]
+
+RUN_ORDERS_TO_JUDGE = [
+    "metrics.a",
+    "metrics.a DESC",
+    "metrics.a desc",
+    "metrics.a ASC",
+    "params.a",
+    "tags.a",
+    "tags.mlflow.runName",
+    "start_time",
+    "attributes.start_time DESC",
+    "created",
+    "Created DESC",
+    "run_name",
+    "`Run name`",
+    "run_id",
+    "status",
+    "user_id",
+    "artifact_uri",
+    "end_time",
+    "lifecycle_stage",
+    "dataset.name",
+    "foo",
+    "metrics.a DOWN",
+    "metrics.a DESC extra",
+    "metrics.`a b` DESC",
+    'metrics."a b"',
+    "metrics.a | metrics.a DESC",
+    "start_time | created",
+]
+
+EXPERIMENT_ORDERS_TO_JUDGE = [
+    "name",
+    "name DESC",
+    "experiment_id",
+    "creation_time DESC",
+    "last_update_time",
+    "attribute.name",
+    "attributes.name",
+    "tags.a",
+    "foo",
+    "name | name DESC",
+]
+
+# Deliberate differences: True means only Shipyard accepts it, False only MLflow.
+RUN_FILTER_DIFFERENCES = {
+    "metrics.a-b > 1": True,  # bare keys may hold - / : (MLflow wants them quoted)
+    "metrics.a/b > 1": True,
+    "metrics.a:b > 1": True,
+    "lifecycle_stage = 'active'": True,  # Shipyard extension: runs' lifecycle_stage attribute
+    "metrics. a > 1": False,  # MLflow's tokenizer reads the key ' a'; Shipyard asks for quotes
+    "metrics.`a`.b > 1": False,  # MLflow reads the key '`a`.b'
+}
+RUN_ORDER_DIFFERENCES = {"lifecycle_stage": True}
+EXPERIMENT_ORDER_DIFFERENCES = {"name | name DESC": False}  # a column named twice: MLflow ignores the second
+
+
+def _accepts(call: Any, *args: Any) -> bool:
+    try:
+        call(*args)
+    except (InvalidParameter, mlflow_exceptions.MlflowException):
+        return False
+    return True
+
+
+def _mlflow_accepts_run_filter(text: str) -> None:
+    parsed = search_utils.SearchUtils.parse_search_filter(text)
+    mlflow_store._get_sqlalchemy_filter_clauses(parsed, Session(), "sqlite")
+
+
+def _mlflow_accepts_experiment_filter(text: str) -> None:
+    parsed = search_utils.SearchExperimentsUtils.parse_search_filter(text)
+    mlflow_store._get_search_experiments_filter_clauses(parsed, "sqlite")
+
+
+def _judge(mlflow_accepts: bool, ours_accepts: bool, case: str, differences: dict[str, bool]) -> None:
+    if case in differences:
+        assert (differences[case], not differences[case]) == (ours_accepts, mlflow_accepts)
+    else:
+        assert mlflow_accepts == ours_accepts
+
+
+@pytest.mark.parametrize("text", RUN_FILTERS_TO_JUDGE)
+def test_run_filter_is_accepted_exactly_when_mlflow_accepts_it(text: str) -> None:
+    ours = _accepts(parse_filter, text, RUN_SEARCH)
+    _judge(_accepts(_mlflow_accepts_run_filter, text), ours, text, RUN_FILTER_DIFFERENCES)
+
+
+@pytest.mark.parametrize("text", EXPERIMENT_FILTERS_TO_JUDGE)
+def test_experiment_filter_is_accepted_exactly_when_mlflow_accepts_it(text: str) -> None:
+    ours = _accepts(parse_filter, text, EXPERIMENT_SEARCH)
+    _judge(_accepts(_mlflow_accepts_experiment_filter, text), ours, text, {})
+
+
+@pytest.mark.parametrize("items", RUN_ORDERS_TO_JUDGE)
+def test_run_order_by_is_accepted_exactly_when_mlflow_accepts_it(items: str) -> None:
+    order_by = items.split(" | ")
+    mlflow_accepts = _accepts(mlflow_store._get_orderby_clauses, order_by, Session())
+    _judge(mlflow_accepts, _accepts(parse_order_by, order_by, RUN_SEARCH), items, RUN_ORDER_DIFFERENCES)
+
+
+@pytest.mark.parametrize("items", EXPERIMENT_ORDERS_TO_JUDGE)
+def test_experiment_order_by_is_accepted_exactly_when_mlflow_accepts_it(items: str) -> None:
+    order_by = items.split(" | ")
+    mlflow_accepts = _accepts(mlflow_store._get_search_experiments_order_by_clauses, order_by)
+    ours = _accepts(parse_order_by, order_by, EXPERIMENT_SEARCH)
+    _judge(mlflow_accepts, ours, items, EXPERIMENT_ORDER_DIFFERENCES)

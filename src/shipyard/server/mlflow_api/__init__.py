@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from shipyard.server._context import AppContext, context_of
 from shipyard.server._json import json_response
-from shipyard.server.mlflow_api import artifacts, experiments, runs
+from shipyard.server.mlflow_api import artifacts, experiments, logged_models, runs
 from shipyard.server.mlflow_api._request import Fields, read_fields
 
 __all__ = ["mlflow_routes"]
@@ -33,7 +33,7 @@ def _endpoint(handler: Handler) -> Callable[[Request], Any]:
 
 def mlflow_routes() -> list[BaseRoute]:
     """Every MLflow route this server implements, under ``/api`` and ``/ajax-api``."""
-    table: list[tuple[str, str, Handler]] = [*experiments.ROUTES, *runs.ROUTES]
+    table: list[tuple[str, str, Handler]] = [*experiments.ROUTES, *runs.ROUTES, *logged_models.ROUTES]
     routes: list[BaseRoute] = []
     for prefix in API_PREFIXES:
         grouped: dict[str, dict[str, Handler]] = {}

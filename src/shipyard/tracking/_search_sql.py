@@ -11,11 +11,15 @@ Semantics follow MLflow's SQL store, made identical on SQLite and PostgreSQL:
   the database's JSON functions so LIKE and IN work on the value itself and paging stays in SQL.
 * ``LIKE`` is case-sensitive and ``ILIKE`` case-insensitive on both databases; neither has an escape
   character, so ``%`` and ``_`` are always wildcards and ``\\`` is literal (MLflow-on-SQLite behaviour).
-  SQLite's LIKE ignores case, so case-sensitive LIKE is compiled to GLOB there.
+  SQLite's LIKE ignores case, so case-sensitive LIKE is compiled to GLOB there (ILIKE folds ASCII only on
+  SQLite, as MLflow's does).
+* Strings sort by code point on both databases (``COLLATE "C"`` on PostgreSQL, whose default collation
+  would put ``a`` before ``B``).
 * Order: each order key, rows missing the key (or a NULL attribute) last in both directions, NaN metrics
-  after real values and before missing ones; then ``start_time DESC`` unless start_time was an order key;
-  then ``run_uuid`` ascending. Experiments: ``creation_time DESC, experiment_id ASC`` by default, and an
-  ``experiment_id DESC`` tie-break after explicit keys, exactly as MLflow.
+  after real values and before missing ones; then ``start_time DESC`` (NULL last, also on PostgreSQL
+  where MLflow puts it first) unless start_time was an order key; then ``run_uuid`` ascending.
+  Experiments: ``creation_time DESC, experiment_id ASC`` by default, and an ``experiment_id DESC``
+  tie-break after explicit keys, exactly as MLflow.
 
 Indexes relied on: ``runs (experiment_id, lifecycle_stage, start_time)``; the primary keys
 ``(run_uuid, key)`` of latest_metrics, params and tags (one row per run and key, so joins never duplicate

@@ -7,7 +7,7 @@ in ``shipyard.tracking._search_sql`` (and, later, the registry's store).
 
 Grammar (keywords are case-insensitive, prefixes and keys are not)::
 
-    filter     := comparison ( AND comparison )*
+    filter     := comparison ( [AND] comparison )*   -- as in MLflow, AND may also lead, trail or repeat
     comparison := column op value | column IN list | column NOT IN list | column IS [NOT] NULL
     column     := [prefix "."] key             -- no prefix means an attribute
     prefix     := word | `word` | "word"       -- metrics, params, tags, attributes, datasets, ...
@@ -16,6 +16,12 @@ Grammar (keywords are case-insensitive, prefixes and keys are not)::
     value      := 'string' | "string" | number -- a doubled quote, \\' or \\\\ escapes; other \\ are literal
     list       := "(" value ( "," value )* [","] ")"
     order_by   := column [ASC | DESC]          -- one per list item
+
+The schemas accept exactly what MLflow 3's SQL store accepts (a test holds them to MLflow's own code), except:
+bare keys may hold ``- / :``; runs also filter and sort by ``lifecycle_stage``; MLflow's tokenizer
+accidents that invent keys (``metrics. a``) are rejected; a column named twice in ``order_by`` is an
+InvalidParameter everywhere (MLflow answers 500 for runs and ignores it for experiments); ``''`` and
+``\\'`` inside a string stand for a quote (MLflow keeps both characters).
 
 Example:
     >>> parse_filter("metrics.acc > 0.9 AND params.model = 'cnn'", RUN_SEARCH)[0]
@@ -71,7 +77,7 @@ class ValueType(StrEnum):
     STRING = "string"  # a quoted string
     NUMBER = "number"  # an int or float literal, kept as written (int stays int)
     INTEGER = "integer"  # a whole number only (millisecond timestamps, version numbers)
-    ID = "id"  # an integer id, written quoted ('3') as MLflow does, or bare (3)
+    ID = "id"  # an integer id, written quoted ('3') as MLflow requires
 
 
 # Comparators, spelled as they appear in `Comparison.op` (normalised to upper case).

@@ -135,7 +135,8 @@ def run_page(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Respo
         history = ctx.tracking.store.histories([run.run_id], metric.key).get(run.run_id, [])
         charts.append({"key": metric.key, "series": [{"name": run.run_name, "points": _views.chart_points(history)}]})
     root = _artifacts.artifact_root(run)
-    tree, tree_cut, requirements = [], False, None
+    tree: list[_artifacts.Node] = []
+    tree_cut, requirements = False, None
     if root is not None:
         tree, tree_cut = _artifacts.artifact_tree(ctx.artifacts, root)
         requirements = _artifacts.read_requirements(ctx.artifacts, root)

@@ -4,7 +4,7 @@
   var NS = "http://www.w3.org/2000/svg";
   var COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d",
                 "#475569", "#ea580c"];
-  var W = 520, H = 240, M = { top: 12, right: 16, bottom: 30, left: 58 };
+  var W = 520, H = 244, M = { top: 12, right: 16, bottom: 34, left: 58 };
 
   function el(name, attrs, parent) {
     var node = document.createElementNS(NS, name);
@@ -75,10 +75,10 @@
     ticks(xs[0], xs[1], 6, true).forEach(function (t) {
       if (t < xs[0] || t > xs[1]) return;
       el("line", { x1: sx(t), x2: sx(t), y1: M.top + ph, y2: M.top + ph + 4, "class": "axis" }, svg);
-      el("text", { x: sx(t), y: H - 12, "class": "tick", "text-anchor": "middle" }, svg).textContent = fmt(t);
+      el("text", { x: sx(t), y: M.top + ph + 16, "class": "tick", "text-anchor": "middle" }, svg).textContent = fmt(t);
     });
     el("line", { x1: M.left, x2: W - M.right, y1: M.top + ph, y2: M.top + ph, "class": "axis" }, svg);
-    el("text", { x: W - M.right, y: H - 1, "class": "axis-label", "text-anchor": "end" }, svg).textContent = "step";
+    el("text", { x: W - M.right, y: H - 4, "class": "axis-label", "text-anchor": "end" }, svg).textContent = "step";
 
     series.forEach(function (s, i) {
       var color = COLORS[i % COLORS.length], d = "", pen = false, drawn = [];

@@ -23,9 +23,12 @@ demo: $(STAMP)
 	$(PY) -m shipyard server --host $(HOST) --port $(PORT)
 
 ## test: lint, then the whole test suite (PostgreSQL and browser tests skip with a reason when unavailable)
+# Browser tests run in their own pytest process: Playwright's sync API keeps an event loop on its thread,
+# which would clash with the async artifact tests if xdist put both on one worker.
 test: $(STAMP)
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -n 2 --dist loadgroup -q -rs
+	$(PY) -m pytest -n 2 -m "not browser" -q -rs
+	$(PY) -m pytest -m browser -q -rs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples

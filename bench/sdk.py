@@ -100,8 +100,15 @@ print(json.dumps({"plain_s": min(plain), "logged_s": min(logged)}))
 def _run(script: str, *args: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="shipyard-sdk-bench-") as folder:
         env = {**os.environ, "SHIPYARD_HOME": folder, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-        done = subprocess.run([sys.executable, "-c", script, *args], cwd=folder, env=env, capture_output=True,
-                              text=True, check=False, timeout=3600)
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=3600,
+        )
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -131,15 +138,24 @@ def main() -> int:
         ("ingest points", f"{ingest_sy['points']:,}", f"{ingest_ml['points']:,}", ""),
         ("ingest total (s)", f"{ingest_sy['total_s']:.2f}", f"{ingest_ml['total_s']:.2f}", ""),
         ("ingest points/s", f"{rate_sy:,.0f}", f"{rate_ml:,.0f}", f"{rate_sy / rate_ml:.1f}x"),
-        ("all points stored", str(ingest_sy["stored_per_key"] == sy_steps),
-         str(ingest_ml["stored_per_key"] == mlflow_steps), ""),
+        (
+            "all points stored",
+            str(ingest_sy["stored_per_key"] == sy_steps),
+            str(ingest_ml["stored_per_key"] == mlflow_steps),
+            "",
+        ),
         ("loop time grows by (%)", f"{over_sy:.1f}", f"{over_ml:.1f}", ""),
     ]
     print(f"{'':<24}{'Shipyard':>14}{'MLflow':>14}{'ratio':>10}")
     for label, a, b, ratio in rows:
         print(f"{label:<24}{a:>14}{b:>14}{ratio:>10}")
-    results = {"quick": args.quick, "shipyard": {**ingest_sy, **loop_sy}, "mlflow": {**ingest_ml, **loop_ml},
-               "ingest_ratio": rate_sy / rate_ml, "loop_overhead_pct": {"shipyard": over_sy, "mlflow": over_ml}}
+    results = {
+        "quick": args.quick,
+        "shipyard": {**ingest_sy, **loop_sy},
+        "mlflow": {**ingest_ml, **loop_ml},
+        "ingest_ratio": rate_sy / rate_ml,
+        "loop_overhead_pct": {"shipyard": over_sy, "mlflow": over_ml},
+    }
     args.json.write_text(json.dumps(results, indent=2))
     missed = []
     if not args.quick and ingest_sy["total_s"] >= 10:

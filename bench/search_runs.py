@@ -40,7 +40,7 @@ FIGURES = {
     "populate_runs_per_s": Figure("populate (8 threads)", "runs/s", higher_is_better=True),
 }
 FULL = {"runs": 10_000, "threads": 8, "repeats": 20, "max_results": 100}
-QUICK = {"runs": 500, "threads": 8, "repeats": 10, "max_results": 100}
+QUICK = {"runs": 400, "threads": 8, "repeats": 10, "max_results": 100}
 
 FILTER = "metrics.accuracy > 0.5 and params.model = 'rf'"
 ORDER_BY = ["metrics.accuracy DESC"]

@@ -16,6 +16,7 @@ from shipyard.server._context import AppContext
 from shipyard.server._errors import install_error_handlers
 from shipyard.server._json import json_response
 from shipyard.server.mlflow_api import mlflow_routes
+from shipyard.server.ui import ui_routes
 from shipyard.tracking.service import TrackingService
 from shipyard.tracking.store import TrackingStore
 
@@ -74,12 +75,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     for prefix in ("/api", "/ajax-api"):
         app.add_route(f"{prefix}/3.0/mlflow/server-info", _server_info, methods=["GET"])
     app.router.routes.extend(mlflow_routes())
-    try:
-        from shipyard.server.ui import ui_routes
-    except ImportError:  # the UI package is optional while it is being built
-        pass
-    else:
-        app.router.routes.extend(ui_routes())
+    app.router.routes.extend(ui_routes())
     return app
 
 

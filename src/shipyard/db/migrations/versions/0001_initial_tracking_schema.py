@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 13:55:41.550207
+Create Date: 2026-11-23 14:19:07.827263
 """
 
 import sqlalchemy as sa
@@ -75,6 +75,7 @@ def upgrade() -> None:
             ["experiment_id"], ["experiments.experiment_id"], name=op.f("fk_runs_experiment_id_experiments")
         ),
         sa.PrimaryKeyConstraint("run_uuid", name=op.f("pk_runs")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.create_index(
@@ -95,6 +96,7 @@ def upgrade() -> None:
             ["run_uuid"], ["runs.run_uuid"], name=op.f("fk_latest_metrics_run_uuid_runs"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("run_uuid", "key", name=op.f("pk_latest_metrics")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("latest_metrics", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_latest_metrics_key_value"), ["key", "value"], unique=False)
@@ -124,6 +126,7 @@ def upgrade() -> None:
             ["run_uuid"], ["runs.run_uuid"], name=op.f("fk_params_run_uuid_runs"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("run_uuid", "key", name=op.f("pk_params")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("params", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_params_key_value"), ["key", "value"], unique=False)

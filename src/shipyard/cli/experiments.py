@@ -45,3 +45,19 @@ def delete(experiment_id: str, tracking_uri: TrackingUri = None) -> None:
     with backend_for(tracking_uri) as backend:
         backend.delete_experiment(experiment_id)
     typer.echo(f"Deleted experiment {experiment_id}.")
+
+
+@app.command()
+def restore(experiment_id: str, tracking_uri: TrackingUri = None) -> None:
+    """Restore a soft-deleted experiment and its runs."""
+    with backend_for(tracking_uri) as backend:
+        backend.restore_experiment(experiment_id)
+    typer.echo(f"Restored experiment {experiment_id}.")
+
+
+@app.command()
+def rename(experiment_id: str, new_name: str, tracking_uri: TrackingUri = None) -> None:
+    """Give an experiment a new name."""
+    with backend_for(tracking_uri) as backend:
+        backend.rename_experiment(experiment_id, new_name)
+    typer.echo(f"Renamed experiment {experiment_id} to {new_name!r}.")

@@ -53,6 +53,12 @@ class LocalBackend:
     def delete_experiment(self, experiment_id: str) -> None:
         self.service.delete_experiment(experiment_id)
 
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.service.restore_experiment(experiment_id)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        self.service.rename_experiment(experiment_id, new_name)
+
     def create_run(
         self, experiment_id: str, run_name: str | None, tags: dict[str, str], start_time_ms: int, user_id: str
     ) -> Run:

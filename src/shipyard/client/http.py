@@ -121,6 +121,12 @@ class RestBackend:
     def delete_experiment(self, experiment_id: str) -> None:
         self._api("POST", "experiments/delete", {"experiment_id": experiment_id})
 
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._api("POST", "experiments/restore", {"experiment_id": experiment_id})
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        self._api("POST", "experiments/update", {"experiment_id": experiment_id, "new_name": new_name})
+
     def create_run(
         self, experiment_id: str, run_name: str | None, tags: dict[str, str], start_time_ms: int, user_id: str
     ) -> Run:

@@ -21,11 +21,20 @@ Handler = Callable[[AppContext, Fields], dict[str, Any]]
 API_PREFIXES = ("/api", "/ajax-api")
 
 
+# Handlers whose work can grow with the data (a page of runs, a long history, a big batch) run in the thread
+# pool; the rest are single-row operations of about a millisecond, cheaper to run on the event loop than to
+# hand to a thread and back.
+_THREADED = {"search", "get_history", "log_batch", "log_inputs"}
+
+
 def _endpoint(handler: Handler) -> Callable[[Request], Any]:
+    threaded = handler.__name__ in _THREADED
+
     async def endpoint(request: Request) -> Response:
         fields = await read_fields(request)
-        result = await run_in_threadpool(handler, context_of(request), fields)
-        return json_response(result)
+        if threaded:
+            return json_response(await run_in_threadpool(handler, context_of(request), fields))
+        return json_response(handler(context_of(request), fields))
 
     endpoint.__name__ = handler.__name__
     return endpoint

@@ -59,6 +59,21 @@ def _zero_nan(value: float) -> float:
     return 0.0 if value != value else value
 
 
+def _run_from_row(row: Any, **data: Any) -> Run:
+    return Run(
+        run_id=row["run_uuid"],
+        experiment_id=str(row["experiment_id"]),
+        run_name=row["name"],
+        user_id=row["user_id"],
+        status=row["status"],
+        start_time_ms=row["start_time"],
+        end_time_ms=row["end_time"],
+        lifecycle_stage=row["lifecycle_stage"],
+        artifact_uri=row["artifact_uri"],
+        **data,
+    )
+
+
 def _newest(steps: list[int], stamps: list[int], values: list[float]) -> int:
     """Index of the point MLflow keeps as latest: max by (step, timestamp, value), NaN ranking as 0."""
     top = max(steps)
@@ -388,16 +403,8 @@ class TrackingStore:
         by_id: dict[str, Run] = {}
         for row in info_rows:
             rid = row["run_uuid"]
-            by_id[rid] = Run(
-                run_id=rid,
-                experiment_id=str(row["experiment_id"]),
-                run_name=row["name"],
-                user_id=row["user_id"],
-                status=row["status"],
-                start_time_ms=row["start_time"],
-                end_time_ms=row["end_time"],
-                lifecycle_stage=row["lifecycle_stage"],
-                artifact_uri=row["artifact_uri"],
+            by_id[rid] = _run_from_row(
+                row,
                 metrics=tuple(metric_map.get(rid, ())),
                 params=param_map.get(rid, {}),
                 tags=tag_map.get(rid, {}),
@@ -426,16 +433,28 @@ class TrackingStore:
             raise InvalidParameter(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
 
     def update_run(self, run_id: str, status: str | None, end_time_ms: int | None, run_name: str | None) -> Run:
-        """Change a run's status, end time or name (the name is mirrored in the ``mlflow.runName`` tag)."""
+        """Change a run's status, end time or name (the name is mirrored in the ``mlflow.runName`` tag).
+
+        Returns the run's info only (no metrics, params or tags): what MLflow's ``runs/update`` answers.
+        """
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status
+        if end_time_ms is not None:
+            values["end_time"] = end_time_ms
+        if run_name:
+            values["name"] = run_name
+        active = (runs.c.run_uuid == run_id) & (runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value)
         with self.db.write() as conn:
-            self._require_active_run(conn, run_id)
-            values: dict[str, Any] = {}
-            if status is not None:
-                values["status"] = status
-            if end_time_ms is not None:
-                values["end_time"] = end_time_ms
+            # One statement in the common case: update the active run and read it back.
+            if values:
+                row = conn.execute(update(runs).where(active).values(**values).returning(*runs.c)).mappings().first()
+            else:
+                row = conn.execute(select(runs).where(active)).mappings().first()
+            if row is None:
+                self._require_active_run(conn, run_id)  # raises the precise error
+            assert row is not None
             if run_name:
-                values["name"] = run_name
                 self._upsert(
                     conn,
                     tags,
@@ -443,9 +462,7 @@ class TrackingStore:
                     ["run_uuid", "key"],
                     ["value"],
                 )
-            if values:
-                conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(**values))
-            return self._load_runs(conn, [run_id])[0]
+            return _run_from_row(row)
 
     def set_run_lifecycle(self, run_id: str, stage: LifecycleStage, now_ms: int) -> None:
         """Soft-delete or restore a run."""

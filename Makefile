@@ -36,8 +36,10 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+## bench: Shipyard's server vs MLflow's (same client, same SQLite set-up), then the SDK vs MLflow's fluent API
 bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/sdk.py $(BENCH_ARGS)
 
 server: $(STAMP)
 	$(PY) -m shipyard server --host $(HOST) --port $(PORT)

@@ -183,3 +183,30 @@ def test_search_runs_returns_a_filtered_sorted_dataframe(transport: str) -> None
 def test_search_runs_with_nothing_found_has_the_columns(transport: str) -> None:
     frame = sy.search_runs(filter_string="metrics.nothing > 1")
     assert (0, "run_id" in frame.columns) == (len(frame), True)
+
+
+def test_points_refused_by_the_store_surface_at_the_next_flush(transport: str) -> None:
+    run = sy.start_run()
+    fluent._state.get_backend().delete_run(run.run_id)
+    sy.log_metric("late", 1.0)
+    with pytest.raises(InvalidParameter, match="active"):
+        sy.flush()
+    fluent._state.runs.clear()
+
+
+def test_metrics_from_several_threads_are_all_stored(transport: str) -> None:
+    import threading
+
+    with sy.start_run() as run:
+
+        def worker(offset: int) -> None:
+            for step in range(500):
+                sy.log_metrics({f"thread_{offset}": float(step)}, step=step, run_id=run.run_id)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    counts = [len(sy.get_metric_history(run.run_id, f"thread_{i}")) for i in range(4)]
+    assert [500, 500, 500, 500] == counts

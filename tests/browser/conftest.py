@@ -121,6 +121,8 @@ def _log_runs(url: str) -> tuple[str, str, dict[str, str]]:
             client.set_terminated(run_id, status=status, end_time=start_ms + 95_000)
     client.log_text(run_ids["run-alpha"], SVG_WITH_SCRIPT, "plots/diagram.svg")
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "label": [0.0, 1.0, 0.0]})
+    # Other suites in this process may have set another active experiment; resuming a run needs its own.
+    mlflow.set_experiment(experiment_id=experiment_id)
     with mlflow.start_run(run_id=run_ids["run-alpha"]):
         mlflow.log_input(mlflow.data.from_pandas(frame, name="iris-sample", targets="label"), context="training")
     client.set_terminated(run_ids["run-alpha"], status="FINISHED", end_time=now_ms - 3_600_000 + 95_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 from array import array
 from collections.abc import Iterable, Sequence
@@ -61,12 +62,17 @@ def merge_points(chunks: Iterable[tuple[bytes, bytes, bytes]]) -> list[tuple[int
     MLflow orders a history by (timestamp, step, value) and stores an identical point once; NaN values
     compare equal to each other here so a repeated NaN point is also kept once.
     """
-    seen: dict[tuple[int, int, float | str], tuple[int, int, float]] = {}
+    points: list[tuple[int, int, float]] = []
+    has_nan = False
     for steps, timestamps, vals in chunks:
-        for point in unpack(steps, timestamps, vals):
-            value = point[2]
-            seen.setdefault((point[0], point[1], value if value == value else "nan"), point)
-    return sorted(seen.values(), key=_order)
+        values = _from_bytes("d", vals)
+        has_nan = has_nan or any(map(math.isnan, values))
+        points.extend(zip(_from_bytes("q", timestamps), _from_bytes("q", steps), values, strict=True))
+    if has_nan:  # tuples holding NaN do not compare consistently: sort and dedupe with a NaN-aware key
+        seen = {(t, s, v if v == v else "nan"): (t, s, v) for t, s, v in points}
+        return sorted(seen.values(), key=_order)
+    points.sort()  # plain tuple order is MLflow's order; nearly sorted input makes this linear
+    return [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]]
 
 
 def _order(point: tuple[int, int, float]) -> tuple[int, int, bool, float]:

@@ -264,18 +264,35 @@ class TrackingService:
         Args:
             enforce_limits: apply MLflow's per-request limits (the REST API does; the embedded SDK need not).
         """
-        check_run_id(run_id)
         if enforce_limits:
             check_batch_sizes(len(metrics), len(params), len(tags))
         grouped = group_metrics(metrics, self._metric_keys)
+        self.log_batch_columns(run_id, grouped, params, tags, enforce_limits=False)
+
+    def log_batch_columns(
+        self,
+        run_id: str,
+        columns: dict[str, MetricColumns],
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+        *,
+        enforce_limits: bool = True,
+    ) -> None:
+        """``log_batch`` with metric points already grouped by key as (steps, timestamps, values) lists.
+
+        The fast path of the REST API's ``log-batch`` and of the SDK's background logger.
+        """
+        check_run_id(run_id)
+        if enforce_limits:
+            check_batch_sizes(sum(len(c[0]) for c in columns.values()), len(params), len(tags))
+        check_metric_columns(columns, self._metric_keys)
         checked_params = [Param(*check_param(p.key, p.value)) for p in params]
         checked_tags = [RunTag(*check_tag(t.key, t.value)) for t in tags]
-        self.store.log_batch(run_id, grouped, checked_params, checked_tags)
+        self.store.log_batch(run_id, columns, checked_params, checked_tags)
 
     def log_metric_columns(self, run_id: str, columns: dict[str, MetricColumns]) -> None:
-        """Log points already grouped by key as (steps, timestamps, values) lists: the SDK's fast path."""
-        check_metric_columns(columns, self._metric_keys)
-        self.store.log_batch(check_run_id(run_id), columns, (), ())
+        """Log points already grouped by key, without MLflow's per-request limits (the SDK's path)."""
+        self.log_batch_columns(run_id, columns, enforce_limits=False)
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
         """Record dataset inputs of a run."""
@@ -290,6 +307,13 @@ class TrackingService:
         self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
     ) -> tuple[list[Metric], str | None]:
         """A metric's full history (paged when ``max_results`` is given)."""
+        points, token = self.metric_history_points(run_id, key, max_results, page_token)
+        return [Metric(key, v, t, s) for t, s, v in points], token
+
+    def metric_history_points(
+        self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
+    ) -> tuple[list[tuple[int, int, float]], str | None]:
+        """``get_metric_history`` as plain (timestamp, step, value) tuples: the REST API's fast path."""
         if max_results is not None:
             _check_max_results(max_results, 10**9)
         return self.store.get_metric_history(check_run_id(run_id), key, max_results, page_token)

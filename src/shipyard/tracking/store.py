@@ -650,15 +650,15 @@ class TrackingStore:
 
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None, page_token: str | None
-    ) -> tuple[list[Metric], str | None]:
-        """A metric's points in MLflow's order (timestamp, step, value), a page at a time."""
+    ) -> tuple[list[tuple[int, int, float]], str | None]:
+        """A metric's points as (timestamp, step, value) in MLflow's order, a page at a time."""
         offset = search.decode_page_token(page_token)
         # An unknown run has an empty history, as in MLflow (its client relies on that answer).
         with self.db.read() as conn:
             points = self._points(conn, [run_id], key)[run_id]
         end = len(points) if max_results is None else offset + max_results
         token = search.encode_page_token(end) if end < len(points) else None
-        return [Metric(key, v, t, s) for t, s, v in points[offset:end]], token
+        return points[offset:end], token
 
     def search_runs(
         self,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from typing import Any
 
 from shipyard.errors import InvalidParameter
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Run
+from shipyard.tracking.validation import MetricColumns
 
 __all__ = [
     "dataset_input_from_json",
@@ -15,6 +17,8 @@ __all__ = [
     "encode_float",
     "experiment_from_json",
     "experiment_to_json",
+    "history_to_json",
+    "metric_columns_from_json",
     "metric_from_json",
     "metric_to_json",
     "run_from_json",
@@ -102,11 +106,62 @@ def metric_to_json(metric: Metric) -> dict[str, Any]:
     }
 
 
+def history_to_json(key: str, points: list[tuple[int, int, float]]) -> list[dict[str, Any]]:
+    """A history's (timestamp, step, value) points as ``Metric`` messages, built in one pass."""
+    out: list[dict[str, Any]] = [{"key": key, "value": v, "timestamp": t, "step": s} for t, s, v in points]
+    total = sum(map(itemgetter(2), points), 0.0)
+    if not math.isfinite(total):  # some value is NaN or infinite (or the sum overflowed): spell them out
+        for item in out:
+            item["value"] = encode_float(item["value"])
+    return out
+
+
 def metric_from_json(data: dict[str, Any]) -> Metric:
     """Inverse of ``metric_to_json``."""
     return Metric(
         data["key"], decode_float(data.get("value"), "value"), int(data.get("timestamp", 0)), int(data.get("step", 0))
     )
+
+
+def _wire_int(value: Any, field: str) -> int:
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise InvalidParameter(f"Invalid value {value!r} for parameter '{field}': expected an integer.")
+
+
+def metric_columns_from_json(items: list[Any]) -> dict[str, MetricColumns]:
+    """A ``log-batch`` ``metrics`` list as per-key (steps, timestamps, values) columns.
+
+    The request's hot path: one pass, no per-point objects. Values and ranges are checked afterwards by
+    ``check_metric_columns``; here only the wire shape is (missing fields, non-numeric JSON).
+    """
+    groups: dict[str, MetricColumns] = {}
+    for index, item in enumerate(items):
+        try:
+            key, value, stamp = item["key"], item["value"], item["timestamp"]
+        except (KeyError, TypeError):
+            field = next((f for f in ("key", "value", "timestamp") if not isinstance(item, dict) or f not in item), "")
+            raise InvalidParameter(f"Missing value for required parameter 'metrics[{index}].{field}'.") from None
+        step = item.get("step", 0)
+        if type(value) is not float:
+            value = decode_float(value, f"metrics[{index}].value")
+        if type(stamp) is not int:
+            stamp = _wire_int(stamp, f"metrics[{index}].timestamp")
+        if type(step) is not int:
+            step = 0 if step is None else _wire_int(step, f"metrics[{index}].step")
+        if not isinstance(key, str):
+            raise InvalidParameter(f"Invalid value {key!r} for parameter 'metrics[{index}].key': expected a string.")
+        columns = groups.get(key)
+        if columns is None:
+            columns = groups[key] = ([], [], [])
+        columns[0].append(step)
+        columns[1].append(stamp)
+        columns[2].append(value)
+    return groups
 
 
 def dataset_input_to_json(item: DatasetInput) -> dict[str, Any]:

@@ -48,3 +48,16 @@ def test_large_values_round_trip_exactly() -> None:
     steps, stamps, values = [2**62, -(2**62)], [2**62, 0], [1e308, 5e-324]
     merged = merge_points([_raw(steps, stamps, values)])
     assert [(0, -(2**62), 5e-324), (2**62, 2**62, 1e308)] == merged
+
+
+def test_merge_of_nothing_is_empty() -> None:
+    assert [] == merge_points([])
+
+
+def test_history_json_spells_out_special_values() -> None:
+    from shipyard.wire.tracking import history_to_json
+
+    values = [
+        p["value"] for p in history_to_json("k", [(1, 0, math.nan), (2, 1, math.inf), (3, 2, -math.inf), (4, 3, 1.5)])
+    ]
+    assert ["NaN", "Infinity", "-Infinity", 1.5] == values

@@ -8,7 +8,13 @@ from shipyard.errors import InvalidParameter
 from shipyard.server._context import AppContext
 from shipyard.server.mlflow_api._request import Fields, int_field
 from shipyard.tracking.entities import Metric, Param, RunTag
-from shipyard.wire.tracking import dataset_input_from_json, decode_float, metric_to_json, run_to_json
+from shipyard.wire.tracking import (
+    dataset_input_from_json,
+    decode_float,
+    history_to_json,
+    metric_columns_from_json,
+    run_to_json,
+)
 
 __all__ = ["ROUTES"]
 
@@ -90,12 +96,12 @@ def delete_tag(ctx: AppContext, f: Fields) -> dict[str, Any]:
 
 
 def log_batch(ctx: AppContext, f: Fields) -> dict[str, Any]:
-    metrics = [_metric(m, f"metrics[{i}]") for i, m in enumerate(f.objects("metrics"))]
+    columns = metric_columns_from_json(f.objects("metrics"))
     params = [Param(k, v) for k, v in _tag_pairs(f.objects("params"), "params").items()]
     if len(params) != len(f.objects("params")):
         _check_duplicate_params(f.objects("params"))
     tags = [RunTag(k, v) for k, v in _tag_pairs(f.objects("tags"), "tags").items()]
-    ctx.tracking.log_batch(f.run_id(), metrics=metrics, params=params, tags=tags)
+    ctx.tracking.log_batch_columns(f.run_id(), columns, params, tags)
     return {}
 
 
@@ -140,12 +146,11 @@ def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
 
 
 def get_history(ctx: AppContext, f: Fields) -> dict[str, Any]:
-    points, token = ctx.tracking.get_metric_history(
-        f.run_id(), f.req_str("metric_key"), f.integer("max_results"), f.text("page_token")
-    )
+    key = f.req_str("metric_key")
+    points, token = ctx.tracking.metric_history_points(f.run_id(), key, f.integer("max_results"), f.text("page_token"))
     out: dict[str, Any] = {}
     if points:
-        out["metrics"] = [metric_to_json(m) for m in points]
+        out["metrics"] = history_to_json(key, points)
     if token:
         out["next_page_token"] = token
     return out

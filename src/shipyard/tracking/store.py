@@ -105,6 +105,19 @@ class TrackingStore:
     def __init__(self, database: Database) -> None:
         self.db = database
         self._dialect_insert: Any = sqlite.insert if database.is_sqlite else postgresql.insert
+        # Upsert statements are built once: building ON CONFLICT clauses costs more than running them.
+        self._statements: dict[tuple[str, ...], Any] = {}
+        insert_chunk = self._dialect_insert(metric_chunks).on_conflict_do_nothing()
+        latest = self._dialect_insert(latest_metrics)
+        newer = tuple_(latest.excluded.step, latest.excluded.timestamp, latest.excluded.value) > tuple_(
+            latest_metrics.c.step, latest_metrics.c.timestamp, latest_metrics.c.value
+        )
+        self._insert_chunks = insert_chunk
+        self._upsert_latest = latest.on_conflict_do_update(
+            index_elements=["run_uuid", "key"],
+            set_={c: getattr(latest.excluded, c) for c in ("step", "timestamp", "value", "is_nan")},
+            where=newer,
+        )
 
     # ----------------------------------------------------------------------------------------- experiments
     def ensure_default_experiment(self, artifact_root: str, now_ms: int) -> None:
@@ -495,10 +508,13 @@ class TrackingStore:
     def _upsert(
         self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str], update_cols: list[str]
     ) -> None:
-        stmt = self._dialect_insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys, set_={col: getattr(stmt.excluded, col) for col in update_cols}
-        )
+        cache_key = (table.name, *keys, "|", *update_cols)
+        stmt = self._statements.get(cache_key)
+        if stmt is None:
+            base = self._dialect_insert(table)
+            stmt = self._statements[cache_key] = base.on_conflict_do_update(
+                index_elements=keys, set_={col: getattr(base.excluded, col) for col in update_cols}
+            )
         conn.execute(stmt, rows)
 
     def log_batch(
@@ -587,17 +603,8 @@ class TrackingStore:
                     "is_nan": nan,
                 }
             )
-        conn.execute(self._dialect_insert(metric_chunks).on_conflict_do_nothing(), chunk_rows)
-        stmt = self._dialect_insert(latest_metrics)
-        newer = tuple_(stmt.excluded.step, stmt.excluded.timestamp, stmt.excluded.value) > tuple_(
-            latest_metrics.c.step, latest_metrics.c.timestamp, latest_metrics.c.value
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_uuid", "key"],
-            set_={c: getattr(stmt.excluded, c) for c in ("step", "timestamp", "value", "is_nan")},
-            where=newer,
-        )
-        conn.execute(stmt, latest_rows)
+        conn.execute(self._insert_chunks, chunk_rows)
+        conn.execute(self._upsert_latest, latest_rows)
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
         """Record the datasets a run used; a dataset is stored once per experiment (name + digest)."""

@@ -55,24 +55,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from shipyard.errors import InvalidParameter
-from shipyard.tracking.search import (
-    EQ,
-    GE,
-    GT,
-    ILIKE,
-    IN,
-    IS_NOT_NULL,
-    IS_NULL,
-    LE,
-    LIKE,
-    LT,
-    NE,
-    NOT_IN,
-    Comparison,
-    Kind,
-    OrderKey,
-    Value,
-)
+from shipyard.tracking._search_scanner import EQ, GE, GT, ILIKE, IN, IS_NOT_NULL, IS_NULL, LE, LIKE, LT, NE, NOT_IN
+from shipyard.tracking.search import Comparison, Kind, OrderKey, Value
 from shipyard.tracking.tables import (
     datasets,
     experiment_tags,

@@ -1,9 +1,8 @@
-"""Search over 10,000 runs on SQLite: the plan probes indexes (no full scans) and a page comes back quickly."""
+"""Search over 10,000 runs on SQLite: the plan probes indexes (no full scans); speed itself is measured in bench/."""
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,8 +17,6 @@ from shipyard.tracking.search import RUN_SEARCH, parse_filter, parse_order_by
 
 N_RUNS = 10_000
 TARGET = ("metrics.acc > 0.5 AND params.lr = '0.01'", ["metrics.loss DESC"])
-# Generous: shared CI machines are slow and noisy. On an idle laptop the target query takes a few ms.
-BUDGET_S = 0.25
 
 
 @pytest.fixture(scope="module")
@@ -121,15 +118,10 @@ def test_target_plan_uses_the_runs_index_and_the_key_primary_keys(big: Engine) -
 
 
 @pytest.mark.parametrize(("filter_string", "order_by"), [TARGET, ("", []), ("", ["metrics.loss DESC"])])
-def test_a_page_of_ten_thousand_runs_is_fast(big: Engine, filter_string: str, order_by: list[str]) -> None:
+def test_a_page_of_ten_thousand_runs_is_full_and_stable(big: Engine, filter_string: str, order_by: list[str]) -> None:
+    # Speed is measured in bench/ (search_runs); here only that the page is full and repeatable.
     query = _query(filter_string, order_by)
     with big.connect() as conn:
-        expected = conn.execute(query).fetchall()  # warm the cache and the compiled-statement cache
-        timings = []
-        for _ in range(5):
-            started = time.perf_counter()
-            rows = conn.execute(query).fetchall()
-            timings.append(time.perf_counter() - started)
-    assert expected == rows
-    assert 101 == len(rows)
-    assert min(timings) < BUDGET_S, f"best of 5: {min(timings) * 1000:.1f} ms"
+        first = conn.execute(query).fetchall()
+        second = conn.execute(query).fetchall()
+    assert (101, first) == (len(first), second)

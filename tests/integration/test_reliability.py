@@ -92,7 +92,10 @@ def test_interrupted_upload_leaves_no_file(tmp_path: Path) -> None:
                 f"PUT {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {10 * 1024 * 1024}\r\n\r\n".encode()
             )
             sock.sendall(b"x" * (1024 * 1024))
-        time.sleep(1.0)
+        artifacts = tmp_path / "server" / "artifacts"
+        deadline = time.monotonic() + 15  # the server notices the cut connection on its next read
+        while time.monotonic() < deadline and [p for p in artifacts.rglob("*") if p.is_file()]:
+            time.sleep(0.1)
         status = httpx.get(server.url + target).status_code
         listing = httpx.get(
             server.url + "/api/2.0/mlflow-artifacts/artifacts", params={"path": "1/run/artifacts"}

@@ -216,10 +216,13 @@ class RestBackend:
         return [run_from_json(r) for r in body.get("runs", [])], body.get("next_page_token") or None
 
     # ------------------------------------------------------------------------------------------- artifacts
-    def _artifact_url(self, run: Run, path: str) -> str:
+    @staticmethod
+    def _artifact_key(run: Run, path: str) -> str:
         key = artifact_key(run.artifact_uri)
-        full = f"{key}/{path.strip('/')}" if path.strip("/") else key
-        return f"{_ARTIFACTS}/{quote(full)}"
+        return f"{key}/{path.strip('/')}" if path.strip("/") else key
+
+    def _artifact_url(self, run: Run, path: str) -> str:
+        return f"{_ARTIFACTS}/{quote(self._artifact_key(run, path))}"
 
     def upload_artifact(self, run: Run, local_path: Path, artifact_path: str) -> None:
         def chunks() -> Iterator[bytes]:
@@ -240,9 +243,7 @@ class RestBackend:
             time.sleep(self.backoff_s * 2**attempt)
 
     def list_artifacts(self, run: Run, path: str) -> list[tuple[str, bool, int | None]]:
-        key = artifact_key(run.artifact_uri)
-        full = f"{key}/{path.strip('/')}" if path.strip("/") else key
-        body = self.request("GET", _ARTIFACTS, {"path": full})
+        body = self.request("GET", _ARTIFACTS, {"path": self._artifact_key(run, path)})
         prefix = path.strip("/")
         return [
             (f"{prefix}/{f['path']}" if prefix else f["path"], bool(f.get("is_dir")), f.get("file_size"))

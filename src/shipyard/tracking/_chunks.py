@@ -9,7 +9,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Chunk", "merge_points", "pack", "unpack"]
+__all__ = ["Chunk", "merge_points", "pack"]
 
 _SWAP = sys.byteorder != "little"
 
@@ -49,11 +49,6 @@ def _from_bytes(code: str, raw: bytes) -> array:  # type: ignore[type-arg]
     if _SWAP:
         values.byteswap()
     return values
-
-
-def unpack(steps: bytes, timestamps: bytes, vals: bytes) -> Iterable[tuple[int, int, float]]:
-    """A chunk's points as (timestamp, step, value)."""
-    return zip(_from_bytes("q", timestamps), _from_bytes("q", steps), _from_bytes("d", vals), strict=True)
 
 
 def merge_points(chunks: Iterable[tuple[bytes, bytes, bytes]]) -> list[tuple[int, int, float]]:

@@ -433,11 +433,6 @@ class TrackingStore:
             raise RunNotFound(f"Run with id={run_id} not found")
         return found[0]
 
-    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
-        """Several runs at once, in the given order; unknown ids are left out."""
-        with self.db.read() as conn:
-            return self._load_runs(conn, run_ids)
-
     def _require_active_run(self, conn: Connection, run_id: str) -> None:
         stage = conn.execute(select(runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)).scalar()
         if stage is None:
@@ -691,16 +686,15 @@ class TrackingStore:
     def count_metric_points(self, run_id: str) -> int:
         """How many distinct history points a run has over all keys (for tests and the UI)."""
         with self.db.read() as conn:
-            keys = [r[0] for r in conn.execute(select(latest_metrics.c.key).where(latest_metrics.c.run_uuid == run_id))]
-            return sum(len(self._points(conn, [run_id], k)[run_id]) for k in keys)
-
-    def metric_keys(self, run_id: str) -> list[str]:
-        """The metric keys a run has logged."""
-        with self.db.read() as conn:
             rows = conn.execute(
-                select(latest_metrics.c.key).where(latest_metrics.c.run_uuid == run_id).order_by(latest_metrics.c.key)
-            )
-            return [r[0] for r in rows]
+                select(
+                    metric_chunks.c.key, metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.vals
+                ).where(metric_chunks.c.run_uuid == run_id)
+            ).all()
+        by_key: dict[str, list[tuple[bytes, bytes, bytes]]] = {}
+        for key, steps, stamps, vals in rows:
+            by_key.setdefault(key, []).append((steps, stamps, vals))
+        return sum(len(merge_points(chunks)) for chunks in by_key.values())
 
     def histories(self, run_ids: Sequence[str], key: str) -> dict[str, list[Metric]]:
         """Full histories of one metric over several runs, ordered by step (for charts)."""

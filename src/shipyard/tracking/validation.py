@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import posixpath
 import re
 from array import array
@@ -208,8 +207,3 @@ def check_batch_sizes(n_metrics: int, n_params: int, n_tags: int) -> None:
                 f"A batch logging request can contain at most {limit} {what}. Got {count} {what}. "
                 "Please split them across several requests."
             )
-
-
-def is_nan(value: float) -> bool:
-    """True for NaN (stored with a flag, since SQLite turns NaN into NULL)."""
-    return math.isnan(value)

@@ -14,6 +14,7 @@ __all__ = [
     "dataset_input_from_json",
     "dataset_input_to_json",
     "decode_float",
+    "decode_int",
     "encode_float",
     "experiment_from_json",
     "experiment_to_json",
@@ -123,7 +124,8 @@ def metric_from_json(data: dict[str, Any]) -> Metric:
     )
 
 
-def _wire_int(value: Any, field: str) -> int:
+def decode_int(value: Any, field: str) -> int:
+    """Read an int64 as protobuf JSON allows it: a number or a numeric string."""
     if type(value) is int:
         return value
     if isinstance(value, str) and value.lstrip("-").isdigit():
@@ -133,28 +135,33 @@ def _wire_int(value: Any, field: str) -> int:
     raise InvalidParameter(f"Invalid value {value!r} for parameter '{field}': expected an integer.")
 
 
-def metric_columns_from_json(items: list[Any]) -> dict[str, MetricColumns]:
-    """A ``log-batch`` ``metrics`` list as per-key (steps, timestamps, values) columns.
+def metric_columns_from_json(items: list[Any], path: str = "metrics") -> dict[str, MetricColumns]:
+    """``Metric`` messages as per-key (steps, timestamps, values) columns.
 
     The request's hot path: one pass, no per-point objects. Values and ranges are checked afterwards by
     ``check_metric_columns``; here only the wire shape is (missing fields, non-numeric JSON).
+
+    Args:
+        items: the messages (a ``log-batch`` ``metrics`` list, or a one-item list for ``log-metric``).
+        path: how error messages name the list; empty for a single metric sent as the request itself.
     """
     groups: dict[str, MetricColumns] = {}
     for index, item in enumerate(items):
+        where = f"{path}[{index}]." if path else ""
         try:
             key, value, stamp = item["key"], item["value"], item["timestamp"]
         except (KeyError, TypeError):
             field = next((f for f in ("key", "value", "timestamp") if not isinstance(item, dict) or f not in item), "")
-            raise InvalidParameter(f"Missing value for required parameter 'metrics[{index}].{field}'.") from None
+            raise InvalidParameter(f"Missing value for required parameter '{where}{field}'.") from None
         step = item.get("step", 0)
         if type(value) is not float:
-            value = decode_float(value, f"metrics[{index}].value")
+            value = decode_float(value, f"{where}value")
         if type(stamp) is not int:
-            stamp = _wire_int(stamp, f"metrics[{index}].timestamp")
+            stamp = decode_int(stamp, f"{where}timestamp")
         if type(step) is not int:
-            step = 0 if step is None else _wire_int(step, f"metrics[{index}].step")
+            step = 0 if step is None else decode_int(step, f"{where}step")
         if not isinstance(key, str):
-            raise InvalidParameter(f"Invalid value {key!r} for parameter 'metrics[{index}].key': expected a string.")
+            raise InvalidParameter(f"Invalid value {key!r} for parameter '{where}key': expected a string.")
         columns = groups.get(key)
         if columns is None:
             columns = groups[key] = ([], [], [])

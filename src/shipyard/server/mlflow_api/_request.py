@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -10,6 +9,7 @@ from starlette.requests import Request
 
 from shipyard.errors import BadRequest, InvalidParameter
 from shipyard.tracking.entities import ViewType
+from shipyard.wire.tracking import decode_int
 
 __all__ = ["Fields", "read_fields"]
 
@@ -59,7 +59,7 @@ class Fields:
             if required:
                 raise InvalidParameter(f"Missing value for required parameter '{name}'.")
             return default
-        return _to_int(value, name)
+        return decode_int(value, name)
 
     def repeated(self, name: str) -> list[Any]:
         """A repeated field (a JSON array, or repeated query keys)."""
@@ -112,29 +112,6 @@ class Fields:
         )
 
 
-def _to_int(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected an integer.")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            pass
-    raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected an integer.")
-
-
-def int_field(obj: dict[str, Any], name: str, default: int, where: str) -> int:
-    """An integer inside a nested object (e.g. a metric in log-batch)."""
-    value = obj.get(name)
-    if value is None or value == "":
-        return default
-    return _to_int(value, f"{where}.{name}")
-
-
 async def read_fields(request: Request) -> Fields:
     """Parse a request into Fields: query parameters for GET, a JSON object otherwise."""
     if request.method == "GET":
@@ -164,6 +141,3 @@ def _lenient_json(body: bytes, exc: Exception) -> Any:
         return json.loads(body)
     except ValueError:
         raise BadRequest(f"Malformed JSON in request body: {exc}.") from None
-
-
-Handler = Callable[..., Any]

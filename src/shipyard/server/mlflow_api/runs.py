@@ -6,11 +6,10 @@ from typing import Any
 
 from shipyard.errors import InvalidParameter
 from shipyard.server._context import AppContext
-from shipyard.server.mlflow_api._request import Fields, int_field
-from shipyard.tracking.entities import Metric, Param, RunTag
+from shipyard.server.mlflow_api._request import Fields
+from shipyard.tracking.entities import Param, RunTag
 from shipyard.wire.tracking import (
     dataset_input_from_json,
-    decode_float,
     history_to_json,
     metric_columns_from_json,
     run_to_json,
@@ -58,23 +57,8 @@ def restore(ctx: AppContext, f: Fields) -> dict[str, Any]:
     return {}
 
 
-def _metric(item: dict[str, Any], where: str) -> Metric:
-    if "key" not in item:
-        raise InvalidParameter(f"Missing value for required parameter '{where}.key'.")
-    if "value" not in item:
-        raise InvalidParameter(f"Missing value for required parameter '{where}.value'.")
-    if "timestamp" not in item:
-        raise InvalidParameter(f"Missing value for required parameter '{where}.timestamp'.")
-    return Metric(
-        item["key"],
-        decode_float(item["value"], f"{where}.value"),
-        int_field(item, "timestamp", 0, where),
-        int_field(item, "step", 0, where),
-    )
-
-
 def log_metric(ctx: AppContext, f: Fields) -> dict[str, Any]:
-    ctx.tracking.log_batch(f.run_id(), metrics=[_metric(f.data, "")])
+    ctx.tracking.log_batch_columns(f.run_id(), metric_columns_from_json([f.data], path=""))
     return {}
 
 

@@ -10,12 +10,18 @@ __all__ = [
     "InvalidParameter",
     "InvalidState",
     "MissingExtra",
+    "ModelIntegrityError",
+    "ModelNotFound",
+    "ModelVersionNotFound",
     "ParamConflict",
     "ResourceAlreadyExists",
     "ResourceNotFound",
     "RunNotFound",
+    "SchemaMismatch",
     "ShipyardError",
     "StoreUnavailable",
+    "UnsafeModelFormat",
+    "UnsupportedFlavor",
     "error_from_code",
 ]
 
@@ -87,6 +93,42 @@ class RunNotFound(ResourceNotFound):
 
 class ExperimentNotFound(ResourceNotFound):
     """No experiment has this id or name."""
+
+
+class ModelNotFound(ResourceNotFound):
+    """No registered model (or logged model) has this name or id."""
+
+
+class ModelVersionNotFound(ResourceNotFound):
+    """The registered model has no such version or alias."""
+
+
+class SchemaMismatch(InvalidParameter):
+    """Input given to a model's ``predict`` does not match its signature.
+
+    Attributes:
+        problems: every problem found, one line each (missing columns, wrong types, extra columns).
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        listed = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"Model input does not match the model's signature ({len(self.problems)} problems):\n{listed}")
+
+
+class ModelIntegrityError(ShipyardError):
+    """A model's files do not match the sha256 digests recorded when it was saved; it is refused."""
+
+    error_code = "INVALID_STATE"
+    http_status = 400
+
+
+class UnsupportedFlavor(InvalidParameter):
+    """No flavor knows how to save (or export) this kind of model."""
+
+
+class UnsafeModelFormat(InvalidParameter):
+    """Loading this model would execute code from its files (pickle) and the caller did not allow it."""
 
 
 class MissingExtra(ShipyardError):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-import shipyard.tracking.tables  # noqa: F401 - registers the tables on the shared metadata
+import shipyard.events.tables  # noqa: F401 - registers the tables on the shared metadata
+import shipyard.registry.tables  # noqa: F401
+import shipyard.tracking.tables  # noqa: F401
 from shipyard.db._metadata import metadata
 
 engine = context.config.attributes["engine"]

@@ -1,0 +1,1 @@
+"""The model registry: logged models, registered models, versions, tags, aliases and stages."""

@@ -43,7 +43,9 @@ logged_models = Table(
     Column("artifact_location", Text, nullable=False),
     Column("creation_time", BigInteger, nullable=False),
     Column("last_updated_time", BigInteger, nullable=False),
-    Column("status", String(32), nullable=False),  # LOGGED_MODEL_PENDING | LOGGED_MODEL_READY | LOGGED_MODEL_UPLOAD_FAILED
+    Column(
+        "status", String(32), nullable=False
+    ),  # LOGGED_MODEL_PENDING | LOGGED_MODEL_READY | LOGGED_MODEL_UPLOAD_FAILED
     Column("status_message", Text, nullable=True),
     Column("user_id", String(256), nullable=True),
     Column("model_type", String(256), nullable=True),

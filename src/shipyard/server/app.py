@@ -12,6 +12,8 @@ from shipyard._version import __version__
 from shipyard.artifacts import open_artifact_store
 from shipyard.config import Settings
 from shipyard.db import open_database
+from shipyard.events.webhooks import WebhookService
+from shipyard.registry.service import RegistryService
 from shipyard.server._context import AppContext
 from shipyard.server._errors import install_error_handlers
 from shipyard.server._json import json_response
@@ -30,8 +32,13 @@ def build_context(settings: Settings) -> AppContext:
     """Open the store and artifact store named by ``settings`` and wire the services."""
     database = open_database(settings.resolved_store_uri)
     tracking = TrackingService(TrackingStore(database))
+    artifacts = open_artifact_store(settings.resolved_artifacts_uri, s3_endpoint_url=settings.s3_endpoint_url)
     return AppContext(
-        settings=settings, tracking=tracking, artifacts=open_artifact_store(settings.resolved_artifacts_uri)
+        settings=settings,
+        tracking=tracking,
+        artifacts=artifacts,
+        registry=RegistryService(database, tracking),
+        webhooks=WebhookService(database),
     )
 
 

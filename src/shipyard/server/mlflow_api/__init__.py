@@ -10,9 +10,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from shipyard.server._context import AppContext, context_of
+from shipyard.server._context import AppContext, actor_of, context_of
 from shipyard.server._json import json_response
-from shipyard.server.mlflow_api import artifacts, experiments, logged_models, runs
+from shipyard.server.mlflow_api import (
+    artifacts,
+    experiments,
+    logged_models,
+    model_versions,
+    registered_models,
+    runs,
+    # webhooks,
+)
 from shipyard.server.mlflow_api._request import Fields, read_fields
 
 __all__ = ["mlflow_routes"]
@@ -24,7 +32,7 @@ API_PREFIXES = ("/api", "/ajax-api")
 # Handlers whose work can grow with the data (a page of runs, a long history, a big batch) run in the thread
 # pool; the rest are single-row operations of about a millisecond, cheaper to run on the event loop than to
 # hand to a thread and back.
-_THREADED = {"search", "get_history", "log_batch", "log_inputs"}
+_THREADED = {"search", "get_history", "log_batch", "log_inputs", "test_webhook"}
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Any]:
@@ -32,6 +40,8 @@ def _endpoint(handler: Handler) -> Callable[[Request], Any]:
 
     async def endpoint(request: Request) -> Response:
         fields = await read_fields(request)
+        fields.data.update(request.path_params)  # /logged-models/{model_id} and the like
+        fields.actor = actor_of(request)
         if threaded:
             return json_response(await run_in_threadpool(handler, context_of(request), fields))
         return json_response(handler(context_of(request), fields))
@@ -42,7 +52,14 @@ def _endpoint(handler: Handler) -> Callable[[Request], Any]:
 
 def mlflow_routes() -> list[BaseRoute]:
     """Every MLflow route this server implements, under ``/api`` and ``/ajax-api``."""
-    table: list[tuple[str, str, Handler]] = [*experiments.ROUTES, *runs.ROUTES, *logged_models.ROUTES]
+    table: list[tuple[str, str, Handler]] = [
+        *experiments.ROUTES,
+        *runs.ROUTES,
+        *logged_models.ROUTES,
+        *registered_models.ROUTES,
+        *model_versions.ROUTES,
+        # *webhooks.ROUTES,
+    ]
     routes: list[BaseRoute] = []
     for prefix in API_PREFIXES:
         grouped: dict[str, dict[str, Handler]] = {}

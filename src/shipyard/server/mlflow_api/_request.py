@@ -23,9 +23,23 @@ class Fields:
     Unknown fields are ignored, as MLflow's server ignores them, so newer clients keep working.
     """
 
-    def __init__(self, data: dict[str, Any], *, from_query: bool) -> None:
+    def __init__(self, data: dict[str, Any], *, from_query: bool, actor: str | None = None) -> None:
         self.data = data
         self.from_query = from_query
+        self.actor = actor  # who asks (for the registry's history); None when the client does not say
+
+    def boolean(self, name: str, *, default: bool = False) -> bool:
+        """A boolean field: JSON true/false, or "true"/"false" in a query string."""
+        value = self.data.get(name)
+        if isinstance(value, list) and self.from_query:
+            value = value[-1] if value else None
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected true or false.")
 
     def raw(self, name: str) -> Any:
         """The value as sent, or None."""

@@ -39,7 +39,12 @@ def create(ctx: AppContext, f: Fields) -> dict[str, Any]:
 
 
 def get(ctx: AppContext, f: Fields) -> dict[str, Any]:
-    return {"run": run_to_json(ctx.tracking.get_run(f.run_id()))}
+    run_id = f.run_id()
+    out = run_to_json(ctx.tracking.get_run(run_id))
+    outputs = ctx.registry.run_outputs(run_id)
+    if outputs:
+        out["outputs"] = {"model_outputs": [{"model_id": m, "step": s} for m, s in outputs]}
+    return {"run": out}
 
 
 def update(ctx: AppContext, f: Fields) -> dict[str, Any]:

@@ -1,0 +1,200 @@
+"""Compile MLflow's filter grammar (parsed by tracking.search) to SQL over the registry tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import MappingProxyType
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Select, exists, select
+
+from shipyard.errors import InvalidParameter
+from shipyard.registry.tables import (
+    logged_model_params,
+    logged_model_tags,
+    logged_models,
+    model_version_tags,
+    model_versions,
+    registered_model_tags,
+    registered_models,
+)
+from shipyard.tracking._search_scanner import IS_NOT_NULL, IS_NULL, LIST_OPS, NE, STRING_OPS
+from shipyard.tracking._search_sql import _sortable, _string_condition, _value_condition
+from shipyard.tracking.search import (
+    Comparison,
+    EntitySchema,
+    FieldSpec,
+    Kind,
+    OrderKey,
+    ValueType,
+    _spec,
+)
+
+__all__ = ["LOGGED_MODEL_SEARCH", "logged_models_query", "model_versions_query", "registered_models_query"]
+
+_TAG_OPS: Final = STRING_OPS - LIST_OPS
+
+
+def _attrs(*specs: FieldSpec, aliases: dict[str, str] | None = None) -> MappingProxyType[str, FieldSpec]:
+    by_name = {s.name: s for s in specs}
+    for alias, target in (aliases or {}).items():
+        by_name[alias] = by_name[target]
+    return MappingProxyType(by_name)
+
+
+LOGGED_MODEL_SEARCH: Final = EntitySchema(
+    entity="logged model",
+    prefixes=MappingProxyType(
+        {
+            "attributes": Kind.ATTRIBUTE,
+            "attribute": Kind.ATTRIBUTE,
+            "params": Kind.PARAM,
+            "param": Kind.PARAM,
+            "tags": Kind.TAG,
+            "tag": Kind.TAG,
+        }
+    ),
+    attributes=_attrs(
+        _spec("name", ValueType.STRING, lists=True),
+        _spec("model_id", ValueType.STRING, lists=True),
+        _spec("model_type", ValueType.STRING, lists=True),
+        _spec("status", ValueType.STRING, lists=True),
+        _spec("source_run_id", ValueType.STRING, lists=True),
+        _spec("creation_timestamp", ValueType.INTEGER),
+        _spec("last_updated_timestamp", ValueType.INTEGER),
+        aliases={"creation_time": "creation_timestamp", "last_updated_time": "last_updated_timestamp"},
+    ),
+    key_ops=MappingProxyType({Kind.TAG: _TAG_OPS, Kind.PARAM: _TAG_OPS}),
+    order_kinds=frozenset({Kind.ATTRIBUTE}),
+    default_order=(OrderKey(Kind.ATTRIBUTE, "creation_timestamp", ascending=False),),
+)
+"""Logged models: filter by name, model_id, model_type, status, source_run_id, timestamps, params and tags."""
+
+_RM_COLUMNS: Final[dict[str, Any]] = {
+    "name": registered_models.c.name,
+    "last_updated_timestamp": registered_models.c.last_updated_time,
+    "creation_timestamp": registered_models.c.creation_time,
+}
+_MV_COLUMNS: Final[dict[str, Any]] = {
+    "name": registered_models.c.name,
+    "version_number": model_versions.c.version,
+    "run_id": model_versions.c.run_id,
+    "source_path": model_versions.c.source,
+    "creation_timestamp": model_versions.c.creation_time,
+    "last_updated_timestamp": model_versions.c.last_updated_time,
+}
+_LM_COLUMNS: Final[dict[str, Any]] = {
+    "name": logged_models.c.name,
+    "model_id": logged_models.c.model_id,
+    "model_type": logged_models.c.model_type,
+    "status": logged_models.c.status,
+    "source_run_id": logged_models.c.source_run_id,
+    "creation_timestamp": logged_models.c.creation_time,
+    "last_updated_timestamp": logged_models.c.last_updated_time,
+}
+
+
+def _keyed(table: Any, owner: Sequence[tuple[Any, Any]], comparison: Comparison) -> ColumnElement[bool]:
+    where = [a == b for a, b in owner]
+    where.append(table.c.key == comparison.key)
+    if comparison.op in (IS_NULL, IS_NOT_NULL):
+        present = exists(select(table.c.key).where(*where))
+        return ~present if comparison.op == IS_NULL else present
+    if comparison.op == NE:
+        # As in MLflow's registry, "tag.k != 'v'" also matches models without the tag: the client itself sends
+        # "tags.`mlflow.prompt.is_prompt` != 'true'" with every search to leave prompts out.
+        return ~exists(select(table.c.key).where(*where, table.c.value == comparison.value))
+    where.append(_string_condition(table.c.value, comparison.op, comparison.value))
+    return exists(select(table.c.key).where(*where))
+
+
+def _attribute(columns: dict[str, Any], entity: str, comparison: Comparison) -> ColumnElement[bool]:
+    column = columns.get(comparison.key)
+    if column is None:
+        raise InvalidParameter(f"'{comparison.key}' is not a {entity} attribute.")
+    return _value_condition(column, comparison.op, comparison.value)
+
+
+def _order(columns: dict[str, Any], entity: str, keys: Sequence[OrderKey]) -> list[ColumnElement[Any]]:
+    order: list[ColumnElement[Any]] = []
+    for key in keys:
+        column = columns.get(key.key) if key.kind is Kind.ATTRIBUTE else None
+        if column is None:
+            raise InvalidParameter(f"{entity.capitalize()}s cannot be sorted by {key.kind.value} '{key.key}'.")
+        sortable = _sortable(column) if key.key == "name" else column
+        order.append(sortable.asc() if key.ascending else sortable.desc())
+    return order
+
+
+def registered_models_query(
+    comparisons: Sequence[Comparison], order_keys: Sequence[OrderKey], offset: int, limit: int
+) -> Select[Any]:
+    """The model keys of registered models matching a parsed filter, in order, one page."""
+    filters: list[ColumnElement[bool]] = []
+    for c in comparisons:
+        if c.kind is Kind.TAG:
+            filters.append(
+                _keyed(registered_model_tags, [(registered_model_tags.c.model_key, registered_models.c.model_key)], c)
+            )
+        else:
+            filters.append(_attribute(_RM_COLUMNS, "registered model", c))
+    order = _order(_RM_COLUMNS, "registered model", order_keys or [OrderKey(Kind.ATTRIBUTE, "name")])
+    order.append(registered_models.c.model_key.asc())
+    return select(registered_models.c.model_key).where(*filters).order_by(*order).offset(offset).limit(limit)
+
+
+def model_versions_query(
+    comparisons: Sequence[Comparison], order_keys: Sequence[OrderKey], offset: int, limit: int
+) -> Select[Any]:
+    """``(model_key, version)`` of model versions matching a parsed filter, in order, one page."""
+    filters: list[ColumnElement[bool]] = []
+    for c in comparisons:
+        if c.kind is Kind.TAG:
+            owner = [
+                (model_version_tags.c.model_key, model_versions.c.model_key),
+                (model_version_tags.c.version, model_versions.c.version),
+            ]
+            filters.append(_keyed(model_version_tags, owner, c))
+        else:
+            filters.append(_attribute(_MV_COLUMNS, "model version", c))
+    keys = order_keys or [
+        OrderKey(Kind.ATTRIBUTE, "last_updated_timestamp", ascending=False),
+        OrderKey(Kind.ATTRIBUTE, "name"),
+        OrderKey(Kind.ATTRIBUTE, "version_number", ascending=False),
+    ]
+    order = _order(_MV_COLUMNS, "model version", keys)
+    order += [model_versions.c.model_key.asc(), model_versions.c.version.desc()]
+    return (
+        select(model_versions.c.model_key, model_versions.c.version)
+        .select_from(
+            model_versions.join(registered_models, registered_models.c.model_key == model_versions.c.model_key)
+        )
+        .where(*filters)
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit)
+    )
+
+
+def logged_models_query(
+    experiment_ids: Sequence[int],
+    comparisons: Sequence[Comparison],
+    order_keys: Sequence[OrderKey],
+    lifecycle_stages: Sequence[str],
+    offset: int,
+    limit: int,
+) -> Select[Any]:
+    """Model ids of logged models in the experiments matching a parsed filter, in order, one page."""
+    filters: list[ColumnElement[bool]] = [logged_models.c.lifecycle_stage.in_(list(lifecycle_stages))]
+    if experiment_ids:
+        filters.append(logged_models.c.experiment_id.in_(list(experiment_ids)))
+    for c in comparisons:
+        if c.kind is Kind.TAG:
+            filters.append(_keyed(logged_model_tags, [(logged_model_tags.c.model_id, logged_models.c.model_id)], c))
+        elif c.kind is Kind.PARAM:
+            filters.append(_keyed(logged_model_params, [(logged_model_params.c.model_id, logged_models.c.model_id)], c))
+        else:
+            filters.append(_attribute(_LM_COLUMNS, "logged model", c))
+    keys = order_keys or [OrderKey(Kind.ATTRIBUTE, "creation_timestamp", ascending=False)]
+    order = [*_order(_LM_COLUMNS, "logged model", keys), logged_models.c.model_id.asc()]
+    return select(logged_models.c.model_id).where(*filters).order_by(*order).offset(offset).limit(limit)

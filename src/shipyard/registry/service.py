@@ -1,0 +1,471 @@
+"""Registry use cases: validation, MLflow's rules and model-URI resolution; shared by server, SDK and CLI."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from shipyard.db import Database
+from shipyard.errors import InvalidParameter, ModelNotFound, ModelVersionNotFound, ResourceNotFound
+from shipyard.events import Event, EventStore
+from shipyard.registry.entities import LoggedModel, LoggedModelStatus, ModelVersion, RegisteredModel, Stage
+from shipyard.registry.logged_models import LoggedModelStore
+from shipyard.registry.store import Change, RegistryStore
+from shipyard.registry.validation import check_alias, check_model_name, check_stage, check_version
+from shipyard.tracking.entities import ViewType
+from shipyard.tracking.service import TrackingService
+
+__all__ = ["CARD_PREFIX", "EVALUATION_PREFIX", "RegistryService", "ResolvedModel"]
+
+ANONYMOUS = "anonymous"
+CARD_PREFIX = "shipyard.card."
+EVALUATION_PREFIX = "shipyard.evaluation."
+MAX_REGISTERED_MODELS = 1000
+MAX_MODEL_VERSIONS = 200_000
+_LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
+_ACTIVE_STAGES = (Stage.STAGING, Stage.PRODUCTION)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """Where a model URI's files are, and what it named.
+
+    Attributes:
+        artifact_uri: the folder holding the model (``mlflow-artifacts:/…``, or what the version's source says).
+        version: the model version, for ``models:/name/…`` URIs.
+        logged_model: the logged model, when the files belong to one.
+        run_id: the run that produced the model, when known.
+    """
+
+    artifact_uri: str
+    version: ModelVersion | None = None
+    logged_model: LoggedModel | None = None
+    run_id: str | None = None
+
+
+@dataclass
+class RegistryService:
+    """The registry capability: logged models, registered models, versions, aliases, stages and history.
+
+    Args:
+        database: the metadata database (the same one tracking uses).
+        tracking: the tracking service, to check runs and resolve ``runs:/`` URIs.
+        clock_ms: the time source in milliseconds (replaceable in tests).
+    """
+
+    database: Database
+    tracking: TrackingService
+    clock_ms: Callable[[], int] = field(default=_now_ms)
+
+    def __post_init__(self) -> None:
+        self.store = RegistryStore(self.database)
+        self.logged = LoggedModelStore(self.database)
+        self.events = EventStore(self.database)
+
+    def _change(self, actor: str | None, reason: str | None) -> Change:
+        return Change(actor or ANONYMOUS, self.clock_ms(), reason or None)
+
+    # ------------------------------------------------------------------------------------- logged models
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        *,
+        source_run_id: str | None = None,
+        model_type: str | None = None,
+        user_id: str | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> LoggedModel:
+        """Create a PENDING logged model; its files go under its ``artifact_location``."""
+        try:
+            exp_id = int(experiment_id)
+        except (TypeError, ValueError):
+            raise InvalidParameter(f"Invalid experiment id {experiment_id!r}: expected an integer.") from None
+        self.tracking.get_experiment(str(exp_id))  # 404 for an unknown experiment
+        if source_run_id:
+            self.tracking.get_run(source_run_id)
+        model_name = name or f"model-{self.clock_ms()}"
+        check_model_name(model_name)
+        return self.logged.create(
+            exp_id,
+            model_name,
+            source_run_id=source_run_id or None,
+            model_type=model_type or None,
+            user_id=user_id,
+            params=params or {},
+            tags=tags or {},
+            now_ms=self.clock_ms(),
+        )
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        """One logged model."""
+        return self.logged.get(model_id)
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
+        """Mark a logged model READY (or UPLOAD_FAILED) once its files are uploaded."""
+        try:
+            parsed = LoggedModelStatus(status)
+        except ValueError:
+            allowed = ", ".join(s.value for s in LoggedModelStatus)
+            raise InvalidParameter(f"Invalid logged model status {status!r}; expected one of {allowed}.") from None
+        return self.logged.finalize(model_id, parsed, self.clock_ms())
+
+    def delete_logged_model(self, model_id: str) -> None:
+        """Soft-delete a logged model."""
+        self.logged.delete(model_id, self.clock_ms())
+
+    def set_logged_model_tags(self, model_id: str, tags: dict[str, str]) -> None:
+        """Set tags on a logged model."""
+        self.logged.set_tags(model_id, tags)
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        """Remove one tag of a logged model."""
+        self.logged.delete_tag(model_id, key)
+
+    def log_logged_model_params(self, model_id: str, params: dict[str, str]) -> None:
+        """Set params on a logged model."""
+        self.logged.log_params(model_id, params)
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        order_by: Sequence[str] = (),
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> tuple[list[LoggedModel], str | None]:
+        """Logged models of experiments matching MLflow's filter grammar."""
+        ids = []
+        for e in experiment_ids:
+            try:
+                ids.append(int(e))
+            except ValueError:
+                raise InvalidParameter(f"Invalid experiment id {e!r}: expected an integer.") from None
+        if not 0 < max_results <= 10_000:
+            raise InvalidParameter(f"max_results must be between 1 and 10000, got {max_results}.")
+        return self.logged.search(ids, filter_string, order_by, max_results, page_token, ViewType.ACTIVE_ONLY)
+
+    def log_outputs(self, run_id: str, outputs: Sequence[tuple[str, int]]) -> None:
+        """Link logged models to the run that produced them."""
+        self.logged.log_outputs(run_id, outputs)
+
+    def run_outputs(self, run_id: str) -> list[tuple[str, int]]:
+        """``(model_id, step)`` of the models a run produced."""
+        return self.logged.outputs_of(run_id)
+
+    # --------------------------------------------------------------------------------- registered models
+    def create_registered_model(
+        self,
+        name: str,
+        *,
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> RegisteredModel:
+        """Create a registered model (RESOURCE_ALREADY_EXISTS if the name is taken)."""
+        check_model_name(name)
+        return self.store.create_registered_model(name, tags or {}, description, actor, self._change(actor, reason))
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """A registered model with its tags, aliases and latest version per stage."""
+        return self.store.get_registered_model(check_model_name(name))
+
+    def rename_registered_model(
+        self, name: str, new_name: str, *, actor: str | None = None, reason: str | None = None
+    ) -> RegisteredModel:
+        """Rename a registered model; versions, aliases and history follow."""
+        check_model_name(name)
+        check_model_name(new_name, "new_name")
+        return self.store.rename_registered_model(name, new_name, self._change(actor, reason))
+
+    def update_registered_model(
+        self, name: str, description: str | None, *, actor: str | None = None, reason: str | None = None
+    ) -> RegisteredModel:
+        """Replace a registered model's description."""
+        return self.store.update_registered_model(check_model_name(name), description, self._change(actor, reason))
+
+    def delete_registered_model(self, name: str, *, actor: str | None = None, reason: str | None = None) -> None:
+        """Delete a registered model and all its versions; its history stays readable."""
+        self.store.delete_registered_model(check_model_name(name), self._change(actor, reason))
+
+    def set_registered_model_tag(self, name: str, key: str, value: str, *, actor: str | None = None) -> None:
+        """Set a registered model tag."""
+        if not key:
+            raise InvalidParameter("Missing value for required parameter 'key'.")
+        self.store.set_registered_model_tag(check_model_name(name), key, value, self._change(actor, None))
+
+    def delete_registered_model_tag(self, name: str, key: str, *, actor: str | None = None) -> None:
+        """Delete a registered model tag."""
+        self.store.delete_registered_model_tag(check_model_name(name), key, self._change(actor, None))
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        order_by: Sequence[str] = (),
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> tuple[list[RegisteredModel], str | None]:
+        """Registered models matching MLflow's filter grammar (``name LIKE 'churn%'``, ``tags.team = 'x'``)."""
+        if not 0 < max_results <= MAX_REGISTERED_MODELS:
+            raise InvalidParameter(
+                f"Invalid value for max_results. It must be at most {MAX_REGISTERED_MODELS}, but got {max_results}"
+            )
+        return self.store.search_registered_models(filter_string, order_by, max_results, page_token)
+
+    def get_latest_versions(self, name: str, stages: Sequence[str] = ()) -> list[ModelVersion]:
+        """The newest version in each stage (deprecated in MLflow, still used)."""
+        for s in stages:
+            check_stage(s)
+        return self.store.latest_versions(check_model_name(name), stages)
+
+    # ------------------------------------------------------------------------------------ model versions
+    def _storage_for(self, source: str, run_id: str | None, model_id: str | None) -> tuple[str, str | None]:
+        """Where a new version's files are, and the logged model they belong to (if any)."""
+        if source.startswith("models:/"):
+            target = source[len("models:/") :].strip("/")
+            if _LOGGED_MODEL_ID.match(target):
+                if model_id and model_id != target:
+                    raise InvalidParameter(
+                        f"The source {source!r} names logged model {target!r} but model_id is {model_id!r}."
+                    )
+                return self.logged.get(target).artifact_location, target
+            resolved = self.resolve_model_uri(source)
+            return resolved.artifact_uri, resolved.logged_model.model_id if resolved.logged_model else model_id
+        if model_id:
+            return self.logged.get(model_id).artifact_location, model_id
+        if source.startswith("runs:/"):
+            resolved = self.resolve_model_uri(source)
+            return resolved.artifact_uri, resolved.logged_model.model_id if resolved.logged_model else None
+        return source, None
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        *,
+        run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        model_id: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> ModelVersion:
+        """Register a new version of ``name`` from a logged model, a ``runs:/`` URI or any artifact URI."""
+        check_model_name(name)
+        if not source:
+            raise InvalidParameter("Missing value for required parameter 'source'.")
+        self.store.model_key(name)  # 404 before resolving anything
+        if run_id:
+            self.tracking.get_run(run_id)
+        storage, linked_model = self._storage_for(source, run_id, model_id or None)
+        if run_id is None and linked_model:
+            run_id = self.logged.get(linked_model).source_run_id
+        return self.store.create_model_version(
+            name,
+            source,
+            storage_location=storage,
+            run_id=run_id or None,
+            run_link=run_link or None,
+            tags=tags or {},
+            description=description,
+            model_id=linked_model,
+            user_id=actor,
+            change=self._change(actor, reason),
+        )
+
+    def get_model_version(self, name: str, version: str | int) -> ModelVersion:
+        """One model version."""
+        return self.store.get_model_version(check_model_name(name), check_version(version))
+
+    def update_model_version(
+        self, name: str, version: str | int, description: str | None, *, actor: str | None = None
+    ) -> ModelVersion:
+        """Replace a version's description."""
+        return self.store.update_model_version(
+            check_model_name(name), check_version(version), description, self._change(actor, None)
+        )
+
+    def delete_model_version(
+        self, name: str, version: str | int, *, actor: str | None = None, reason: str | None = None
+    ) -> None:
+        """Delete a version and any alias on it; its number is never reused."""
+        self.store.delete_model_version(check_model_name(name), check_version(version), self._change(actor, reason))
+
+    def transition_model_version_stage(
+        self,
+        name: str,
+        version: str | int,
+        stage: str,
+        *,
+        archive_existing_versions: bool = False,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> ModelVersion:
+        """Move a version to a legacy stage, optionally archiving the versions already there."""
+        parsed = check_stage(stage)
+        if archive_existing_versions and parsed not in _ACTIVE_STAGES:
+            raise InvalidParameter(
+                f"Model version transition cannot archive existing model versions because '{parsed.value}' is "
+                "not an Active stage. Valid stages are Staging and Production."
+            )
+        return self.store.transition_stage(
+            check_model_name(name),
+            check_version(version),
+            parsed,
+            archive_existing_versions,
+            self._change(actor, reason),
+        )
+
+    def set_model_version_tag(
+        self, name: str, version: str | int, key: str, value: str, *, actor: str | None = None
+    ) -> None:
+        """Set a version tag."""
+        if not key:
+            raise InvalidParameter("Missing value for required parameter 'key'.")
+        self.store.set_model_version_tag(
+            check_model_name(name), check_version(version), key, value, self._change(actor, None)
+        )
+
+    def delete_model_version_tag(self, name: str, version: str | int, key: str, *, actor: str | None = None) -> None:
+        """Delete a version tag."""
+        self.store.delete_model_version_tag(
+            check_model_name(name), check_version(version), key, self._change(actor, None)
+        )
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        order_by: Sequence[str] = (),
+        max_results: int = 10_000,
+        page_token: str | None = None,
+    ) -> tuple[list[ModelVersion], str | None]:
+        """Model versions matching MLflow's filter grammar (``name = 'churn'``, ``run_id = '…'``)."""
+        if not 0 < max_results <= MAX_MODEL_VERSIONS:
+            raise InvalidParameter(
+                f"Invalid value for max_results. It must be at most {MAX_MODEL_VERSIONS}, but got {max_results}"
+            )
+        return self.store.search_model_versions(filter_string, order_by, max_results, page_token)
+
+    def get_download_uri(self, name: str, version: str | int) -> str:
+        """Where a version's files are (what the MLflow client downloads)."""
+        mv = self.get_model_version(name, version)
+        return mv.storage_location or mv.source
+
+    # -------------------------------------------------------------------------------------------- aliases
+    def set_alias(
+        self, name: str, alias: str, version: str | int, *, actor: str | None = None, reason: str | None = None
+    ) -> None:
+        """Point an alias (``champion``, ``challenger``, anything) at a version, moving it if needed."""
+        self.store.set_alias(
+            check_model_name(name), check_alias(alias), check_version(version), self._change(actor, reason)
+        )
+
+    def delete_alias(self, name: str, alias: str, *, actor: str | None = None, reason: str | None = None) -> None:
+        """Remove an alias."""
+        if not alias:
+            raise InvalidParameter("Registered model alias name cannot be empty.")
+        self.store.delete_alias(check_model_name(name), alias, self._change(actor, reason))
+
+    def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version an alias points at."""
+        if not alias:
+            raise InvalidParameter("Registered model alias name cannot be empty.")
+        return self.store.get_version_by_alias(check_model_name(name), alias)
+
+    # ---------------------------------------------------------------------------------------- resolution
+    def resolve_model_uri(self, uri: str) -> ResolvedModel:
+        """Resolve ``models:/name/3``, ``models:/name@alias``, ``models:/name/Production``, ``models:/name/latest``,
+        ``models:/m-…`` (a logged model) and ``runs:/<run>/<path>`` to the folder holding the model.
+
+        Raises:
+            InvalidParameter: the URI is not one of these forms.
+            ResourceNotFound: what it names does not exist.
+        """
+        if uri.startswith("models:/"):
+            return self._resolve_models_uri(uri)
+        if uri.startswith("runs:/"):
+            return self._resolve_runs_uri(uri)
+        raise InvalidParameter(f"Not a model URI: {uri!r}; expected models:/… or runs:/….")
+
+    def _resolve_models_uri(self, uri: str) -> ResolvedModel:
+        body = uri[len("models:/") :].strip("/")
+        if _LOGGED_MODEL_ID.match(body):
+            logged = self.logged.get(body)
+            return ResolvedModel(logged.artifact_location, logged_model=logged, run_id=logged.source_run_id)
+        if "@" in body and "/" not in body.split("@", 1)[1]:
+            name, alias = body.split("@", 1)
+            mv = self.get_version_by_alias(name, alias)
+        elif "/" in body:
+            name, ref = body.rsplit("/", 1)
+            mv = self._version_by_ref(name, ref, uri)
+        else:
+            raise InvalidParameter(
+                f"Invalid model URI {uri!r}: expected models:/<name>/<version>, models:/<name>@<alias>."
+            )
+        linked = self.logged.get(mv.model_id) if mv.model_id else None
+        return ResolvedModel(mv.storage_location or mv.source, version=mv, logged_model=linked, run_id=mv.run_id)
+
+    def _version_by_ref(self, name: str, ref: str, uri: str) -> ModelVersion:
+        if ref.isdigit():
+            return self.get_model_version(name, ref)
+        if ref.lower() == "latest":
+            versions = self.get_latest_versions(name)
+        else:
+            try:
+                stage = Stage.parse(ref)
+            except ValueError:
+                raise InvalidParameter(
+                    f"Invalid model URI {uri!r}: {ref!r} is not a version, stage or 'latest'."
+                ) from None
+            versions = self.get_latest_versions(name, [stage.value])
+        if not versions:
+            raise ModelVersionNotFound(f"No versions of model with name '{name}' and stage '{ref}' found")
+        return max(versions, key=lambda v: v.version)
+
+    def _resolve_runs_uri(self, uri: str) -> ResolvedModel:
+        body = uri[len("runs:/") :].strip("/")
+        run_id, _, path = body.partition("/")
+        if not run_id or not path:
+            raise InvalidParameter(f"Invalid runs URI {uri!r}: expected runs:/<run_id>/<path>.")
+        run = self.tracking.get_run(run_id)
+        head, _, rest = path.partition("/")
+        found, _ = self.logged.search([int(run.experiment_id)], f"name = '{head}'", (), 100, None)
+        for logged in found:
+            if logged.source_run_id == run_id:
+                location = logged.artifact_location + (f"/{rest}" if rest else "")
+                return ResolvedModel(location, logged_model=logged, run_id=run_id)
+        return ResolvedModel(f"{run.artifact_uri.rstrip('/')}/{path}", run_id=run_id)
+
+    # -------------------------------------------------------------------------------- history and cards
+    def history(self, name: str, *, limit: int = 1000) -> list[Event]:
+        """Every recorded change of a registered model and its versions, newest first."""
+        key = self.store.model_key(check_model_name(name))
+        found = self.events.list_events(entity_id=str(key), limit=limit, newest_first=True)
+        return [e for e in found if e.entity_type in ("registered_model", "model_version")]
+
+    def set_card_fields(self, name: str, version: str | int, *, actor: str | None = None, **fields: str) -> None:
+        """Owner-written model-card sections (``intended_use``, ``limitations``, …) on a version."""
+        for key, value in fields.items():
+            if not re.fullmatch(r"[a-z_]{1,64}", key):
+                raise InvalidParameter(f"Invalid model card field {key!r}: use lower-case words joined by '_'.")
+            self.set_model_version_tag(name, version, CARD_PREFIX + key, value, actor=actor)
+
+    def runs_versions(self, run_id: str) -> list[ModelVersion]:
+        """Model versions registered from a run."""
+        return self.store.versions_of_run(run_id)
+
+    def require_model(self, name: str) -> None:
+        """Raise ModelNotFound if there is no registered model called ``name``."""
+        try:
+            self.store.model_key(name)
+        except ResourceNotFound as exc:
+            raise ModelNotFound(str(exc)) from None

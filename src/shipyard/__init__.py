@@ -43,15 +43,37 @@ if TYPE_CHECKING:
         set_tracking_uri,
         start_run,
     )
+    from shipyard.client.models import (
+        LoggedModelInfo,
+        attach_evaluation,
+        delete_alias,
+        download_model,
+        get_model_version,
+        get_registered_model,
+        load_model,
+        log_model,
+        register_model,
+        search_model_versions,
+        set_alias,
+        set_model_card,
+        transition_stage,
+    )
 
 __all__ = [
     "ActiveRun",
+    "LoggedModelInfo",
     "__version__",
     "active_run",
+    "attach_evaluation",
+    "delete_alias",
+    "download_model",
     "end_run",
     "flush",
     "get_metric_history",
+    "get_model_version",
+    "get_registered_model",
     "get_run",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_dict",
@@ -59,22 +81,48 @@ __all__ = [
     "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
+    "search_model_versions",
     "search_runs",
+    "set_alias",
     "set_experiment",
+    "set_model_card",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "transition_stage",
 ]
+
+
+_MODEL_FUNCTIONS = frozenset(
+    {
+        "LoggedModelInfo",
+        "attach_evaluation",
+        "delete_alias",
+        "download_model",
+        "get_model_version",
+        "get_registered_model",
+        "load_model",
+        "log_model",
+        "register_model",
+        "search_model_versions",
+        "set_alias",
+        "set_model_card",
+        "transition_stage",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
     # Lazy re-export keeps `import shipyard` free of SQLAlchemy, httpx and pandas.
-    if name in __all__:
-        value = getattr(importlib.import_module("shipyard.client.fluent"), name)
+    if name in __all__ and name != "__version__":
+        module = "shipyard.client.models" if name in _MODEL_FUNCTIONS else "shipyard.client.fluent"
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'shipyard' has no attribute {name!r}")

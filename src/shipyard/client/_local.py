@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from shipyard.artifacts import open_artifact_store, safe_relpath
 from shipyard.db import open_database
-from shipyard.errors import ExperimentNotFound
+from shipyard.errors import ExperimentNotFound, ResourceAlreadyExists
+from shipyard.registry.entities import LoggedModel, ModelVersion, RegisteredModel
+from shipyard.registry.service import RegistryService
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
 from shipyard.tracking.service import TrackingService, artifact_key
 from shipyard.tracking.store import TrackingStore
@@ -23,10 +26,12 @@ class LocalBackend:
     # The embedded store takes big batches: one transaction per 50,000 points keeps ingest fast.
     max_metrics_per_batch = 50_000
 
-    def __init__(self, store_uri: str, artifacts_uri: str) -> None:
+    def __init__(self, store_uri: str, artifacts_uri: str, *, s3_endpoint_url: str | None = None) -> None:
         self.database = open_database(store_uri)
         self.service = TrackingService(TrackingStore(self.database))
-        self.artifacts = open_artifact_store(artifacts_uri)
+        self.registry = RegistryService(self.database, self.service)
+        self.actor = _user()
+        self.artifacts = open_artifact_store(artifacts_uri, s3_endpoint_url=s3_endpoint_url)
 
     def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> str:
         return self.service.create_experiment(name, tags=tags)
@@ -126,5 +131,120 @@ class LocalBackend:
             shutil.copyfileobj(src, dst, 1 << 20)
         return target
 
+    # ------------------------------------------------------------------------------- artifacts by URI
+    @staticmethod
+    def _uri_key(artifact_uri: str, path: str) -> str:
+        base = artifact_key(artifact_uri)
+        return f"{base}/{safe_relpath(path)}" if path.strip("/") else base
+
+    def upload_file(self, artifact_uri: str, local_path: Path, rel_path: str) -> None:
+        with local_path.open("rb") as handle:
+            self.artifacts.write_stream(self._uri_key(artifact_uri, rel_path), iter(lambda: handle.read(1 << 20), b""))
+
+    def list_files(self, artifact_uri: str, path: str) -> list[tuple[str, bool, int | None]]:
+        base = artifact_key(artifact_uri)
+        out = []
+        for info in self.artifacts.list_dir(self._uri_key(artifact_uri, path)):
+            rel = info.path[len(base) + 1 :] if info.path.startswith(base + "/") else info.path
+            out.append((rel, info.is_dir, info.size_bytes))
+        return out
+
+    def download_file(self, artifact_uri: str, path: str, target: Path) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with self.artifacts.open_read(self._uri_key(artifact_uri, path)) as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        return target
+
+    # ---------------------------------------------------------------------------------------- registry
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str,
+        source_run_id: str | None,
+        model_type: str | None,
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> LoggedModel:
+        return self.registry.create_logged_model(
+            experiment_id,
+            name,
+            source_run_id=source_run_id,
+            model_type=model_type,
+            user_id=self.actor,
+            params=params,
+            tags=tags,
+        )
+
+    def finalize_logged_model(self, model_id: str, status: str) -> None:
+        self.registry.finalize_logged_model(model_id, status)
+
+    def log_outputs(self, run_id: str, outputs: Sequence[tuple[str, int]]) -> None:
+        self.registry.log_outputs(run_id, outputs)
+
+    def resolve_model_uri(self, uri: str) -> str:
+        return self.registry.resolve_model_uri(uri).artifact_uri
+
+    def create_registered_model(self, name: str, tags: dict[str, str], description: str | None) -> RegisteredModel:
+        try:
+            return self.registry.create_registered_model(name, tags=tags, description=description, actor=self.actor)
+        except ResourceAlreadyExists:
+            return self.registry.get_registered_model(name)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        return self.registry.get_registered_model(name)
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None,
+        model_id: str | None,
+        tags: dict[str, str],
+        description: str | None,
+        reason: str | None,
+    ) -> ModelVersion:
+        return self.registry.create_model_version(
+            name,
+            source,
+            run_id=run_id,
+            model_id=model_id,
+            tags=tags,
+            description=description,
+            actor=self.actor,
+            reason=reason,
+        )
+
+    def get_model_version(self, name: str, version: str) -> ModelVersion:
+        return self.registry.get_model_version(name, version)
+
+    def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        return self.registry.get_version_by_alias(name, alias)
+
+    def search_model_versions(self, filter_string: str | None, max_results: int) -> list[ModelVersion]:
+        return self.registry.search_model_versions(filter_string, max_results=max_results)[0]
+
+    def set_alias(self, name: str, alias: str, version: str, reason: str | None) -> None:
+        self.registry.set_alias(name, alias, version, actor=self.actor, reason=reason)
+
+    def delete_alias(self, name: str, alias: str, reason: str | None) -> None:
+        self.registry.delete_alias(name, alias, actor=self.actor, reason=reason)
+
+    def transition_stage(
+        self, name: str, version: str, stage: str, archive_existing: bool, reason: str | None
+    ) -> ModelVersion:
+        return self.registry.transition_model_version_stage(
+            name, version, stage, archive_existing_versions=archive_existing, actor=self.actor, reason=reason
+        )
+
+    def set_model_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        self.registry.set_model_version_tag(name, version, key, value, actor=self.actor)
+
     def close(self) -> None:
         self.database.dispose()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return "unknown"

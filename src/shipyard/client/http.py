@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -10,10 +11,23 @@ from urllib.parse import quote
 
 import httpx
 
-from shipyard.errors import ParamConflict, StoreUnavailable, error_from_code
+from shipyard.errors import (
+    InvalidParameter,
+    ParamConflict,
+    ResourceAlreadyExists,
+    ResourceNotFound,
+    StoreUnavailable,
+    error_from_code,
+)
+from shipyard.registry.entities import LoggedModel, ModelVersion, RegisteredModel, Stage
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
 from shipyard.tracking.service import artifact_key
 from shipyard.tracking.validation import MetricColumns
+from shipyard.wire.registry import (
+    logged_model_from_json,
+    model_version_from_json,
+    registered_model_from_json,
+)
 from shipyard.wire.tracking import (
     dataset_input_to_json,
     encode_float,
@@ -44,7 +58,12 @@ class RestBackend:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff_s = backoff_s
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        # Who makes registry changes, for the model's history (authentication replaces this later).
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers={"X-Shipyard-User": user})
 
     # ---------------------------------------------------------------------------------------------- plumbing
     def request(self, method: str, path: str, payload: dict[str, Any] | None = None, **kw: Any) -> Any:
@@ -217,14 +236,23 @@ class RestBackend:
 
     # ------------------------------------------------------------------------------------------- artifacts
     @staticmethod
-    def _artifact_key(run: Run, path: str) -> str:
-        key = artifact_key(run.artifact_uri)
+    def _artifact_key(artifact_uri: str, path: str) -> str:
+        key = artifact_key(artifact_uri)
         return f"{key}/{path.strip('/')}" if path.strip("/") else key
 
-    def _artifact_url(self, run: Run, path: str) -> str:
-        return f"{_ARTIFACTS}/{quote(self._artifact_key(run, path))}"
+    def _artifact_url(self, artifact_uri: str, path: str) -> str:
+        return f"{_ARTIFACTS}/{quote(self._artifact_key(artifact_uri, path))}"
 
     def upload_artifact(self, run: Run, local_path: Path, artifact_path: str) -> None:
+        self.upload_file(run.artifact_uri, local_path, artifact_path)
+
+    def list_artifacts(self, run: Run, path: str) -> list[tuple[str, bool, int | None]]:
+        return self.list_files(run.artifact_uri, path)
+
+    def download_artifact(self, run: Run, path: str, destination: Path) -> Path:
+        return self.download_file(run.artifact_uri, path, destination / Path(path).name)
+
+    def upload_file(self, artifact_uri: str, local_path: Path, rel_path: str) -> None:
         def chunks() -> Iterator[bytes]:
             with local_path.open("rb") as handle:
                 yield from iter(lambda: handle.read(1 << 20), b"")
@@ -232,7 +260,7 @@ class RestBackend:
         # A generator body cannot be replayed, so each attempt opens the file afresh.
         for attempt in range(self.retries + 1):
             try:
-                response = self._http.put(self._artifact_url(run, artifact_path), content=chunks())
+                response = self._http.put(self._artifact_url(artifact_uri, rel_path), content=chunks())
             except httpx.TransportError as exc:
                 if attempt == self.retries:
                     raise StoreUnavailable(f"Cannot reach {self.base_url}: {exc}") from exc
@@ -242,18 +270,17 @@ class RestBackend:
                     return
             time.sleep(self.backoff_s * 2**attempt)
 
-    def list_artifacts(self, run: Run, path: str) -> list[tuple[str, bool, int | None]]:
-        body = self.request("GET", _ARTIFACTS, {"path": self._artifact_key(run, path)})
+    def list_files(self, artifact_uri: str, path: str) -> list[tuple[str, bool, int | None]]:
+        body = self.request("GET", _ARTIFACTS, {"path": self._artifact_key(artifact_uri, path)})
         prefix = path.strip("/")
         return [
             (f"{prefix}/{f['path']}" if prefix else f["path"], bool(f.get("is_dir")), f.get("file_size"))
             for f in body.get("files", [])
         ]
 
-    def download_artifact(self, run: Run, path: str, destination: Path) -> Path:
-        target = destination / Path(path).name
+    def download_file(self, artifact_uri: str, path: str, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with self._http.stream("GET", self._artifact_url(run, path)) as response:
+        with self._http.stream("GET", self._artifact_url(artifact_uri, path)) as response:
             if not response.is_success:
                 response.read()
                 self._decode(response)
@@ -261,6 +288,164 @@ class RestBackend:
                 for chunk in response.iter_bytes(1 << 20):
                     out.write(chunk)
         return target
+
+    # ---------------------------------------------------------------------------------------- registry
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str,
+        source_run_id: str | None,
+        model_type: str | None,
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> LoggedModel:
+        payload: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "name": name,
+            "params": [{"key": k, "value": v} for k, v in params.items()],
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
+        if source_run_id:
+            payload["source_run_id"] = source_run_id
+        if model_type:
+            payload["model_type"] = model_type
+        return logged_model_from_json(self._api("POST", "logged-models", payload)["model"])
+
+    def finalize_logged_model(self, model_id: str, status: str) -> None:
+        self._api("PATCH", f"logged-models/{quote(model_id)}", {"model_id": model_id, "status": status})
+
+    def log_outputs(self, run_id: str, outputs: Sequence[tuple[str, int]]) -> None:
+        self._api(
+            "POST", "runs/outputs", {"run_id": run_id, "models": [{"model_id": m, "step": s} for m, s in outputs]}
+        )
+
+    def resolve_model_uri(self, uri: str) -> str:
+        if uri.startswith("runs:/"):
+            run_id, _, path = uri[len("runs:/") :].strip("/").partition("/")
+            if not run_id or not path:
+                raise InvalidParameter(f"Invalid runs URI {uri!r}: expected runs:/<run_id>/<path>.")
+            run = self.get_run(run_id)
+            head, _, rest = path.partition("/")
+            body = self._api(
+                "POST", "logged-models/search", {"experiment_ids": [run.experiment_id], "filter": f"name = '{head}'"}
+            )
+            for item in body.get("models", []):
+                model = logged_model_from_json(item)
+                if model.source_run_id == run_id:
+                    return model.artifact_location + (f"/{rest}" if rest else "")
+            return f"{run.artifact_uri.rstrip('/')}/{path}"
+        if not uri.startswith("models:/"):
+            raise InvalidParameter(f"Not a model URI: {uri!r}; expected models:/… or runs:/….")
+        body_ = uri[len("models:/") :].strip("/")
+        if body_.startswith("m-") and "/" not in body_:
+            return logged_model_from_json(self._api("GET", f"logged-models/{quote(body_)}")["model"]).artifact_location
+        if "@" in body_:
+            name, alias = body_.split("@", 1)
+            version = str(self.get_version_by_alias(name, alias).version)
+        elif "/" in body_:
+            name, ref = body_.rsplit("/", 1)
+            version = ref if ref.isdigit() else self._version_for_stage(name, ref)
+        else:
+            raise InvalidParameter(
+                f"Invalid model URI {uri!r}: expected models:/<name>/<version> or models:/<name>@<alias>."
+            )
+        return str(
+            self._api("GET", "model-versions/get-download-uri", {"name": name, "version": version})["artifact_uri"]
+        )
+
+    def _version_for_stage(self, name: str, ref: str) -> str:
+        stages: list[str] = []
+        if ref.lower() != "latest":
+            try:
+                stages = [Stage.parse(ref).value]
+            except ValueError:
+                raise InvalidParameter(f"{ref!r} is not a version, stage or 'latest'.") from None
+        body = self._api("POST", "registered-models/get-latest-versions", {"name": name, "stages": stages})
+        versions = [model_version_from_json(v) for v in body.get("model_versions", [])]
+        if not versions:
+            raise ResourceNotFound(f"No versions of model with name '{name}' and stage '{ref}' found")
+        return str(max(v.version for v in versions))
+
+    def create_registered_model(self, name: str, tags: dict[str, str], description: str | None) -> RegisteredModel:
+        payload: dict[str, Any] = {"name": name, "tags": [{"key": k, "value": v} for k, v in tags.items()]}
+        if description:
+            payload["description"] = description
+        try:
+            return registered_model_from_json(
+                self._api("POST", "registered-models/create", payload)["registered_model"]
+            )
+        except ResourceAlreadyExists:
+            return self.get_registered_model(name)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        return registered_model_from_json(self._api("GET", "registered-models/get", {"name": name})["registered_model"])
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None,
+        model_id: str | None,
+        tags: dict[str, str],
+        description: str | None,
+        reason: str | None,
+    ) -> ModelVersion:
+        payload: dict[str, Any] = {
+            "name": name,
+            "source": source,
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
+        for key, value in (
+            ("run_id", run_id),
+            ("model_id", model_id),
+            ("description", description),
+            ("reason", reason),
+        ):
+            if value:
+                payload[key] = value
+        return model_version_from_json(self._api("POST", "model-versions/create", payload)["model_version"])
+
+    def get_model_version(self, name: str, version: str) -> ModelVersion:
+        body = self._api("GET", "model-versions/get", {"name": name, "version": version})
+        return model_version_from_json(body["model_version"])
+
+    def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        body = self._api("GET", "registered-models/alias", {"name": name, "alias": alias})
+        return model_version_from_json(body["model_version"])
+
+    def search_model_versions(self, filter_string: str | None, max_results: int) -> list[ModelVersion]:
+        payload: dict[str, Any] = {"max_results": max_results}
+        if filter_string:
+            payload["filter"] = filter_string
+        body = self._api("GET", "model-versions/search", payload)
+        return [model_version_from_json(v) for v in body.get("model_versions", [])]
+
+    def set_alias(self, name: str, alias: str, version: str, reason: str | None) -> None:
+        self._api(
+            "POST", "registered-models/alias", {"name": name, "alias": alias, "version": version, "reason": reason}
+        )
+
+    def delete_alias(self, name: str, alias: str, reason: str | None) -> None:
+        self._api("DELETE", "registered-models/alias", {"name": name, "alias": alias, "reason": reason})
+
+    def transition_stage(
+        self, name: str, version: str, stage: str, archive_existing: bool, reason: str | None
+    ) -> ModelVersion:
+        body = self._api(
+            "POST",
+            "model-versions/transition-stage",
+            {
+                "name": name,
+                "version": version,
+                "stage": stage,
+                "archive_existing_versions": archive_existing,
+                "reason": reason,
+            },
+        )
+        return model_version_from_json(body["model_version"])
+
+    def set_model_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        self._api("POST", "model-versions/set-tag", {"name": name, "version": version, "key": key, "value": value})
 
     def close(self) -> None:
         self._http.close()

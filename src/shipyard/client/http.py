@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -39,6 +40,7 @@ from shipyard.wire.tracking import (
 __all__ = ["RestBackend"]
 
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
+_LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
 _API = "/api/2.0/mlflow"
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
@@ -337,7 +339,7 @@ class RestBackend:
         if not uri.startswith("models:/"):
             raise InvalidParameter(f"Not a model URI: {uri!r}; expected models:/… or runs:/….")
         body_ = uri[len("models:/") :].strip("/")
-        if body_.startswith("m-") and "/" not in body_:
+        if _LOGGED_MODEL_ID.match(body_):
             return logged_model_from_json(self._api("GET", f"logged-models/{quote(body_)}")["model"]).artifact_location
         if "@" in body_:
             name, alias = body_.split("@", 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
     "transition_stage",
 ]
 
+_LOGGED_MODEL_URI = re.compile(r"^models:/m-[0-9a-f]{32}/?$")
 _PENDING, _READY, _FAILED = "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"
 
 
@@ -240,7 +242,7 @@ def register_model(
     backend.create_registered_model(name, {}, None)
     model_id = None
     run_id = None
-    if model_uri.startswith("models:/m-"):
+    if _LOGGED_MODEL_URI.match(model_uri):
         model_id = model_uri[len("models:/") :].strip("/")
     elif model_uri.startswith("runs:/"):
         run_id = model_uri[len("runs:/") :].split("/", 1)[0]

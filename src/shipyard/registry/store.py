@@ -276,7 +276,7 @@ class RegistryStore:
                 )
             ).scalar()
             if old is None:
-                conn.execute(insert(registered_model_tags).values(model_key=key, tag=key_, value=value))
+                conn.execute(insert(registered_model_tags).values(model_key=key, key=key_, value=value))
             else:
                 conn.execute(
                     update(registered_model_tags)
@@ -518,7 +518,7 @@ class RegistryStore:
             )
             old = conn.execute(select(model_version_tags.c.value).where(where)).scalar()
             if old is None:
-                conn.execute(insert(model_version_tags).values(model_key=key, version=version, tag=key_, value=value))
+                conn.execute(insert(model_version_tags).values(model_key=key, version=version, key=key_, value=value))
             else:
                 conn.execute(update(model_version_tags).where(where).values(value=value))
             self._event(

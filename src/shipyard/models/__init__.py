@@ -1,0 +1,32 @@
+"""The model format: save and load models in MLflow's layout, with signatures, checksums and five flavors.
+
+Importing this package is cheap: numpy, pandas and the model libraries are imported when a call needs them.
+"""
+
+from __future__ import annotations
+
+from shipyard.models._checksums import verify_model_files
+from shipyard.models._entities import ColSpec, ModelInfo, ModelMeta, Schema, Signature, TensorSpec
+from shipyard.models._infer import infer_signature
+from shipyard.models._load import LoadedModel, load_model
+from shipyard.models._mlmodel import read_model_meta
+from shipyard.models._save import save_model
+from shipyard.models._warnings import PickleWarning
+from shipyard.models.flavors import FLAVORS
+
+__all__ = [
+    "FLAVORS",
+    "ColSpec",
+    "LoadedModel",
+    "ModelInfo",
+    "ModelMeta",
+    "PickleWarning",
+    "Schema",
+    "Signature",
+    "TensorSpec",
+    "infer_signature",
+    "load_model",
+    "read_model_meta",
+    "save_model",
+    "verify_model_files",
+]

@@ -55,6 +55,44 @@ def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _data_section(lineage: ModelLineage) -> list[str]:
+    lines = ["## Training data", ""]
+    if not lineage.datasets:
+        return [*lines, "_No dataset inputs were logged by the producing run._"]
+    lines += ["| Dataset | Digest | Source | Context |", "|---|---|---|---|"]
+    return lines + [
+        f"| {_md(d.name)} | `{d.digest}` | {_md(d.source)} | {_md(d.tags.get('mlflow.data.context', ''))} |"
+        for d in lineage.datasets
+    ]
+
+
+def _params_section(lineage: ModelLineage) -> list[str]:
+    lines = ["", "## Parameters", ""]
+    if not lineage.params:
+        return [*lines, "_None recorded._"]
+    return [*lines, "| Param | Value |", "|---|---|"] + [
+        f"| {_md(k)} | {_md(v)} |" for k, v in sorted(lineage.params.items())
+    ]
+
+
+def _metrics_section(lineage: ModelLineage) -> list[str]:
+    lines = ["", "## Evaluation metrics", ""]
+    if not lineage.metrics:
+        return [*lines, "_None recorded._"]
+    return [*lines, "| Metric | Value | Step |", "|---|---|---|"] + [
+        f"| {_md(m.key)} | {m.value:.6g} | {m.step} |" for m in sorted(lineage.metrics, key=lambda m: m.key)
+    ]
+
+
+def _evaluations_section(lineage: ModelLineage) -> list[str]:
+    lines = ["", "## Evaluation and fairness results attached later", ""]
+    if not lineage.evaluations:
+        return [*lines, "_None attached. Attach with `sy.attach_evaluation(name, version, evaluation, results)`._"]
+    for key, value in sorted(lineage.evaluations.items()):
+        lines += [f"### {key}", "", "```json", value, "```", ""]
+    return lines
+
+
 def model_card_markdown(lineage: ModelLineage, mlmodel_text: str | None = None) -> str:
     """The model card of a version.
 
@@ -80,34 +118,10 @@ def model_card_markdown(lineage: ModelLineage, mlmodel_text: str | None = None) 
     for section in CARD_FIELDS:
         title = section.replace("_", " ").capitalize()
         lines += [f"## {title}", "", card.get(section) or _MISSING.format(flag=section.replace("_", "-")), ""]
-    lines += ["## Training data", ""]
-    if lineage.datasets:
-        lines += ["| Dataset | Digest | Source | Context |", "|---|---|---|---|"]
-        lines += [
-            f"| {_md(d.name)} | `{d.digest}` | {_md(d.source)} | {_md(d.tags.get('mlflow.data.context', ''))} |"
-            for d in lineage.datasets
-        ]
-    else:
-        lines.append("_No dataset inputs were logged by the producing run._")
-    lines += ["", "## Parameters", ""]
-    if lineage.params:
-        lines += ["| Param | Value |", "|---|---|"] + [
-            f"| {_md(k)} | {_md(v)} |" for k, v in sorted(lineage.params.items())
-        ]
-    else:
-        lines.append("_None recorded._")
-    lines += ["", "## Evaluation metrics", ""]
-    if lineage.metrics:
-        lines += ["| Metric | Value | Step |", "|---|---|---|"]
-        lines += [f"| {_md(m.key)} | {m.value:.6g} | {m.step} |" for m in sorted(lineage.metrics, key=lambda m: m.key)]
-    else:
-        lines.append("_None recorded._")
-    lines += ["", "## Evaluation and fairness results attached later", ""]
-    if lineage.evaluations:
-        for key, value in sorted(lineage.evaluations.items()):
-            lines += [f"### {key}", "", "```json", value, "```", ""]
-    else:
-        lines.append("_None attached. Attach with `sy.attach_evaluation(name, version, name, results)`._")
+    lines += _data_section(lineage)
+    lines += _params_section(lineage)
+    lines += _metrics_section(lineage)
+    lines += _evaluations_section(lineage)
     lines += ["", "## Signature", ""]
     signature = signature_columns(mlmodel_text)
     if signature.get("inputs"):

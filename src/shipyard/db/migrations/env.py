@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import shipyard.events.tables  # noqa: F401 - registers the tables on the shared metadata
-import shipyard.registry.tables  # noqa: F401
+import shipyard.events.tables
+import shipyard.registry.tables
 import shipyard.tracking.tables  # noqa: F401
 from shipyard.db._metadata import metadata
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from shipyard.artifacts import safe_relpath
 from shipyard.errors import InvalidParameter, ResourceNotFound
 from shipyard.server._context import AppContext
-from shipyard.server.ui import _artifacts, _views
+from shipyard.server.ui import _artifacts, _model_pages, _views
 from shipyard.server.ui._render import render
 from shipyard.tracking import search
 from shipyard.tracking.entities import Run, ViewType
@@ -147,6 +147,7 @@ def run_page(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Respo
             preview = _artifacts.preview(ctx.artifacts, root, selected)
         except ResourceNotFound:
             preview_error = f"No artifact file at {selected!r} in this run."
+    model_versions, logged_models = _model_pages.run_models(ctx, run.run_id)
     return render(
         "run.html",
         status_code=404 if preview_error else 200,
@@ -166,6 +167,8 @@ def run_page(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Respo
         selected=selected,
         preview=preview,
         preview_error=preview_error,
+        model_versions=model_versions,
+        logged_models=logged_models,
     )
 
 

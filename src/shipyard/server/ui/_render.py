@@ -9,11 +9,22 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
 from shipyard._version import __version__
+from shipyard.server.ui._model_views import model_url, version_url
 
-__all__ = ["SECURITY_HEADERS", "error_page", "fmt_duration", "fmt_number", "fmt_time", "qs", "render"]
+__all__ = [
+    "SECURITY_HEADERS",
+    "error_page",
+    "fmt_duration",
+    "fmt_number",
+    "fmt_time",
+    "markdown_html",
+    "qs",
+    "render",
+]
 
 # Pages carry no inline script or style: everything comes from /ui/static, so a strict policy costs nothing.
 SECURITY_HEADERS = {
@@ -79,6 +90,23 @@ def qs(**params: Any) -> str:
 
 
 @cache
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt  # a dependency of rich, which the CLI already needs
+
+    # Raw HTML stays text (html=False) and javascript:/data: links are refused by the parser. Images are off:
+    # the page's Content-Security-Policy would block a remote one anyway, and a broken image helps nobody.
+    return MarkdownIt("js-default", {"html": False, "linkify": False}).disable("image")
+
+
+def markdown_html(text: str) -> Markup:
+    """Markdown rendered to HTML in which every piece of the source text is escaped (raw HTML is not passed on).
+
+    The result is marked safe because the renderer, not the author, wrote every tag in it.
+    """
+    return Markup(_markdown().render(text))  # noqa: S704 - the renderer escapes all source text (html=False)
+
+
+@cache
 def environment() -> Environment:
     """The Jinja2 environment, built once; autoescaping is on for every template."""
     env = Environment(
@@ -89,7 +117,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(time=fmt_time, number=fmt_number)
-    env.globals.update(duration=fmt_duration, qs=qs, version=__version__)
+    env.globals.update(duration=fmt_duration, qs=qs, version=__version__, model_url=model_url, version_url=version_url)
     return env
 
 
@@ -99,7 +127,15 @@ def render(template: str, status_code: int = 200, **context: Any) -> HTMLRespons
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 
-_TITLES = {400: "Bad request", 404: "Not found", 500: "Something went wrong", 503: "Service unavailable"}
+_TITLES = {
+    400: "Bad request",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflict",
+    413: "Too large",
+    500: "Something went wrong",
+    503: "Service unavailable",
+}
 
 
 def error_page(status_code: int, message: str) -> HTMLResponse:

@@ -1,4 +1,5 @@
-"""The web UI's routes: server-rendered pages, raw artifacts, a metric-history JSON endpoint and static files."""
+"""The web UI's routes: server-rendered pages, registry forms, raw artifacts, a metric-history JSON endpoint
+and static files."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
@@ -18,38 +20,92 @@ from starlette.staticfiles import StaticFiles
 from shipyard.errors import ResourceNotFound, ShipyardError
 from shipyard.server._context import AppContext, context_of
 from shipyard.server._json import json_response
-from shipyard.server.ui import _pages
+from shipyard.server.ui import _model_pages, _pages
 from shipyard.server.ui._render import error_page
 
-__all__ = ["STATIC_DIR", "page", "ui_routes"]
+__all__ = ["STATIC_DIR", "UI_ACTOR", "action", "page", "ui_actor", "ui_routes"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 _log = logging.getLogger("shipyard.server.ui")
 
 Page = Callable[[AppContext, QueryParams, dict[str, Any]], Response]
+Action = Callable[[AppContext, dict[str, str], dict[str, Any], str], Response]
+UI_ACTOR = "web-ui"
+MAX_FORM_BYTES = 64 * 1024
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def _guarded(request: Request, build: Callable[..., Response], *args: Any) -> Response:
+    """Run ``build(context, *args)`` in a worker thread, turning every error into a friendly HTML page."""
+    try:
+        return await run_in_threadpool(build, context_of(request), *args)
+    except ResourceNotFound as exc:
+        return error_page(404, exc.message)
+    except ShipyardError as exc:
+        status = exc.http_status if 400 <= exc.http_status < 600 else 500
+        if status >= 500:
+            _log.warning("UI page failed: %s", exc.message)
+        return error_page(status, exc.message)
+    except OperationalError as exc:
+        _log.warning("database unavailable: %s", exc)
+        return error_page(503, "The metadata store is busy or unreachable; reload the page in a moment.")
+    except Exception:
+        _log.exception("unexpected error in UI page %s", request.url.path)
+        return error_page(500, "The page could not be built; the server log has the details.")
 
 
 def page(build: Page) -> Callable[[Request], Any]:
     """An endpoint that builds a page in a worker thread and turns every error into a friendly HTML page."""
 
     async def endpoint(request: Request) -> Response:
-        try:
-            return await run_in_threadpool(build, context_of(request), request.query_params, request.path_params)
-        except ResourceNotFound as exc:
-            return error_page(404, exc.message)
-        except ShipyardError as exc:
-            status = exc.http_status if 400 <= exc.http_status < 600 else 500
-            if status >= 500:
-                _log.warning("UI page failed: %s", exc.message)
-            return error_page(status, exc.message)
-        except OperationalError as exc:
-            _log.warning("database unavailable: %s", exc)
-            return error_page(503, "The metadata store is busy or unreachable; reload the page in a moment.")
-        except Exception:
-            _log.exception("unexpected error in UI page %s", request.url.path)
-            return error_page(500, "The page could not be built; the server log has the details.")
+        return await _guarded(request, build, request.query_params, request.path_params)
 
     endpoint.__name__ = build.__name__
+    return endpoint
+
+
+def ui_actor(_request: Request) -> str:
+    """Who is changing the registry through the UI, for its history.
+
+    The UI has no sign-in yet, so every change made with its forms is recorded as ``web-ui``. This function is
+    where authentication plugs in: once a middleware puts the signed-in user on the request, it returns that
+    user, and every form handler records them without further changes.
+    """
+    return UI_ACTOR
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether a form was posted from one of our own pages (a cross-site form must not move an alias)."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return urlsplit(origin).netloc == request.headers.get("host", "")
+    return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+
+
+async def _read_form(request: Request) -> dict[str, str] | None:
+    """The posted form's fields (the last value of a repeated name wins), or None when it is too large."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+def action(handle: Action) -> Callable[[Request], Any]:
+    """An endpoint for a POSTed form: checks where it came from, parses it, and runs ``handle`` like a page."""
+
+    async def endpoint(request: Request) -> Response:
+        if not _same_origin(request):
+            return error_page(403, "This form was sent from another site; open the page here and send it again.")
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM_TYPE:
+            return error_page(400, f"Send the form as {_FORM_TYPE}, as the page's own form does.")
+        form = await _read_form(request)
+        if form is None:
+            return error_page(413, f"The form is larger than {MAX_FORM_BYTES // 1024} KB.")
+        return await _guarded(request, handle, form, request.path_params, ui_actor(request))
+
+    endpoint.__name__ = handle.__name__
     return endpoint
 
 
@@ -75,6 +131,23 @@ def ui_routes() -> list[BaseRoute]:
         Route("/experiments/{experiment_id}", page(_pages.runs_page), methods=["GET"], name="ui_runs"),
         Route("/runs/{run_id}", page(_pages.run_page), methods=["GET"], name="ui_run"),
         Route("/compare", page(_pages.compare_page), methods=["GET"], name="ui_compare"),
+        Route("/models", page(_model_pages.models_page), methods=["GET"], name="ui_models"),
+        Route("/models/{name}", page(_model_pages.model_page), methods=["GET"], name="ui_model"),
+        Route("/models/{name}/aliases", action(_model_pages.set_alias_action), methods=["POST"], name="ui_set_alias"),
+        Route("/models/{name}/stage", action(_model_pages.stage_action), methods=["POST"], name="ui_set_stage"),
+        Route("/models/{name}/versions/{version}", page(_model_pages.version_page), methods=["GET"], name="ui_version"),
+        Route(
+            "/models/{name}/versions/{version}/card",
+            action(_model_pages.card_action),
+            methods=["POST"],
+            name="ui_version_card",
+        ),
+        Route(
+            "/models/{name}/versions/{version}/raw",
+            page(_model_pages.version_raw),
+            methods=["GET"],
+            name="ui_version_raw",
+        ),
         Route("/ui/artifacts/{run_id}/raw", page(_pages.raw_artifact), methods=["GET"], name="ui_raw_artifact"),
         Route("/ui/api/runs/{run_id}/metrics/{key:path}", metric_history, methods=["GET"], name="ui_metric_history"),
         Mount("/ui/static", app=StaticFiles(directory=STATIC_DIR), name="ui_static"),

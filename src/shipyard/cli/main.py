@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import experiments, models, reproduce, runs
+from shipyard.cli import experiments, models, reproduce, runs, webhooks
 from shipyard.cli.server import server
 
 __all__ = ["app", "main"]
@@ -21,6 +21,7 @@ app.command()(server)
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
+app.add_typer(webhooks.app, name="webhooks")
 runs.app.command("reproduce")(reproduce.reproduce)
 
 

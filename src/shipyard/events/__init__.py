@@ -1,6 +1,21 @@
 """Events: the outbox table every registry change (and later every alert) is written to, and webhooks."""
 
+from shipyard.events._dispatcher import DeliveryAttempt, WebhookDispatcher, sign
 from shipyard.events.entities import Delivery, Event, NewEvent, Webhook
 from shipyard.events.store import EventStore, matches, record_event
+from shipyard.events.webhooks import KNOWN_KINDS, WebhookService
 
-__all__ = ["Delivery", "Event", "EventStore", "NewEvent", "Webhook", "matches", "record_event"]
+__all__ = [
+    "KNOWN_KINDS",
+    "Delivery",
+    "DeliveryAttempt",
+    "Event",
+    "EventStore",
+    "NewEvent",
+    "Webhook",
+    "WebhookDispatcher",
+    "WebhookService",
+    "matches",
+    "record_event",
+    "sign",
+]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,12 +14,14 @@ from shipyard._version import __version__
 from shipyard.artifacts import open_artifact_store
 from shipyard.config import Settings
 from shipyard.db import open_database
+from shipyard.events import WebhookDispatcher
 from shipyard.events.webhooks import WebhookService
 from shipyard.registry.service import RegistryService
 from shipyard.server._context import AppContext
 from shipyard.server._errors import install_error_handlers
 from shipyard.server._json import json_response
 from shipyard.server.mlflow_api import mlflow_routes
+from shipyard.server.native_api import native_routes
 from shipyard.server.ui import ui_routes
 from shipyard.tracking.service import TrackingService
 from shipyard.tracking.store import TrackingStore
@@ -72,8 +76,27 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         >>> app = create_app(Settings(home=Path("/tmp/sy")))  # doctest: +SKIP
     """
     ctx = context or build_context(settings or Settings.from_env())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Each server process delivers webhooks from the outbox; deliveries are claimed atomically, so several
+        # workers never send the same one twice.
+        dispatcher = WebhookDispatcher(ctx.registry.database) if ctx.settings.deliver_webhooks else None
+        if dispatcher is not None:
+            dispatcher.start()
+        try:
+            yield
+        finally:
+            if dispatcher is not None:
+                dispatcher.stop(5.0)
+
     app = FastAPI(
-        title="Shipyard", version=__version__, docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json"
+        title="Shipyard",
+        version=__version__,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
     )
     app.state.context = ctx
     install_error_handlers(app)
@@ -82,6 +105,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     for prefix in ("/api", "/ajax-api"):
         app.add_route(f"{prefix}/3.0/mlflow/server-info", _server_info, methods=["GET"])
     app.router.routes.extend(mlflow_routes())
+    app.router.routes.extend(native_routes())
     app.router.routes.extend(ui_routes())
     return app
 

@@ -19,7 +19,7 @@ from shipyard.server.mlflow_api import (
     model_versions,
     registered_models,
     runs,
-    # webhooks,
+    webhooks,
 )
 from shipyard.server.mlflow_api._request import Fields, read_fields
 
@@ -58,7 +58,7 @@ def mlflow_routes() -> list[BaseRoute]:
         *logged_models.ROUTES,
         *registered_models.ROUTES,
         *model_versions.ROUTES,
-        # *webhooks.ROUTES,
+        *webhooks.ROUTES,
     ]
     routes: list[BaseRoute] = []
     for prefix in API_PREFIXES:

@@ -18,7 +18,7 @@ from shipyard.registry.tables import (
     registered_model_tags,
     registered_models,
 )
-from shipyard.tracking._search_scanner import IS_NOT_NULL, IS_NULL, LIST_OPS, NE, STRING_OPS
+from shipyard.tracking._search_scanner import EQ, IS_NOT_NULL, IS_NULL, LIST_OPS, NE, STRING_OPS
 from shipyard.tracking._search_sql import _sortable, _string_condition, _value_condition
 from shipyard.tracking.search import (
     Comparison,
@@ -33,6 +33,7 @@ from shipyard.tracking.search import (
 __all__ = ["LOGGED_MODEL_SEARCH", "logged_models_query", "model_versions_query", "registered_models_query"]
 
 _TAG_OPS: Final = STRING_OPS - LIST_OPS
+PROMPT_TAG: Final = "mlflow.prompt.is_prompt"
 
 
 def _attrs(*specs: FieldSpec, aliases: dict[str, str] | None = None) -> MappingProxyType[str, FieldSpec]:
@@ -100,12 +101,36 @@ def _keyed(table: Any, owner: Sequence[tuple[Any, Any]], comparison: Comparison)
     if comparison.op in (IS_NULL, IS_NOT_NULL):
         present = exists(select(table.c.key).where(*where))
         return ~present if comparison.op == IS_NULL else present
-    if comparison.op == NE:
-        # As in MLflow's registry, "tag.k != 'v'" also matches models without the tag: the client itself sends
-        # "tags.`mlflow.prompt.is_prompt` != 'true'" with every search to leave prompts out.
-        return ~exists(select(table.c.key).where(*where, table.c.value == comparison.value))
+    # "tags.k != 'v'" needs the tag, as in MLflow; only the prompt tag is special (see _without_prompts).
     where.append(_string_condition(table.c.value, comparison.op, comparison.value))
     return exists(select(table.c.key).where(*where))
+
+
+def _queries_prompts(comparisons: Sequence[Comparison]) -> bool:
+    """Whether a filter asks for prompts (MLflow's rule: the first comparison on the prompt tag decides)."""
+    for c in comparisons:
+        if c.kind is Kind.TAG and c.key == PROMPT_TAG:
+            value = str(c.value).lower()
+            return (c.op == EQ and value == "true") or (c.op == NE and value == "false")
+    return False
+
+
+def _without_prompts(
+    table: Any, owner: Sequence[tuple[Any, Any]], comparisons: Sequence[Comparison]
+) -> tuple[list[ColumnElement[bool]], list[Comparison]]:
+    """MLflow's registry leaves prompts out unless the filter asks for them, and then drops the filter's own
+    comparisons on the prompt tag: the client adds "tags.`mlflow.prompt.is_prompt` != 'true'" to every
+    registered-model search, and that must match the models that have no such tag.
+
+    Returns:
+        the extra filters, and the comparisons left to compile.
+    """
+    if _queries_prompts(comparisons):
+        return [], list(comparisons)
+    prompt = exists(
+        select(table.c.key).where(*(a == b for a, b in owner), table.c.key == PROMPT_TAG, table.c.value == "true")
+    )
+    return [~prompt], [c for c in comparisons if not (c.kind is Kind.TAG and c.key == PROMPT_TAG)]
 
 
 def _attribute(columns: dict[str, Any], entity: str, comparison: Comparison) -> ColumnElement[bool]:
@@ -130,12 +155,11 @@ def registered_models_query(
     comparisons: Sequence[Comparison], order_keys: Sequence[OrderKey], offset: int, limit: int
 ) -> Select[Any]:
     """The model keys of registered models matching a parsed filter, in order, one page."""
-    filters: list[ColumnElement[bool]] = []
+    owner = [(registered_model_tags.c.model_key, registered_models.c.model_key)]
+    filters, comparisons = _without_prompts(registered_model_tags, owner, comparisons)
     for c in comparisons:
         if c.kind is Kind.TAG:
-            filters.append(
-                _keyed(registered_model_tags, [(registered_model_tags.c.model_key, registered_models.c.model_key)], c)
-            )
+            filters.append(_keyed(registered_model_tags, owner, c))
         else:
             filters.append(_attribute(_RM_COLUMNS, "registered model", c))
     order = _order(_RM_COLUMNS, "registered model", order_keys or [OrderKey(Kind.ATTRIBUTE, "name")])
@@ -147,13 +171,13 @@ def model_versions_query(
     comparisons: Sequence[Comparison], order_keys: Sequence[OrderKey], offset: int, limit: int
 ) -> Select[Any]:
     """``(model_key, version)`` of model versions matching a parsed filter, in order, one page."""
-    filters: list[ColumnElement[bool]] = []
+    owner = [
+        (model_version_tags.c.model_key, model_versions.c.model_key),
+        (model_version_tags.c.version, model_versions.c.version),
+    ]
+    filters, comparisons = _without_prompts(model_version_tags, owner, comparisons)
     for c in comparisons:
         if c.kind is Kind.TAG:
-            owner = [
-                (model_version_tags.c.model_key, model_versions.c.model_key),
-                (model_version_tags.c.version, model_versions.c.version),
-            ]
             filters.append(_keyed(model_version_tags, owner, c))
         else:
             filters.append(_attribute(_MV_COLUMNS, "model version", c))

@@ -379,6 +379,12 @@ class RegistryService:
         """The version an alias points at."""
         if not alias:
             raise InvalidParameter("Registered model alias name cannot be empty.")
+        if alias.lower() == "latest":
+            # Reserved, never stored: MLflow answers the newest version (``models:/name@latest``).
+            versions = self.get_latest_versions(name)
+            if not versions:
+                raise ModelVersionNotFound(f"Latest version not found for model {name}.")
+            return max(versions, key=lambda v: v.version)
         return self.store.get_version_by_alias(check_model_name(name), alias)
 
     # ---------------------------------------------------------------------------------------- resolution
@@ -438,9 +444,10 @@ class RegistryService:
             raise InvalidParameter(f"Invalid runs URI {uri!r}: expected runs:/<run_id>/<path>.")
         run = self.tracking.get_run(run_id)
         head, _, rest = path.partition("/")
-        found, _ = self.logged.search([int(run.experiment_id)], f"name = '{head}'", (), 100, None)
+        # Filter on the run (a validated id), not on the path: a quote in the path would break the filter.
+        found, _ = self.logged.search([int(run.experiment_id)], f"source_run_id = '{run.run_id}'", (), 1000, None)
         for logged in found:
-            if logged.source_run_id == run_id:
+            if logged.name == head:
                 location = logged.artifact_location + (f"/{rest}" if rest else "")
                 return ResolvedModel(location, logged_model=logged, run_id=run_id)
         return ResolvedModel(f"{run.artifact_uri.rstrip('/')}/{path}", run_id=run_id)

@@ -112,11 +112,6 @@ def log_inputs(ctx: AppContext, f: Fields) -> dict[str, Any]:
     return {}
 
 
-def log_outputs(ctx: AppContext, f: Fields) -> dict[str, Any]:
-    ctx.tracking.get_run(f.run_id())  # logged-model outputs arrive with the model registry
-    return {}
-
-
 def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
     found, token = ctx.tracking.search_runs(
         experiment_ids=f.str_list("experiment_ids"),
@@ -157,7 +152,6 @@ ROUTES = [
     ("POST", "/2.0/mlflow/runs/delete-tag", delete_tag),
     ("POST", "/2.0/mlflow/runs/log-batch", log_batch),
     ("POST", "/2.0/mlflow/runs/log-inputs", log_inputs),
-    ("POST", "/2.0/mlflow/runs/outputs", log_outputs),
     ("POST", "/2.0/mlflow/runs/search", search),
     ("GET", "/2.0/mlflow/runs/search", search),
     ("GET", "/2.0/mlflow/metrics/get-history", get_history),

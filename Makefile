@@ -36,10 +36,12 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-## bench: Shipyard's server vs MLflow's (same client, same SQLite set-up), then the SDK vs MLflow's fluent API
+## bench: Shipyard's server vs MLflow's (same client, same SQLite set-up), then the SDK vs MLflow's fluent API,
+## then server memory while streaming a 2 GB artifact (ARTIFACT_BENCH_ARGS="--size-mb 256" for a quick run)
 bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/sdk.py $(BENCH_ARGS)
+	$(PY) bench/artifact_memory.py $(ARTIFACT_BENCH_ARGS)
 
 server: $(STAMP)
 	$(PY) -m shipyard server --host $(HOST) --port $(PORT)

@@ -23,6 +23,10 @@ class Settings:
         tracking_uri: where the SDK sends data (``SHIPYARD_TRACKING_URI``, falling back to
             ``MLFLOW_TRACKING_URI``): ``http(s)://…`` for a server, a database URL, or empty for embedded.
         flush_interval_s: how often the SDK's background logger flushes queued metrics.
+        deliver_webhooks: whether a server process delivers queued webhook calls (``SHIPYARD_DELIVER_WEBHOOKS``).
+        s3_endpoint_url: the S3-compatible server for ``s3://`` artifact URIs, such as MinIO
+            (``SHIPYARD_S3_ENDPOINT_URL``, falling back to ``AWS_ENDPOINT_URL_S3`` then ``AWS_ENDPOINT_URL``);
+            empty for AWS itself.
     """
 
     home: Path = Path(_DEFAULT_HOME)
@@ -30,6 +34,8 @@ class Settings:
     artifacts_uri: str = ""
     tracking_uri: str = ""
     flush_interval_s: float = 1.0
+    deliver_webhooks: bool = True
+    s3_endpoint_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -42,6 +48,10 @@ class Settings:
             artifacts_uri=env.get("SHIPYARD_ARTIFACTS_URI", ""),
             tracking_uri=env.get("SHIPYARD_TRACKING_URI") or env.get("MLFLOW_TRACKING_URI", ""),
             flush_interval_s=float(env.get("SHIPYARD_FLUSH_INTERVAL_S", "1.0")),
+            deliver_webhooks=env.get("SHIPYARD_DELIVER_WEBHOOKS", "1").strip().lower() not in ("0", "false", "no"),
+            s3_endpoint_url=(
+                env.get("SHIPYARD_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL", "")
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -1,4 +1,4 @@
-"""Start real tracking servers (Shipyard's and MLflow's) as child processes on free ports."""
+"""Start real servers (Shipyard's, MLflow's, moto's S3) on free ports for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -35,13 +36,15 @@ class RunningServer:
     log_path: Path
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> None:
+def _wait_healthy(
+    url: str, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float, health_path: str = "/health"
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+            if httpx.get(f"{url}{health_path}", timeout=1.0).status_code == 200:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"server at {url} not healthy after {timeout_s}s:\n{log_path.read_text()[-4000:]}")
@@ -82,8 +85,12 @@ def shipyard_server(
     extra_args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     port: int | None = None,
+    artifacts: str | None = None,
 ) -> Iterator[RunningServer]:
-    """Run `shipyard server` on a free port (or `port`) with a SQLite store and an artifact folder under `root`."""
+    """Run `shipyard server` on a free port (or `port`) with a SQLite store and an artifact folder under `root`.
+
+    `artifacts` replaces the artifact folder with another artifact URI (such as ``s3://bucket/prefix``).
+    """
     root.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     cmd = [
@@ -98,7 +105,7 @@ def shipyard_server(
         "--store",
         f"sqlite:///{root / 'shipyard.db'}",
         "--artifacts",
-        str(root / "artifacts"),
+        artifacts or str(root / "artifacts"),
         "--workers",
         str(workers),
         *extra_args,
@@ -108,8 +115,18 @@ def shipyard_server(
 
 
 @contextlib.contextmanager
-def mlflow_server(root: Path, *, workers: int = 1, timeout_s: float = 120.0) -> Iterator[RunningServer]:
-    """Run MLflow's own `mlflow server` with the same SQLite set-up, serving artifacts."""
+def mlflow_server(
+    root: Path,
+    *,
+    workers: int = 1,
+    timeout_s: float = 120.0,
+    artifacts_destination: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[RunningServer]:
+    """Run MLflow's own `mlflow server` with the same SQLite set-up, serving artifacts.
+
+    `artifacts_destination` replaces the artifact folder under `root` (e.g. ``s3://bucket/prefix``).
+    """
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cmd = [
@@ -122,10 +139,73 @@ def mlflow_server(root: Path, *, workers: int = 1, timeout_s: float = 120.0) -> 
         "--backend-store-uri",
         f"sqlite:///{root / 'mlflow.db'}",
         "--artifacts-destination",
-        str(root / "artifacts"),
+        artifacts_destination or str(root / "artifacts"),
         "--serve-artifacts",
         "--workers",
         str(workers),
     ]
-    with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, None) as server:
+    with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, env) as server:
         yield server
+
+
+@dataclass(frozen=True)
+class MotoS3:
+    """A moto S3 server we started, with the endpoint URL and the (dummy) credentials it accepts."""
+
+    endpoint_url: str
+    env: dict[str, str]
+
+    def client(self) -> Any:
+        """A boto3 S3 client for this server (boto3 ships no type hints)."""
+        import boto3
+
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env["AWS_DEFAULT_REGION"],
+        )
+
+
+_MOTO_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@contextlib.contextmanager
+def moto_s3_server() -> Iterator[MotoS3]:
+    """Run moto's S3-compatible server in a thread of this process, on 127.0.0.1 and a free port.
+
+    Callers skip when moto is missing (``pytest.importorskip("moto.server")``) before calling this.
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield MotoS3(endpoint_url=f"http://127.0.0.1:{port}", env=dict(_MOTO_ENV))
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def moto_s3_process(root: Path, *, timeout_s: float = 60.0) -> Iterator[tuple[MotoS3, subprocess.Popen[bytes]]]:
+    """Run moto's S3 server as a child process (its spooled temporary files go under `root`)."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [str(_VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    log_path = root / "moto.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "TMPDIR": str(root)},
+        )
+    try:
+        _wait_healthy(url, process, log_path, timeout_s, health_path="/moto-api/")
+        yield MotoS3(endpoint_url=url, env=dict(_MOTO_ENV)), process
+    finally:
+        _stop(process)

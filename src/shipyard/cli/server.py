@@ -17,7 +17,9 @@ def server(
     host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps the server private.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 5000,
     store: Annotated[str | None, typer.Option(help="Metadata store URL (sqlite:///… or postgresql://…).")] = None,
-    artifacts: Annotated[str | None, typer.Option(help="Artifact root folder.")] = None,
+    artifacts: Annotated[
+        str | None, typer.Option(help="Artifact root: a folder, file:// or s3://bucket/prefix URI.")
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:

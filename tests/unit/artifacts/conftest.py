@@ -1,29 +1,51 @@
-"""Fixtures for the artifact store tests: one store per backend, each in a real temporary folder."""
+"""Fixtures for the artifact store tests: one store per backend (a temporary folder, a bucket on moto's S3)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
 from shipyard.artifacts import ArtifactStore, LocalArtifactStore
+from tests.support.servers import MotoS3, moto_s3_server
 
 OUTSIDE_CONTENT = b"outside the store"
 
 
-def _local_store(tmp_path: Path) -> ArtifactStore:
+def _local_store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
     return LocalArtifactStore(tmp_path / "root")
 
 
+def _s3_store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
+    """An S3 store in a fresh bucket of a moto server shared by the session (skips without moto)."""
+    moto: MotoS3 = request.getfixturevalue("moto_s3")
+    from shipyard.artifacts import S3ArtifactStore
+
+    client = moto.client()
+    bucket = f"contract-{uuid.uuid4().hex[:16]}"
+    client.create_bucket(Bucket=bucket)
+    # 5 MiB (S3's smallest part) keeps the multipart path in play for the suite's 20 MiB file.
+    return S3ArtifactStore(bucket, "root", client=client, multipart_threshold_bytes=5 << 20, part_size_bytes=5 << 20)
+
+
 # The contract suite runs against every backend listed here; a new backend joins by adding a factory.
-_BACKENDS = {"local": _local_store}
+_BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], ArtifactStore]] = {"local": _local_store, "s3": _s3_store}
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """moto's S3 server, started once per session; skips the test when moto is not installed."""
+    pytest.importorskip("moto.server", reason="moto is not installed (pip install 'shipyard[dev]')")
+    with moto_s3_server() as server:
+        yield server
 
 
 @pytest.fixture(params=sorted(_BACKENDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
     """A fresh, empty store of each backend."""
-    return _BACKENDS[request.param](tmp_path)
+    return _BACKENDS[request.param](request, tmp_path)
 
 
 @pytest.fixture

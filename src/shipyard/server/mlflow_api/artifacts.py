@@ -37,7 +37,9 @@ async def download(request: Request) -> Response:
     size = await run_in_threadpool(ctx.artifacts.size, path)
     if local is not None:
         return FileResponse(local, media_type="application/octet-stream", headers={"Content-Length": str(size)})
-    return StreamingResponse(ctx.artifacts.iter_read(path), media_type="application/octet-stream")
+    # iter_read opens the object at once (one round trip to S3): do that off the event loop too.
+    chunks = await run_in_threadpool(ctx.artifacts.iter_read, path)
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers={"Content-Length": str(size)})
 
 
 async def list_files(request: Request) -> Response:

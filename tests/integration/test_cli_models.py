@@ -7,7 +7,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -243,25 +242,41 @@ def test_models_download_accepts_a_runs_uri(registry: Registry, tmp_path: Path) 
 
 
 # ---------------------------------------------------------------------------------------------------- export
-def test_models_export_downloads_then_calls_export_model(
-    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: dict[str, Any] = {}
+def _log_real_model(name: str) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
 
-    def export_model(src_dir: Path, out_dir: Path, *, format: str, input_example: Any = None) -> None:
-        seen.update(files=sorted(p.name for p in src_dir.rglob("*") if p.is_file()), out=out_dir, format=format)
+    import shipyard as sy
+    from shipyard.client import fluent
 
-    monkeypatch.setattr(shipyard.models, "export_model", export_model, raising=False)
-    code, _ = invoke("models", "export", "churn/1", "--format", "onnx", "--out", str(tmp_path / "onnx"))
-    assert (0, {"files": ["MLmodel", "model.bin"], "out": tmp_path / "onnx", "format": "onnx"}) == (code, seen)
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    sy.set_tracking_uri("")
+    try:
+        with sy.start_run():
+            sy.log_model(
+                LogisticRegression(max_iter=500).fit(x, y), "model", input_example=x.head(5), registered_model_name=name
+            )
+    finally:
+        fluent._state.reset(None)
 
 
-def test_models_export_without_export_support_is_a_clear_error(
-    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delattr(shipyard.models, "export_model", raising=False)
-    code, out = invoke("models", "export", "churn/1", "--format", "bundle", "--out", str(tmp_path / "b"))
-    assert (code, "Model export is not available" in out, "Traceback" in out) == (1, True, False)
+def test_models_export_onnx_writes_a_checked_model_that_runs_with_onnxruntime(home: Path, tmp_path: Path) -> None:
+    _log_real_model("iris-onnx")
+    code, out = invoke("models", "export", "iris-onnx/1", "--format", "onnx", "--out", str(tmp_path / "onnx"))
+    assert (0, True, True) == (
+        code,
+        (tmp_path / "onnx" / "model.onnx").is_file(),
+        (tmp_path / "onnx" / "predict.py").is_file(),
+    ), out
+
+
+def test_models_export_into_a_non_empty_folder_is_a_clear_error(home: Path, tmp_path: Path) -> None:
+    _log_real_model("iris-bundle")
+    target = tmp_path / "taken"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    code, out = invoke("models", "export", "iris-bundle/1", "--format", "bundle", "--out", str(target))
+    assert (1, "Traceback" in out, "mine") == (code, False, (target / "keep.txt").read_text())
 
 
 # ---------------------------------------------------------------------------------------------------- errors

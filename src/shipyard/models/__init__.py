@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from shipyard.models._checksums import verify_model_files
 from shipyard.models._entities import ColSpec, ModelInfo, ModelMeta, Schema, Signature, TensorSpec
+from shipyard.models._export import ExportResult, export_model
 from shipyard.models._infer import infer_signature
 from shipyard.models._load import LoadedModel, load_model
 from shipyard.models._mlmodel import read_model_meta
@@ -17,6 +18,7 @@ from shipyard.models.flavors import FLAVORS
 __all__ = [
     "FLAVORS",
     "ColSpec",
+    "ExportResult",
     "LoadedModel",
     "ModelInfo",
     "ModelMeta",
@@ -24,6 +26,7 @@ __all__ = [
     "Schema",
     "Signature",
     "TensorSpec",
+    "export_model",
     "infer_signature",
     "load_model",
     "read_model_meta",

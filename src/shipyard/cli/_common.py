@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,8 +16,24 @@ from shipyard.errors import ShipyardError
 
 __all__ = ["TrackingUri", "backend_for", "console", "format_ms", "handle_errors"]
 
-console = Console()
-err_console = Console(stderr=True)
+
+
+class _Console:
+    """A rich Console made afresh for each use.
+
+    rich fixes a console's width when it is created (from ``COLUMNS`` or the terminal); a module-level console
+    would keep the width of whatever environment first imported the CLI, truncating tables later on.
+    """
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(Console(stderr=self._stderr), name)
+
+
+console: Any = _Console()
+err_console: Any = _Console(stderr=True)
 
 TrackingUri = Annotated[
     str | None,

@@ -17,7 +17,6 @@ from shipyard.errors import ShipyardError
 __all__ = ["TrackingUri", "backend_for", "console", "format_ms", "handle_errors"]
 
 
-
 class _Console:
     """A rich Console made afresh for each use.
 

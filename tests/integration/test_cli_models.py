@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 import shipyard as sy
 import shipyard.models
 from shipyard.artifacts import ArtifactStore, open_artifact_store
-from shipyard.cli._registry import RestRegistry
 from shipyard.cli.main import app
 from shipyard.client import fluent
+from shipyard.client.http import RestBackend
+from shipyard.client.models import download_tree
 from shipyard.db import open_database
 from shipyard.registry.service import RegistryService
 from shipyard.tracking.entities import DatasetInput, Metric, Param
@@ -246,9 +247,6 @@ def _log_real_model(name: str) -> None:
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
-    import shipyard as sy
-    from shipyard.client import fluent
-
     x, y = load_iris(return_X_y=True, as_frame=True)
     sy.set_tracking_uri("")
     try:
@@ -309,24 +307,19 @@ def test_bad_filter_is_a_one_line_error(registry: Registry) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------ REST
-def test_rest_registry_reads_history_lineage_card_and_files_through_native_routes(
-    registry: Registry, home: Path, tmp_path: Path
-) -> None:
-    from starlette.testclient import TestClient
-
-    from shipyard.config import Settings
-    from shipyard.server.app import create_app
-    from shipyard.server.native_api import native_routes
-
-    application = create_app(Settings(home=home))
-    application.router.routes.extend(native_routes())  # until create_app mounts them itself
-    with TestClient(application) as http:
-        client = RestRegistry("http://testserver", http=http)
-        client.set_alias("churn", "champion", 2, "promoted")
-        events = client.history("churn")
-        lineage = client.lineage("churn", 2)
-        card = client.card_markdown("churn", 2)
-        files = client.download(client.version_location("churn", 2), tmp_path / "out")
+def test_rest_backend_reads_history_lineage_card_and_files_through_native_routes(tmp_path: Path, home: Path) -> None:
+    with shipyard_server(tmp_path / "server") as server:
+        populated = _populate(server.root)
+        client = RestBackend(server.url)
+        try:
+            client.set_alias("churn", "champion", "2", "promoted")
+            events = client.model_history("churn")
+            lineage = client.model_lineage("churn", "2")
+            card = client.model_card("churn", "2")
+            files = download_tree(client, client.resolve_model_uri("models:/churn/2"), tmp_path / "out")
+        finally:
+            client.close()
+            populated.close()
     assert (
         events[0].kind,
         events[0].reason,

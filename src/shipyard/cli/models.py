@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import tempfile
-from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from shipyard.cli._common import TrackingUri, console, format_ms, handle_errors
-from shipyard.cli._registry import RegistryClient, open_registry, resolve_version
-from shipyard.config import Settings
-from shipyard.errors import InvalidParameter, MissingExtra, ShipyardError
+from shipyard.cli._common import TrackingUri, backend_for, console, format_ms
+from shipyard.client import Backend
+from shipyard.client.models import download_tree
+from shipyard.errors import InvalidParameter
 from shipyard.events import Event
 from shipyard.registry.entities import ModelVersion
 from shipyard.registry.lineage import ModelLineage
+from shipyard.registry.service import CARD_PREFIX
+from shipyard.registry.uris import UriKind, parse_model_uri
 
 __all__ = ["app"]
 
@@ -37,14 +36,18 @@ class ExportFormat(StrEnum):
     BUNDLE = "bundle"
 
 
-@contextlib.contextmanager
-def _registry(tracking_uri: str | None) -> Iterator[RegistryClient]:
-    """The registry the URI names; Shipyard errors print as one red line and exit 1."""
-    settings = Settings.from_env()
-    if tracking_uri is not None:
-        settings = settings.with_overrides(tracking_uri=tracking_uri)
-    with handle_errors(), open_registry(settings) as client:
-        yield client
+def _resolve_version(backend: Backend, ref: str) -> ModelVersion:
+    """The version ``NAME/VERSION``, ``NAME@ALIAS``, ``NAME/Stage``, ``NAME/latest`` or a ``models:/`` form names."""
+    parsed = parse_model_uri(ref, bare=True)
+    if parsed.kind in (UriKind.RUN, UriKind.LOGGED_MODEL):
+        raise InvalidParameter(f"{ref!r} is not a registered model version: expected NAME/VERSION or NAME@ALIAS.")
+    return backend.version_for(parsed)
+
+
+def _list_versions(backend: Backend, name: str) -> list[ModelVersion]:
+    backend.get_registered_model(name)  # a clear 404 for an unknown model, not an empty table
+    escaped = name.replace("'", "''")
+    return sorted(backend.search_model_versions(f"name = '{escaped}'", 200_000), key=lambda v: -v.version)
 
 
 def _version_number(text: str) -> int:
@@ -81,8 +84,8 @@ def list_models(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """List registered models with their latest version and aliases."""
-    with _registry(tracking_uri) as client:
-        found = client.search_models(filter_string)
+    with backend_for(tracking_uri) as backend:
+        found = backend.search_registered_models(filter_string)
     table = Table("name", "latest", "aliases", "updated", "description", title="Registered models")
     for model in found:
         latest = max((v.version for v in model.latest_versions), default=None)
@@ -100,9 +103,9 @@ def list_models(
 @app.command()
 def show(name: str, tracking_uri: TrackingUri = None) -> None:
     """Show a registered model: description, tags, aliases and every version."""
-    with _registry(tracking_uri) as client:
-        model = client.get_model(name)
-        versions = client.list_versions(name)
+    with backend_for(tracking_uri) as backend:
+        model = backend.get_registered_model(name)
+        versions = _list_versions(backend, name)
     console.print(
         _key_values(
             f"Model {model.name}",
@@ -122,8 +125,8 @@ def show(name: str, tracking_uri: TrackingUri = None) -> None:
 @app.command()
 def versions(name: str, tracking_uri: TrackingUri = None) -> None:
     """List the versions of a registered model, newest first."""
-    with _registry(tracking_uri) as client:
-        found = client.list_versions(name)
+    with backend_for(tracking_uri) as backend:
+        found = _list_versions(backend, name)
     console.print(_versions_table(found, f"Versions of {name}"))
 
 
@@ -137,17 +140,17 @@ def alias(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Point an alias at a version (moving it if it pointed elsewhere), or remove it with --delete."""
-    with _registry(tracking_uri) as client:
+    with backend_for(tracking_uri) as backend:
         if delete:
             if version is not None:
                 raise InvalidParameter("Give no VERSION with --delete: the alias is removed from whichever it names.")
-            client.delete_alias(name, alias_name, reason)
+            backend.delete_alias(name, alias_name, reason)
             typer.echo(f"Removed alias {alias_name!r} of {name}.")
             return
         if version is None:
             raise InvalidParameter("Missing VERSION: give the version the alias should point at, or --delete.")
         number = _version_number(version)
-        client.set_alias(name, alias_name, number, reason)
+        backend.set_alias(name, alias_name, str(number), reason)
     typer.echo(f"{name}@{alias_name} → version {number}.")
 
 
@@ -164,11 +167,9 @@ def stage(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Move a version to a legacy stage (Staging, Production, Archived, None)."""
-    with _registry(tracking_uri) as client:
-        mv = resolve_version(client, ref)
-        moved = client.transition_stage(
-            mv.name, mv.version, stage_name, archive_existing=archive_existing, reason=reason
-        )
+    with backend_for(tracking_uri) as backend:
+        mv = _resolve_version(backend, ref)
+        moved = backend.transition_stage(mv.name, str(mv.version), stage_name, archive_existing, reason)
     typer.echo(f"{moved.name} version {moved.version}: {mv.current_stage} → {moved.current_stage}.")
 
 
@@ -213,9 +214,9 @@ def _print_lineage(found: ModelLineage) -> None:
 @app.command()
 def lineage(ref: VersionRef, tracking_uri: TrackingUri = None) -> None:
     """Where a version came from: the chain, and its run's params, metrics, code, environment and data."""
-    with _registry(tracking_uri) as client:
-        mv = resolve_version(client, ref)
-        found = client.lineage(mv.name, mv.version)
+    with backend_for(tracking_uri) as backend:
+        mv = _resolve_version(backend, ref)
+        found = backend.model_lineage(mv.name, str(mv.version))
     _print_lineage(found)
 
 
@@ -233,8 +234,8 @@ def _change(event: Event) -> str:
 @app.command()
 def history(name: str, tracking_uri: TrackingUri = None) -> None:
     """Every recorded change of a model and its versions, newest first: who, what, when and why."""
-    with _registry(tracking_uri) as client:
-        events = client.history(name)
+    with backend_for(tracking_uri) as backend:
+        events = backend.model_history(name)
     table = Table("when", "who", "what", "version", "from → to", "reason", title=f"History of {name}")
     for event in events:
         table.add_row(
@@ -258,14 +259,15 @@ def card(
 ) -> None:
     """Print a version's model card, write it with --markdown-out, or set its owner-written sections."""
     fields = {k: v for k, v in {"intended_use": intended_use, "limitations": limitations}.items() if v is not None}
-    with _registry(tracking_uri) as client:
-        mv = resolve_version(client, ref)
+    with backend_for(tracking_uri) as backend:
+        mv = _resolve_version(backend, ref)
+        for key, value in fields.items():
+            backend.set_model_version_tag(mv.name, str(mv.version), CARD_PREFIX + key, value)
         if fields:
-            client.set_card_fields(mv.name, mv.version, fields)
             typer.echo(f"Set {', '.join(sorted(fields))} on the card of {mv.name} version {mv.version}.")
             if markdown_out is None:
                 return
-        markdown = client.card_markdown(mv.name, mv.version)
+        markdown = backend.model_card(mv.name, str(mv.version))
     if markdown_out is None:
         typer.echo(markdown, nl=False)
         return
@@ -274,12 +276,12 @@ def card(
     typer.echo(f"Wrote the model card of {mv.name} version {mv.version} to {markdown_out}.")
 
 
-def _location(client: RegistryClient, ref: str) -> tuple[str, str]:
+def _location(backend: Backend, ref: str) -> tuple[str, str]:
     """``(artifact URI, label)`` of what a download reference names."""
-    if ref.startswith("runs:/") or (ref.startswith("models:/m-") and "/" not in ref[len("models:/") :]):
-        return client.resolve_uri(ref), ref
-    mv = resolve_version(client, ref)
-    return client.version_location(mv.name, mv.version), f"{mv.name} version {mv.version}"
+    if ref.startswith(("runs:/", "models:/")) and parse_model_uri(ref).kind in (UriKind.RUN, UriKind.LOGGED_MODEL):
+        return backend.resolve_model_uri(ref), ref
+    mv = _resolve_version(backend, ref)
+    return backend.resolve_model_uri(f"models:/{mv.name}/{mv.version}"), f"{mv.name} version {mv.version}"
 
 
 @app.command()
@@ -291,22 +293,10 @@ def download(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Download a model version's files (or any models:/ or runs:/ URI) into a folder."""
-    with _registry(tracking_uri) as client:
-        uri, label = _location(client, ref)
-        written = client.download(uri, dst)
+    with backend_for(tracking_uri) as backend:
+        uri, label = _location(backend, ref)
+        written = download_tree(backend, uri, dst)
     typer.echo(f"Downloaded {len(written)} files of {label} to {dst}.")
-
-
-def _export_function() -> Callable[..., Any]:
-    """``shipyard.models.export_model``, or a clear error when this build has none."""
-    try:
-        module = importlib.import_module("shipyard.models")
-    except ImportError as exc:
-        raise MissingExtra(f"shipyard.models ({exc})", "models") from None
-    function = getattr(module, "export_model", None)
-    if not callable(function):
-        raise ShipyardError("Model export is not available in this Shipyard version (no shipyard.models.export_model).")
-    return function  # type: ignore[no-any-return]  # looked up by name: the export module is optional
 
 
 @app.command()
@@ -317,10 +307,11 @@ def export(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Download a version and export it (ONNX, or a self-contained bundle) into a folder."""
-    with _registry(tracking_uri) as client, tempfile.TemporaryDirectory(prefix="shipyard-export-") as tmp:
-        export_model = _export_function()
-        uri, label = _location(client, ref)
+    from shipyard.models import export_model
+
+    with backend_for(tracking_uri) as backend, tempfile.TemporaryDirectory(prefix="shipyard-export-") as tmp:
+        uri, label = _location(backend, ref)
         source = Path(tmp) / "model"
-        client.download(uri, source)
+        download_tree(backend, uri, source)
         export_model(source, out, format=export_format.value, input_example=None)
     typer.echo(f"Exported {label} as {export_format.value} to {out}.")

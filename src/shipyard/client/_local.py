@@ -10,8 +10,13 @@ from pathlib import Path
 from shipyard.artifacts import open_artifact_store, safe_relpath
 from shipyard.db import open_database
 from shipyard.errors import ExperimentNotFound, ResourceAlreadyExists
+from shipyard.events import Event
+from shipyard.models import summarize_mlmodel
+from shipyard.registry.card import model_card_markdown, read_version_file
 from shipyard.registry.entities import LoggedModel, ModelVersion, RegisteredModel
+from shipyard.registry.lineage import ModelLineage, model_lineage
 from shipyard.registry.service import RegistryService
+from shipyard.registry.uris import ModelUri
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
 from shipyard.tracking.service import TrackingService, artifact_key
 from shipyard.tracking.store import TrackingStore
@@ -184,6 +189,9 @@ class LocalBackend:
     def resolve_model_uri(self, uri: str) -> str:
         return self.registry.resolve_model_uri(uri).artifact_uri
 
+    def version_for(self, parsed: ModelUri) -> ModelVersion:
+        return self.registry.version_for(parsed)
+
     def create_registered_model(self, name: str, tags: dict[str, str], description: str | None) -> RegisteredModel:
         try:
             return self.registry.create_registered_model(name, tags=tags, description=description, actor=self.actor)
@@ -192,6 +200,31 @@ class LocalBackend:
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return self.registry.get_registered_model(name)
+
+    def search_registered_models(self, filter_string: str | None) -> list[RegisteredModel]:
+        out: list[RegisteredModel] = []
+        token: str | None = None
+        while True:
+            page, token = self.registry.search_registered_models(filter_string, ["name ASC"], 1000, token)
+            out += page
+            if not token:
+                return out
+
+    def get_latest_versions(self, name: str, stages: Sequence[str]) -> list[ModelVersion]:
+        return self.registry.get_latest_versions(name, stages)
+
+    def model_history(self, name: str) -> list[Event]:
+        return self.registry.history(name)
+
+    def model_lineage(self, name: str, version: str) -> ModelLineage:
+        return model_lineage(self.registry, name, version)
+
+    def model_card(self, name: str, version: str) -> str:
+        lineage = self.model_lineage(name, version)
+        mv = lineage.version
+        return model_card_markdown(
+            lineage, summarize_mlmodel(read_version_file(self.artifacts, mv.storage_location or mv.source))
+        )
 
     def create_model_version(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,11 +19,16 @@ from shipyard.errors import (
     StoreUnavailable,
     error_from_code,
 )
-from shipyard.registry.entities import LoggedModel, ModelVersion, RegisteredModel, Stage
+from shipyard.events import Event
+from shipyard.registry.entities import LoggedModel, ModelVersion, RegisteredModel
+from shipyard.registry.lineage import ModelLineage
+from shipyard.registry.uris import LATEST, ModelUri, UriKind, parse_model_uri
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
 from shipyard.tracking.service import artifact_key
 from shipyard.tracking.validation import MetricColumns
 from shipyard.wire.registry import (
+    event_from_json,
+    lineage_from_json,
     logged_model_from_json,
     model_version_from_json,
     registered_model_from_json,
@@ -40,8 +44,8 @@ from shipyard.wire.tracking import (
 __all__ = ["RestBackend"]
 
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
-_LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
 _API = "/api/2.0/mlflow"
+_NATIVE = "/api/v1/models"
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
 
@@ -322,51 +326,38 @@ class RestBackend:
         )
 
     def resolve_model_uri(self, uri: str) -> str:
-        if uri.startswith("runs:/"):
-            run_id, _, path = uri[len("runs:/") :].strip("/").partition("/")
-            if not run_id or not path:
-                raise InvalidParameter(f"Invalid runs URI {uri!r}: expected runs:/<run_id>/<path>.")
-            run = self.get_run(run_id)
-            head, _, rest = path.partition("/")
+        parsed = parse_model_uri(uri)
+        if parsed.kind is UriKind.RUN:
+            run = self.get_run(parsed.name)
+            head, _, rest = parsed.ref.partition("/")
             body = self._api(
-                "POST", "logged-models/search", {"experiment_ids": [run.experiment_id], "filter": f"name = '{head}'"}
+                "POST",
+                "logged-models/search",
+                {"experiment_ids": [run.experiment_id], "filter": f"source_run_id = '{run.run_id}'"},
             )
             for item in body.get("models", []):
                 model = logged_model_from_json(item)
-                if model.source_run_id == run_id:
+                if model.name == head:
                     return model.artifact_location + (f"/{rest}" if rest else "")
-            return f"{run.artifact_uri.rstrip('/')}/{path}"
-        if not uri.startswith("models:/"):
-            raise InvalidParameter(f"Not a model URI: {uri!r}; expected models:/… or runs:/….")
-        body_ = uri[len("models:/") :].strip("/")
-        if _LOGGED_MODEL_ID.match(body_):
-            return logged_model_from_json(self._api("GET", f"logged-models/{quote(body_)}")["model"]).artifact_location
-        if "@" in body_:
-            name, alias = body_.split("@", 1)
-            version = str(self.get_version_by_alias(name, alias).version)
-        elif "/" in body_:
-            name, ref = body_.rsplit("/", 1)
-            version = ref if ref.isdigit() else self._version_for_stage(name, ref)
-        else:
-            raise InvalidParameter(
-                f"Invalid model URI {uri!r}: expected models:/<name>/<version> or models:/<name>@<alias>."
-            )
-        return str(
-            self._api("GET", "model-versions/get-download-uri", {"name": name, "version": version})["artifact_uri"]
-        )
+            return f"{run.artifact_uri.rstrip('/')}/{parsed.ref}"
+        if parsed.kind is UriKind.LOGGED_MODEL:
+            return logged_model_from_json(self._api("GET", f"logged-models/{parsed.name}")["model"]).artifact_location
+        mv = self.version_for(parsed)
+        body = self._api("GET", "model-versions/get-download-uri", {"name": mv.name, "version": str(mv.version)})
+        return str(body["artifact_uri"])
 
-    def _version_for_stage(self, name: str, ref: str) -> str:
-        stages: list[str] = []
-        if ref.lower() != "latest":
-            try:
-                stages = [Stage.parse(ref).value]
-            except ValueError:
-                raise InvalidParameter(f"{ref!r} is not a version, stage or 'latest'.") from None
-        body = self._api("POST", "registered-models/get-latest-versions", {"name": name, "stages": stages})
-        versions = [model_version_from_json(v) for v in body.get("model_versions", [])]
+    def version_for(self, parsed: ModelUri) -> ModelVersion:
+        """The version a parsed ``models:/`` URI names (by number, alias, stage or ``latest``)."""
+        if parsed.kind is UriKind.VERSION:
+            return self.get_model_version(parsed.name, parsed.ref)
+        if parsed.kind is UriKind.ALIAS:
+            return self.get_version_by_alias(parsed.name, parsed.ref)
+        if parsed.kind is not UriKind.STAGE:
+            raise InvalidParameter(f"models:/{parsed.name} names a logged model, not a registered version.")
+        versions = self.get_latest_versions(parsed.name, [] if parsed.ref == LATEST else [parsed.ref])
         if not versions:
-            raise ResourceNotFound(f"No versions of model with name '{name}' and stage '{ref}' found")
-        return str(max(v.version for v in versions))
+            raise ResourceNotFound(f"No versions of model with name '{parsed.name}' and stage '{parsed.ref}' found")
+        return max(versions, key=lambda v: v.version)
 
     def create_registered_model(self, name: str, tags: dict[str, str], description: str | None) -> RegisteredModel:
         payload: dict[str, Any] = {"name": name, "tags": [{"key": k, "value": v} for k, v in tags.items()]}
@@ -381,6 +372,34 @@ class RestBackend:
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return registered_model_from_json(self._api("GET", "registered-models/get", {"name": name})["registered_model"])
+
+    def search_registered_models(self, filter_string: str | None) -> list[RegisteredModel]:
+        out: list[RegisteredModel] = []
+        payload: dict[str, Any] = {"max_results": 1000, "order_by": ["name ASC"]}
+        if filter_string:
+            payload["filter"] = filter_string
+        while True:
+            body = self._api("GET", "registered-models/search", payload)
+            out += [registered_model_from_json(m) for m in body.get("registered_models", [])]
+            if not body.get("next_page_token"):
+                return out
+            payload["page_token"] = body["next_page_token"]
+
+    def get_latest_versions(self, name: str, stages: Sequence[str]) -> list[ModelVersion]:
+        body = self._api("POST", "registered-models/get-latest-versions", {"name": name, "stages": list(stages)})
+        return [model_version_from_json(v) for v in body.get("model_versions", [])]
+
+    def model_history(self, name: str) -> list[Event]:
+        body = self.request("GET", f"{_NATIVE}/{quote(name, safe='')}/history")
+        return [event_from_json(e) for e in body.get("events", [])]
+
+    def model_lineage(self, name: str, version: str) -> ModelLineage:
+        body = self.request("GET", f"{_NATIVE}/{quote(name, safe='')}/versions/{quote(version, safe='')}/lineage")
+        return lineage_from_json(body["lineage"])
+
+    def model_card(self, name: str, version: str) -> str:
+        body = self.request("GET", f"{_NATIVE}/{quote(name, safe='')}/versions/{quote(version, safe='')}/card")
+        return str(body["markdown"])
 
     def create_model_version(
         self,

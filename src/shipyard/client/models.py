@@ -24,6 +24,7 @@ __all__ = [
     "attach_evaluation",
     "delete_alias",
     "download_model",
+    "download_tree",
     "get_model_version",
     "get_registered_model",
     "load_model",
@@ -157,20 +158,24 @@ def log_model(
     )
 
 
-def _download_tree(backend: Backend, artifact_uri: str, destination: Path) -> Path:
+def download_tree(backend: Backend, artifact_uri: str, destination: Path) -> list[Path]:
+    """Copy every file under ``artifact_uri`` into ``destination``, keeping the layout; returns the files.
+
+    Raises:
+        InvalidParameter: nothing is stored there.
+    """
     pending = [""]
-    found = False
+    written: list[Path] = []
     while pending:
         folder = pending.pop()
         for rel, is_dir, _size in backend.list_files(artifact_uri, folder):
-            found = True
             if is_dir:
                 pending.append(rel)
             else:
-                backend.download_file(artifact_uri, rel, destination / rel)
-    if not found:
+                written.append(backend.download_file(artifact_uri, rel, destination / rel))
+    if not written:
         raise InvalidParameter(f"No model files at {artifact_uri!r}.")
-    return destination
+    return written
 
 
 def download_model(model_uri: str, dst: str | Path) -> Path:
@@ -183,7 +188,8 @@ def download_model(model_uri: str, dst: str | Path) -> Path:
     backend = _backend()
     destination = Path(dst)
     destination.mkdir(parents=True, exist_ok=True)
-    return _download_tree(backend, backend.resolve_model_uri(model_uri), destination)
+    download_tree(backend, backend.resolve_model_uri(model_uri), destination)
+    return destination
 
 
 def load_model(model_uri: str | Path, *, verify: bool = True) -> LoadedModel:

@@ -10,7 +10,7 @@ from shipyard.models._entities import ColSpec, ModelInfo, ModelMeta, Schema, Sig
 from shipyard.models._export import ExportResult, export_model
 from shipyard.models._infer import infer_signature
 from shipyard.models._load import LoadedModel, load_model
-from shipyard.models._mlmodel import read_model_meta
+from shipyard.models._mlmodel import ModelSummary, parse_model_meta, read_model_meta, summarize_mlmodel
 from shipyard.models._save import save_model
 from shipyard.models._warnings import PickleWarning
 from shipyard.models.flavors import FLAVORS
@@ -22,6 +22,7 @@ __all__ = [
     "LoadedModel",
     "ModelInfo",
     "ModelMeta",
+    "ModelSummary",
     "PickleWarning",
     "Schema",
     "Signature",
@@ -29,7 +30,9 @@ __all__ = [
     "export_model",
     "infer_signature",
     "load_model",
+    "parse_model_meta",
     "read_model_meta",
     "save_model",
+    "summarize_mlmodel",
     "verify_model_files",
 ]

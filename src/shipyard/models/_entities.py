@@ -104,6 +104,17 @@ class Schema:
         """The column or tensor names, in order."""
         return [item.name for item in self.items]
 
+    def describe(self) -> list[tuple[str, str, bool]]:
+        """``(name, type, required)`` per column or tensor, for people: ``("age", "long", True)``,
+        ``("", "tensor float64 [-1, 4]", True)``."""
+        out: list[tuple[str, str, bool]] = []
+        for item in self.items:
+            if isinstance(item, TensorSpec):
+                out.append((item.name or "", f"tensor {item.dtype} {list(item.shape)}", True))
+            else:
+                out.append((item.name or "", item.type, item.required))
+        return out
+
     def to_json(self) -> str:
         """The JSON string MLflow stores in MLmodel for this schema."""
         return json.dumps([item.to_mlflow_dict() for item in self.items])

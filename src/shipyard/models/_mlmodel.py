@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -18,8 +19,11 @@ __all__ = [
     "PYFUNC",
     "PYTHON_ENV_FILE",
     "REQUIREMENTS_FILE",
+    "ModelSummary",
+    "parse_model_meta",
     "pyfunc_conf",
     "read_model_meta",
+    "summarize_mlmodel",
     "write_env_files",
     "write_mlmodel",
 ]
@@ -48,17 +52,31 @@ def read_model_meta(path: str | Path) -> ModelMeta:
     if not file.is_file():
         raise InvalidParameter(f"No MLmodel file at {file}: '{given}' is not a model folder.")
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
         raise InvalidParameter(f"MLmodel at {file} is not valid YAML: {exc}") from None
+    meta = parse_model_meta(text, where=f"MLmodel at {file}")
+    return dataclasses.replace(meta, requirements=_read_requirements(file.parent / REQUIREMENTS_FILE))
+
+
+def parse_model_meta(text: str, *, where: str = "MLmodel") -> ModelMeta:
+    """Parse the text of an MLmodel file (``requirements`` is left None: it lives in another file).
+
+    Raises:
+        InvalidParameter: it is not a YAML mapping with a ``flavors`` mapping, or its signature is malformed.
+    """
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidParameter(f"{where} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise InvalidParameter(f"MLmodel at {file} must be a YAML mapping, got {type(raw).__name__}.")
+        raise InvalidParameter(f"{where} must be a YAML mapping, got {type(raw).__name__}.")
     flavors = raw.get("flavors")
     if not isinstance(flavors, dict) or not flavors or not all(isinstance(v, dict) for v in flavors.values()):
-        raise InvalidParameter(f"MLmodel at {file} needs a 'flavors' mapping of flavor name -> configuration.")
+        raise InvalidParameter(f"{where} needs a 'flavors' mapping of flavor name -> configuration.")
     signature = raw.get("signature")
     if signature is not None and not isinstance(signature, dict):
-        raise InvalidParameter(f"MLmodel at {file}: 'signature' must be a mapping.")
+        raise InvalidParameter(f"{where}: 'signature' must be a mapping.")
     example_info = raw.get("saved_input_example_info")
     metadata = raw.get("metadata")
     size = raw.get("model_size_bytes")
@@ -72,9 +90,39 @@ def read_model_meta(path: str | Path) -> ModelMeta:
         model_id=_text(raw.get("model_id")),
         saved_input_example_info=dict(example_info) if isinstance(example_info, dict) else None,
         primary_flavor=next((k for k in flavors if k != PYFUNC), PYFUNC),
-        requirements=_read_requirements(file.parent / REQUIREMENTS_FILE),
+        requirements=None,
         metadata=dict(metadata) if isinstance(metadata, dict) else {},
         model_size_bytes=size if isinstance(size, int) else None,
+    )
+
+
+class ModelSummary(NamedTuple):
+    """What a person (or a model card) wants from an MLmodel file: the flavor and the signature's columns.
+
+    Attributes:
+        flavor: the primary flavor (``sklearn``, ``onnx``, …).
+        inputs: ``(name, type, required)`` per input column or tensor.
+        outputs: the same for outputs.
+    """
+
+    flavor: str
+    inputs: tuple[tuple[str, str, bool], ...] = ()
+    outputs: tuple[tuple[str, str, bool], ...] = ()
+
+
+def summarize_mlmodel(text: str | None) -> ModelSummary | None:
+    """The flavor and signature of an MLmodel file's text; None for no text or a file MLflow would not write."""
+    if text is None:
+        return None
+    try:
+        meta = parse_model_meta(text)
+    except InvalidParameter:
+        return None
+    signature = meta.signature
+    return ModelSummary(
+        flavor=meta.primary_flavor,
+        inputs=tuple(signature.inputs.describe()) if signature else (),
+        outputs=tuple(signature.outputs.describe()) if signature and signature.outputs else (),
     )
 
 

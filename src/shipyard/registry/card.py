@@ -2,49 +2,55 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 
-import yaml
-
+from shipyard.artifacts import ArtifactStore
+from shipyard.errors import ShipyardError
 from shipyard.registry.lineage import ModelLineage
 from shipyard.registry.service import CARD_PREFIX
+from shipyard.tracking.service import ARTIFACT_SCHEME, artifact_key
 
-__all__ = ["CARD_FIELDS", "model_card_markdown", "signature_columns"]
+__all__ = ["CARD_FIELDS", "ModelFacts", "model_card_markdown", "read_version_file"]
 
 CARD_FIELDS = ("intended_use", "limitations", "ethical_considerations", "owners")
 _MISSING = "_Not provided. Set it with `shipyard models card NAME/VERSION --{flag} TEXT`._"
 
 
-def signature_columns(mlmodel_text: str | None) -> dict[str, list[dict[str, Any]]]:
-    """The signature of an ``MLmodel`` file as ``{"inputs": [...], "outputs": [...]}`` column specs."""
-    if not mlmodel_text:
-        return {}
+class ModelFacts(Protocol):
+    """What a version's own files say, for its card: `shipyard.models.summarize_mlmodel` gives one.
+
+    A protocol, because the model format sits above the registry: the registry never imports it.
+    """
+
+    @property
+    def flavor(self) -> str:
+        """The primary flavor (``sklearn``, ``onnx``, …)."""
+        ...
+
+    @property
+    def inputs(self) -> Sequence[tuple[str, str, bool]]:
+        """``(name, type, required)`` per input column or tensor."""
+        ...
+
+    @property
+    def outputs(self) -> Sequence[tuple[str, str, bool]]:
+        """The same for outputs."""
+        ...
+
+
+def read_version_file(
+    artifacts: ArtifactStore, location: str, name: str = "MLmodel", max_bytes: int = 1 << 20
+) -> str | None:
+    """The text of one file of a version's folder, when the folder is in ``artifacts`` (else None)."""
+    if not location.startswith(ARTIFACT_SCHEME):
+        return None
     try:
-        meta = yaml.safe_load(mlmodel_text) or {}
-    except yaml.YAMLError:
-        return {}
-    signature = meta.get("signature") if isinstance(meta, dict) else None
-    if not isinstance(signature, dict):
-        return {}
-    out: dict[str, list[dict[str, Any]]] = {}
-    for part in ("inputs", "outputs"):
-        raw = signature.get(part)
-        try:
-            specs = json.loads(raw) if isinstance(raw, str) else raw
-        except ValueError:
-            specs = None
-        if isinstance(specs, list):
-            out[part] = [s for s in specs if isinstance(s, dict)]
-    return out
-
-
-def _spec_type(spec: dict[str, Any]) -> str:
-    if spec.get("type") == "tensor":
-        tensor = spec.get("tensor-spec", {})
-        return f"tensor {tensor.get('dtype', '?')} {tensor.get('shape', '')}"
-    return str(spec.get("type", "?"))
+        with artifacts.open_read(f"{artifact_key(location)}/{name}") as handle:
+            return handle.read(max_bytes).decode("utf-8", errors="replace")
+    except ShipyardError:  # missing file, or a location this store cannot address
+        return None
 
 
 def _md(text: str) -> str:
@@ -93,28 +99,26 @@ def _evaluations_section(lineage: ModelLineage) -> list[str]:
     return lines
 
 
-def model_card_markdown(lineage: ModelLineage, mlmodel_text: str | None = None) -> str:
+def model_card_markdown(lineage: ModelLineage, facts: ModelFacts | None = None) -> str:
     """The model card of a version.
 
     Args:
         lineage: from `shipyard.registry.lineage.model_lineage`.
-        mlmodel_text: the version's ``MLmodel`` file, for the signature and flavor (optional).
+        facts: the flavor and signature from the version's ``MLmodel`` file, when it could be read.
     """
     mv = lineage.version
     card = {k[len(CARD_PREFIX) :]: v for k, v in mv.tags.items() if k.startswith(CARD_PREFIX)}
     lines = [f"# Model card: {mv.name} version {mv.version}", ""]
-    facts = [
+    rows = [
         ("Registered", _when(mv.creation_time_ms)),
         ("Stage", mv.current_stage),
         ("Aliases", ", ".join(mv.aliases) or "none"),
         ("Source", mv.source),
         ("Description", mv.description or "none"),
     ]
-    if mlmodel_text:
-        meta = yaml.safe_load(mlmodel_text) or {}
-        flavors = [f for f in (meta.get("flavors") or {}) if f != "python_function"]
-        facts.append(("Flavor", ", ".join(flavors) or "python_function"))
-    lines += [f"- **{k}**: {_md(str(v))}" for k, v in facts] + [""]
+    if facts is not None:
+        rows.append(("Flavor", facts.flavor))
+    lines += [f"- **{k}**: {_md(str(v))}" for k, v in rows] + [""]
     for section in CARD_FIELDS:
         title = section.replace("_", " ").capitalize()
         lines += [f"## {title}", "", card.get(section) or _MISSING.format(flag=section.replace("_", "-")), ""]
@@ -123,11 +127,10 @@ def model_card_markdown(lineage: ModelLineage, mlmodel_text: str | None = None) 
     lines += _metrics_section(lineage)
     lines += _evaluations_section(lineage)
     lines += ["", "## Signature", ""]
-    signature = signature_columns(mlmodel_text)
-    if signature.get("inputs"):
-        for part in ("inputs", "outputs"):
-            lines += [f"**{part.capitalize()}**", "", "| Name | Type |", "|---|---|"]
-            lines += [f"| {_md(str(s.get('name', '-')))} | {_spec_type(s)} |" for s in signature.get(part, [])]
+    if facts is not None and facts.inputs:
+        for part, specs in (("Inputs", facts.inputs), ("Outputs", facts.outputs)):
+            lines += [f"**{part}**", "", "| Name | Type |", "|---|---|"]
+            lines += [f"| {_md(name or '-')} | {_md(kind)} |" for name, kind, _required in specs]
             lines.append("")
     else:
         lines.append("_No signature recorded._")

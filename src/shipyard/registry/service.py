@@ -8,11 +8,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from shipyard.db import Database
-from shipyard.errors import InvalidParameter, ModelNotFound, ModelVersionNotFound, ResourceNotFound
+from shipyard.errors import InvalidParameter, ModelVersionNotFound
 from shipyard.events import Event, EventStore
 from shipyard.registry.entities import LoggedModel, LoggedModelStatus, ModelVersion, RegisteredModel, Stage
 from shipyard.registry.logged_models import LoggedModelStore
 from shipyard.registry.store import Change, RegistryStore
+from shipyard.registry.uris import LATEST, LOGGED_MODEL_ID, ModelUri, UriKind, parse_model_uri
 from shipyard.registry.validation import check_alias, check_model_name, check_stage, check_version
 from shipyard.tracking.entities import ViewType
 from shipyard.tracking.service import TrackingService
@@ -24,7 +25,7 @@ CARD_PREFIX = "shipyard.card."
 EVALUATION_PREFIX = "shipyard.evaluation."
 MAX_REGISTERED_MODELS = 1000
 MAX_MODEL_VERSIONS = 200_000
-_LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
+
 _ACTIVE_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 
 
@@ -231,7 +232,7 @@ class RegistryService:
         """Where a new version's files are, and the logged model they belong to (if any)."""
         if source.startswith("models:/"):
             target = source[len("models:/") :].strip("/")
-            if _LOGGED_MODEL_ID.match(target):
+            if LOGGED_MODEL_ID.match(target):
                 if model_id and model_id != target:
                     raise InvalidParameter(
                         f"The source {source!r} names logged model {target!r} but model_id is {model_id!r}."
@@ -396,52 +397,31 @@ class RegistryService:
             InvalidParameter: the URI is not one of these forms.
             ResourceNotFound: what it names does not exist.
         """
-        if uri.startswith("models:/"):
-            return self._resolve_models_uri(uri)
-        if uri.startswith("runs:/"):
-            return self._resolve_runs_uri(uri)
-        raise InvalidParameter(f"Not a model URI: {uri!r}; expected models:/… or runs:/….")
-
-    def _resolve_models_uri(self, uri: str) -> ResolvedModel:
-        body = uri[len("models:/") :].strip("/")
-        if _LOGGED_MODEL_ID.match(body):
-            logged = self.logged.get(body)
+        parsed = parse_model_uri(uri)
+        if parsed.kind is UriKind.RUN:
+            return self._resolve_run(parsed.name, parsed.ref)
+        if parsed.kind is UriKind.LOGGED_MODEL:
+            logged = self.logged.get(parsed.name)
             return ResolvedModel(logged.artifact_location, logged_model=logged, run_id=logged.source_run_id)
-        if "@" in body and "/" not in body.split("@", 1)[1]:
-            name, alias = body.split("@", 1)
-            mv = self.get_version_by_alias(name, alias)
-        elif "/" in body:
-            name, ref = body.rsplit("/", 1)
-            mv = self._version_by_ref(name, ref, uri)
-        else:
-            raise InvalidParameter(
-                f"Invalid model URI {uri!r}: expected models:/<name>/<version>, models:/<name>@<alias>."
-            )
+        mv = self.version_for(parsed)
         linked = self.logged.get(mv.model_id) if mv.model_id else None
         return ResolvedModel(mv.storage_location or mv.source, version=mv, logged_model=linked, run_id=mv.run_id)
 
-    def _version_by_ref(self, name: str, ref: str, uri: str) -> ModelVersion:
-        if ref.isdigit():
-            return self.get_model_version(name, ref)
-        if ref.lower() == "latest":
-            versions = self.get_latest_versions(name)
-        else:
-            try:
-                stage = Stage.parse(ref)
-            except ValueError:
-                raise InvalidParameter(
-                    f"Invalid model URI {uri!r}: {ref!r} is not a version, stage or 'latest'."
-                ) from None
-            versions = self.get_latest_versions(name, [stage.value])
+    def version_for(self, parsed: ModelUri) -> ModelVersion:
+        """The version a parsed ``models:/`` URI names (by number, alias, stage or ``latest``)."""
+        if parsed.kind is UriKind.VERSION:
+            return self.get_model_version(parsed.name, parsed.ref)
+        if parsed.kind is UriKind.ALIAS:
+            return self.get_version_by_alias(parsed.name, parsed.ref)
+        if parsed.kind is not UriKind.STAGE:
+            raise InvalidParameter(f"models:/{parsed.name} names a logged model, not a registered version.")
+        stages = [] if parsed.ref == LATEST else [parsed.ref]
+        versions = self.get_latest_versions(parsed.name, stages)
         if not versions:
-            raise ModelVersionNotFound(f"No versions of model with name '{name}' and stage '{ref}' found")
+            raise ModelVersionNotFound(f"No versions of model with name '{parsed.name}' and stage '{parsed.ref}' found")
         return max(versions, key=lambda v: v.version)
 
-    def _resolve_runs_uri(self, uri: str) -> ResolvedModel:
-        body = uri[len("runs:/") :].strip("/")
-        run_id, _, path = body.partition("/")
-        if not run_id or not path:
-            raise InvalidParameter(f"Invalid runs URI {uri!r}: expected runs:/<run_id>/<path>.")
+    def _resolve_run(self, run_id: str, path: str) -> ResolvedModel:
         run = self.tracking.get_run(run_id)
         head, _, rest = path.partition("/")
         # Filter on the run (a validated id), not on the path: a quote in the path would break the filter.
@@ -469,10 +449,3 @@ class RegistryService:
     def runs_versions(self, run_id: str) -> list[ModelVersion]:
         """Model versions registered from a run."""
         return self.store.versions_of_run(run_id)
-
-    def require_model(self, name: str) -> None:
-        """Raise ModelNotFound if there is no registered model called ``name``."""
-        try:
-            self.store.model_key(name)
-        except ResourceNotFound as exc:
-            raise ModelNotFound(str(exc)) from None

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from shipyard.events import Event
 from shipyard.registry.entities import LoggedModel, ModelVersion, RegisteredModel
+from shipyard.registry.lineage import ModelLineage
+from shipyard.wire.tracking import (
+    dataset_input_from_json,
+    dataset_input_to_json,
+    metric_from_json,
+    metric_to_json,
+    run_from_json,
+    run_to_json,
+)
 
 __all__ = [
+    "event_from_json",
+    "event_to_json",
+    "lineage_from_json",
+    "lineage_to_json",
     "logged_model_from_json",
     "logged_model_to_json",
     "model_version_from_json",
@@ -142,4 +156,72 @@ def logged_model_from_json(data: dict[str, Any]) -> LoggedModel:
         source_run_id=info.get("source_run_id"),
         tags=tags_from_json(info.get("tags")),
         params=tags_from_json(data.get("data", {}).get("params")),
+    )
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """One history event as JSON (every field of `shipyard.events.Event`)."""
+    return {
+        "event_id": event.event_id,
+        "occurred_at_ms": event.occurred_at_ms,
+        "kind": event.kind,
+        "entity_type": event.entity_type,
+        "entity_id": event.entity_id,
+        "entity_name": event.entity_name,
+        "actor": event.actor,
+        "version": event.version,
+        "from_value": event.from_value,
+        "to_value": event.to_value,
+        "reason": event.reason,
+        "payload": event.payload,
+    }
+
+
+def lineage_to_json(lineage: ModelLineage) -> dict[str, Any]:
+    """A version's lineage as JSON; entities use MLflow's wire shapes, ``chain`` is precomputed for readers."""
+    return {
+        "model_version": model_version_to_json(lineage.version),
+        "logged_model": logged_model_to_json(lineage.logged_model) if lineage.logged_model else None,
+        "run": run_to_json(lineage.run) if lineage.run else None,
+        "experiment_name": lineage.experiment_name,
+        "code": lineage.code,
+        "environment": lineage.environment,
+        "datasets": [dataset_input_to_json(d) for d in lineage.datasets],
+        "params": lineage.params,
+        "metrics": [metric_to_json(m) for m in lineage.metrics],
+        "evaluations": lineage.evaluations,
+        "chain": [{"kind": kind, "label": label} for kind, label in lineage.chain],
+    }
+
+
+def lineage_from_json(data: dict[str, Any]) -> ModelLineage:
+    """A `ModelLineage` from the ``lineage`` object of ``GET /api/v1/models/{name}/versions/{version}/lineage``."""
+    return ModelLineage(
+        version=model_version_from_json(data["model_version"]),
+        logged_model=logged_model_from_json(data["logged_model"]) if data.get("logged_model") else None,
+        run=run_from_json(data["run"]) if data.get("run") else None,
+        experiment_name=data.get("experiment_name"),
+        code=dict(data.get("code") or {}),
+        environment=dict(data.get("environment") or {}),
+        datasets=tuple(dataset_input_from_json(d) for d in data.get("datasets") or ()),
+        params=dict(data.get("params") or {}),
+        metrics=tuple(metric_from_json(m) for m in data.get("metrics") or ()),
+        evaluations=dict(data.get("evaluations") or {}),
+    )
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    return Event(
+        event_id=int(data["event_id"]),
+        occurred_at_ms=int(data["occurred_at_ms"]),
+        kind=str(data["kind"]),
+        entity_type=str(data.get("entity_type", "")),
+        entity_id=str(data.get("entity_id", "")),
+        entity_name=str(data.get("entity_name", "")),
+        actor=str(data.get("actor", "")),
+        version=data.get("version"),
+        from_value=data.get("from_value"),
+        to_value=data.get("to_value"),
+        reason=data.get("reason"),
+        payload=dict(data.get("payload") or {}),
     )

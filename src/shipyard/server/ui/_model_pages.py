@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from starlette.datastructures import QueryParams
 from starlette.responses import RedirectResponse, Response
 
 from shipyard.artifacts import safe_relpath
 from shipyard.errors import InvalidParameter, ResourceNotFound, ShipyardError
-from shipyard.registry.card import model_card_markdown, signature_columns
+from shipyard.registry.card import model_card_markdown
 from shipyard.registry.entities import LoggedModel, ModelVersion, RegisteredModel
-from shipyard.registry.lineage import ModelLineage, model_lineage
+from shipyard.registry.lineage import model_lineage
 from shipyard.registry.service import CARD_PREFIX
+from shipyard.server._cards import version_facts
 from shipyard.server._context import AppContext
 from shipyard.server.ui import _artifacts, _model_views
 from shipyard.server.ui._render import markdown_html, render
@@ -40,7 +40,6 @@ __all__ = [
 MODELS_PER_PAGE = 100
 MAX_VERSIONS_SHOWN = 1000
 MAX_HISTORY = 500
-MLMODEL_BYTES = 1024 * 1024
 CARD_FORM_FIELDS = ("intended_use", "limitations")
 _ARTIFACT_SCHEME = "mlflow-artifacts:"
 
@@ -66,31 +65,6 @@ def _version_key(mv: ModelVersion) -> str | None:
         return None
 
 
-def _read_mlmodel(ctx: AppContext, key: str | None) -> str | None:
-    if key is None:
-        return None
-    try:
-        with ctx.artifacts.open_read(f"{key}/MLmodel") as handle:
-            return handle.read(MLMODEL_BYTES).decode("utf-8", errors="replace")
-    except ResourceNotFound:
-        return None
-
-
-def _card_markdown(lineage: ModelLineage, mlmodel_text: str | None) -> str:
-    try:
-        return model_card_markdown(lineage, mlmodel_text)
-    except (yaml.YAMLError, AttributeError, TypeError):  # an MLmodel file that is not a YAML mapping
-        return model_card_markdown(lineage, None)
-
-
-def _signature(mlmodel_text: str | None) -> list[_model_views.SignatureRow]:
-    try:
-        return _model_views.signature_rows(signature_columns(mlmodel_text))
-    except (AttributeError, TypeError):  # a signature whose parts are not what MLflow writes
-        return []
-
-
-# ---------------------------------------------------------------------------------------------------- pages
 def models_page(ctx: AppContext, query: QueryParams, _path: dict[str, Any]) -> Response:
     """Every registered model, filterable with MLflow's grammar (``name LIKE 'churn%'``, ``tags.team = 'x'``)."""
     filter_text = query.get("filter", "")
@@ -154,7 +128,7 @@ def _version_response(
     lineage = model_lineage(ctx.registry, name, version)
     mv = lineage.version
     key = _version_key(mv)
-    mlmodel_text = _read_mlmodel(ctx, key)
+    facts = version_facts(ctx, mv)
     files: list[_model_views.FileRow] = []
     files_cut = False
     raw_base = f"{_model_views.version_url(mv.name, mv.version)}/raw"
@@ -174,14 +148,14 @@ def _version_response(
         mv=mv,
         lineage=lineage,
         chain=_model_views.chain_links(lineage.chain, lineage.run.run_id if lineage.run else None, mv),
-        signature=_signature(mlmodel_text),
-        has_mlmodel=mlmodel_text is not None,
+        signature=_model_views.signature_rows(facts),
+        has_mlmodel=facts is not None,
         files=files,
         files_cut=files_cut,
         files_here=key is not None,
         raw_base=raw_base,
         tags=sorted(mv.tags.items()),
-        card_html=markdown_html(_card_markdown(lineage, mlmodel_text)),
+        card_html=markdown_html(model_card_markdown(lineage, facts)),
         card=form if form is not None else card_values,
         error=error,
     )

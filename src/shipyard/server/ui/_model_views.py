@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from shipyard.events import Event
+from shipyard.registry.card import ModelFacts
 from shipyard.registry.entities import ModelVersion, RegisteredModel, Stage
 from shipyard.server.ui._artifacts import Node
 
@@ -153,20 +154,14 @@ class SignatureRow:
     required: bool
 
 
-def _spec_type(spec: dict[str, Any]) -> str:
-    if spec.get("type") == "tensor":
-        tensor = spec.get("tensor-spec") or {}
-        if isinstance(tensor, dict):
-            return f"tensor {tensor.get('dtype', '?')} {tensor.get('shape', '')}".strip()
-    return str(spec.get("type", "?"))
-
-
-def signature_rows(signature: dict[str, list[dict[str, Any]]]) -> list[SignatureRow]:
-    """Inputs then outputs of a signature (from ``signature_columns``), one row per column."""
+def signature_rows(facts: ModelFacts | None) -> list[SignatureRow]:
+    """Inputs then outputs of a version's signature, one row per column."""
+    if facts is None:
+        return []
     return [
-        SignatureRow(part, str(spec.get("name", "—")), _spec_type(spec), spec.get("required", True) is not False)
-        for part in ("inputs", "outputs")
-        for spec in signature.get(part, [])
+        SignatureRow(part, name or "—", kind, required)
+        for part, specs in (("inputs", facts.inputs), ("outputs", facts.outputs))
+        for name, kind, required in specs
     ]
 
 

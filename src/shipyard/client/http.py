@@ -39,6 +39,7 @@ from shipyard.wire.tracking import (
     experiment_from_json,
     metric_from_json,
     run_from_json,
+    tags_to_json,
 )
 
 __all__ = ["RestBackend"]
@@ -111,7 +112,7 @@ class RestBackend:
         body = self._api(
             "POST",
             "experiments/create",
-            {"name": name, "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]},
+            {"name": name, "tags": tags_to_json(tags or {})},
         )
         return str(body["experiment_id"])
 
@@ -159,7 +160,7 @@ class RestBackend:
             "experiment_id": experiment_id,
             "start_time": start_time_ms,
             "user_id": user_id,
-            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+            "tags": tags_to_json(tags),
         }
         if run_name:
             payload["run_name"] = run_name
@@ -308,8 +309,8 @@ class RestBackend:
         payload: dict[str, Any] = {
             "experiment_id": experiment_id,
             "name": name,
-            "params": [{"key": k, "value": v} for k, v in params.items()],
-            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+            "params": tags_to_json(params),
+            "tags": tags_to_json(tags),
         }
         if source_run_id:
             payload["source_run_id"] = source_run_id
@@ -360,7 +361,7 @@ class RestBackend:
         return max(versions, key=lambda v: v.version)
 
     def create_registered_model(self, name: str, tags: dict[str, str], description: str | None) -> RegisteredModel:
-        payload: dict[str, Any] = {"name": name, "tags": [{"key": k, "value": v} for k, v in tags.items()]}
+        payload: dict[str, Any] = {"name": name, "tags": tags_to_json(tags)}
         if description:
             payload["description"] = description
         try:
@@ -414,7 +415,7 @@ class RestBackend:
         payload: dict[str, Any] = {
             "name": name,
             "source": source,
-            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+            "tags": tags_to_json(tags),
         }
         for key, value in (
             ("run_id", run_id),

@@ -14,6 +14,8 @@ from shipyard.wire.tracking import (
     metric_to_json,
     run_from_json,
     run_to_json,
+    tags_from_json,
+    tags_to_json,
 )
 
 __all__ = [
@@ -27,17 +29,7 @@ __all__ = [
     "model_version_to_json",
     "registered_model_from_json",
     "registered_model_to_json",
-    "tags_from_json",
 ]
-
-
-def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"key": k, "value": v} for k, v in tags.items()]
-
-
-def tags_from_json(items: list[dict[str, Any]] | None) -> dict[str, str]:
-    """``[{"key": k, "value": v}]`` to a dict (a missing value is the empty string, as MLflow)."""
-    return {str(t.get("key")): str(t.get("value", "")) for t in items or [] if t.get("key") is not None}
 
 
 def _drop_empty(out: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +52,7 @@ def model_version_to_json(mv: ModelVersion) -> dict[str, Any]:
             "run_id": mv.run_id or "",
             "status": mv.status,
             "status_message": mv.status_message,
-            "tags": _tags(mv.tags),
+            "tags": tags_to_json(mv.tags),
             "run_link": mv.run_link or "",
             "aliases": list(mv.aliases),
             "model_id": mv.model_id,
@@ -99,7 +91,7 @@ def registered_model_to_json(rm: RegisteredModel) -> dict[str, Any]:
             "user_id": rm.user_id,
             "description": rm.description if rm.description is not None else "",
             "latest_versions": [model_version_to_json(v) for v in rm.latest_versions],
-            "tags": _tags(rm.tags),
+            "tags": tags_to_json(rm.tags),
             "aliases": [{"alias": a, "version": str(v)} for a, v in rm.aliases.items()],
         }
     )
@@ -133,11 +125,11 @@ def logged_model_to_json(lm: LoggedModel, registrations: list[tuple[str, int]] |
             "model_type": lm.model_type,
             "source_run_id": lm.source_run_id,
             "status_message": lm.status_message,
-            "tags": _tags(lm.tags),
+            "tags": tags_to_json(lm.tags),
             "registrations": [{"name": n, "version": str(v)} for n, v in registrations or []],
         }
     )
-    return {"info": info, "data": _drop_empty({"params": _tags(lm.params)})}
+    return {"info": info, "data": _drop_empty({"params": tags_to_json(lm.params)})}
 
 
 def logged_model_from_json(data: dict[str, Any]) -> LoggedModel:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from operator import itemgetter
 from typing import Any
 
@@ -24,6 +25,8 @@ __all__ = [
     "metric_to_json",
     "run_from_json",
     "run_to_json",
+    "tags_from_json",
+    "tags_to_json",
 ]
 
 _SPECIAL_FLOATS = {
@@ -61,12 +64,14 @@ def decode_float(value: Any, field: str) -> float:
     raise InvalidParameter(f"Invalid value {value!r} for parameter '{field}': expected a number.")
 
 
-def _tags_to_json(tags: dict[str, str]) -> list[dict[str, str]]:
+def tags_to_json(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """A dict as MLflow's ``[{"key": k, "value": v}]`` list (tags and params alike)."""
     return [{"key": k, "value": v} for k, v in tags.items()]
 
 
-def _tags_from_json(items: Any) -> dict[str, str]:
-    return {t["key"]: t.get("value", "") for t in items or ()}
+def tags_from_json(items: Any) -> dict[str, str]:
+    """``[{"key": k, "value": v}]`` to a dict; a missing value is the empty string, as MLflow."""
+    return {str(t["key"]): str(t.get("value", "")) for t in items or () if t.get("key") is not None}
 
 
 def experiment_to_json(exp: Experiment) -> dict[str, Any]:
@@ -80,7 +85,7 @@ def experiment_to_json(exp: Experiment) -> dict[str, Any]:
         "creation_time": exp.creation_time_ms,
     }
     if exp.tags:
-        out["tags"] = _tags_to_json(exp.tags)
+        out["tags"] = tags_to_json(exp.tags)
     return out
 
 
@@ -93,7 +98,7 @@ def experiment_from_json(data: dict[str, Any]) -> Experiment:
         lifecycle_stage=data.get("lifecycle_stage", "active"),
         creation_time_ms=int(data.get("creation_time", 0)),
         last_update_time_ms=int(data.get("last_update_time", 0)),
-        tags=_tags_from_json(data.get("tags")),
+        tags=tags_from_json(data.get("tags")),
     )
 
 
@@ -185,7 +190,7 @@ def dataset_input_to_json(item: DatasetInput) -> dict[str, Any]:
         dataset["profile"] = item.profile
     out: dict[str, Any] = {"dataset": dataset}
     if item.tags:
-        out["tags"] = _tags_to_json(item.tags)
+        out["tags"] = tags_to_json(item.tags)
     return out
 
 
@@ -228,9 +233,9 @@ def run_to_json(run: Run) -> dict[str, Any]:
     if run.metrics:
         data["metrics"] = [metric_to_json(m) for m in run.metrics]
     if run.params:
-        data["params"] = [{"key": k, "value": v} for k, v in run.params.items()]
+        data["params"] = tags_to_json(run.params)
     if run.tags:
-        data["tags"] = _tags_to_json(run.tags)
+        data["tags"] = tags_to_json(run.tags)
     out: dict[str, Any] = {"info": info, "data": data}
     out["inputs"] = {"dataset_inputs": [dataset_input_to_json(i) for i in run.inputs]} if run.inputs else {}
     return out
@@ -253,6 +258,6 @@ def run_from_json(data: dict[str, Any]) -> Run:
         artifact_uri=info.get("artifact_uri", ""),
         metrics=tuple(metric_from_json(m) for m in body.get("metrics") or ()),
         params={p["key"]: p.get("value", "") for p in body.get("params") or ()},
-        tags=_tags_from_json(body.get("tags")),
+        tags=tags_from_json(body.get("tags")),
         inputs=tuple(dataset_input_from_json(i) for i in inputs),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.db import Database
@@ -270,19 +270,7 @@ class RegistryStore:
         """Set or overwrite a model tag."""
         with self.db.write() as conn:
             key = self._key(conn, name)
-            old = conn.execute(
-                select(registered_model_tags.c.value).where(
-                    registered_model_tags.c.model_key == key, registered_model_tags.c.key == key_
-                )
-            ).scalar()
-            if old is None:
-                conn.execute(insert(registered_model_tags).values(model_key=key, key=key_, value=value))
-            else:
-                conn.execute(
-                    update(registered_model_tags)
-                    .where(registered_model_tags.c.model_key == key, registered_model_tags.c.key == key_)
-                    .values(value=value)
-                )
+            old = _put_tag(conn, registered_model_tags, {"model_key": key}, key_, value)
             self._touch(conn, key, change.now_ms)
             self._event(conn, change, "registered_model_tag.set", name, key, tag=key_, **{"from": old, "to": value})
 
@@ -290,19 +278,9 @@ class RegistryStore:
         """Remove a model tag; removing a missing tag is not an error (as in MLflow)."""
         with self.db.write() as conn:
             key = self._key(conn, name)
-            old = conn.execute(
-                select(registered_model_tags.c.value).where(
-                    registered_model_tags.c.model_key == key, registered_model_tags.c.key == key_
-                )
-            ).scalar()
-            if old is None:
-                return
-            conn.execute(
-                delete(registered_model_tags).where(
-                    registered_model_tags.c.model_key == key, registered_model_tags.c.key == key_
-                )
-            )
-            self._event(conn, change, "registered_model_tag.deleted", name, key, tag=key_, **{"from": old})
+            old = _drop_tag(conn, registered_model_tags, {"model_key": key}, key_)
+            if old is not None:
+                self._event(conn, change, "registered_model_tag.deleted", name, key, tag=key_, **{"from": old})
 
     def search_registered_models(
         self, filter_string: str | None, order_by: Sequence[str], max_results: int, page_token: str | None
@@ -511,16 +489,7 @@ class RegistryStore:
         with self.db.write() as conn:
             key = self._key(conn, name)
             self._require_version(conn, key, name, version)
-            where = and_(
-                model_version_tags.c.model_key == key,
-                model_version_tags.c.version == version,
-                model_version_tags.c.key == key_,
-            )
-            old = conn.execute(select(model_version_tags.c.value).where(where)).scalar()
-            if old is None:
-                conn.execute(insert(model_version_tags).values(model_key=key, version=version, key=key_, value=value))
-            else:
-                conn.execute(update(model_version_tags).where(where).values(value=value))
+            old = _put_tag(conn, model_version_tags, {"model_key": key, "version": version}, key_, value)
             self._event(
                 conn,
                 change,
@@ -537,18 +506,11 @@ class RegistryStore:
         with self.db.write() as conn:
             key = self._key(conn, name)
             self._require_version(conn, key, name, version)
-            where = and_(
-                model_version_tags.c.model_key == key,
-                model_version_tags.c.version == version,
-                model_version_tags.c.key == key_,
-            )
-            old = conn.execute(select(model_version_tags.c.value).where(where)).scalar()
-            if old is None:
-                return
-            conn.execute(delete(model_version_tags).where(where))
-            self._event(
-                conn, change, "model_version_tag.deleted", name, key, version=version, tag=key_, **{"from": old}
-            )
+            old = _drop_tag(conn, model_version_tags, {"model_key": key, "version": version}, key_)
+            if old is not None:
+                self._event(
+                    conn, change, "model_version_tag.deleted", name, key, version=version, tag=key_, **{"from": old}
+                )
 
     def search_model_versions(
         self, filter_string: str | None, order_by: Sequence[str], max_results: int, page_token: str | None
@@ -650,3 +612,27 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else str(value)
+
+
+def _tag_where(table: Table, owner: dict[str, Any], key: str) -> ColumnElement[bool]:
+    return and_(*(table.c[column] == value for column, value in owner.items()), table.c.key == key)
+
+
+def _put_tag(conn: Connection, table: Table, owner: dict[str, Any], key: str, value: str) -> str | None:
+    """Set the tag ``key`` of the row ``owner`` names in ``table``; returns the value it had, if any."""
+    where = _tag_where(table, owner, key)
+    old: str | None = conn.execute(select(table.c.value).where(where)).scalar()
+    if old is None:
+        conn.execute(insert(table).values(**owner, key=key, value=value))
+    else:
+        conn.execute(update(table).where(where).values(value=value))
+    return old
+
+
+def _drop_tag(conn: Connection, table: Table, owner: dict[str, Any], key: str) -> str | None:
+    """Delete the tag ``key`` of the row ``owner`` names; returns the value it had, or None if there was none."""
+    where = _tag_where(table, owner, key)
+    old: str | None = conn.execute(select(table.c.value).where(where)).scalar()
+    if old is not None:
+        conn.execute(delete(table).where(where))
+    return old

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from shipyard.cli.webhooks import app as cli_app
 from shipyard.db import Database, open_database
 from shipyard.errors import InvalidParameter, ResourceNotFound
-from shipyard.events import NewEvent, WebhookDispatcher, WebhookService, record_event
+from shipyard.events import NewEvent, Webhook, WebhookDispatcher, WebhookService, record_event
 from shipyard.events.webhooks import kinds_from_wire, validate_kinds, webhook_to_json
 from tests.support.servers import free_port
 
@@ -149,21 +149,47 @@ def dispatcher(make_dispatcher: Callable[..., WebhookDispatcher]) -> WebhookDisp
     return make_dispatcher()
 
 
-def record(database: Database, clock: FakeClock, kind: str = "model_version.created", **payload: Any) -> int:
-    """Write one event into the outbox, as the registry does inside its own transaction."""
-    event = NewEvent(
-        kind=kind,
-        entity_type=kind.split(".", 1)[0],
-        entity_id="m-1",
-        entity_name="churn",
-        actor="ann",
-        version="3",
-        from_value=payload.pop("from_value", None),
-        to_value=payload.pop("to_value", None),
-        payload={"name": "churn", "version": "3", **payload},
-    )
-    with database.write() as conn:
-        return record_event(conn, event, int(clock() * 1000))
+Record = Callable[..., int]
+DeliverOne = Callable[..., Webhook]
+
+
+@pytest.fixture
+def record(database: Database, clock: FakeClock) -> Record:
+    """``record(kind, **payload)`` writes one event into the outbox, as the registry does in its own transaction."""
+
+    def write(kind: str = "model_version.created", **payload: Any) -> int:
+        event = NewEvent(
+            kind=kind,
+            entity_type=kind.split(".", 1)[0],
+            entity_id="m-1",
+            entity_name="churn",
+            actor="ann",
+            version="3",
+            from_value=payload.pop("from_value", None),
+            to_value=payload.pop("to_value", None),
+            payload={"name": "churn", "version": "3", **payload},
+        )
+        with database.write() as conn:
+            return record_event(conn, event, int(clock() * 1000))
+
+    return write
+
+
+@pytest.fixture
+def deliver_one(hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, record: Record) -> DeliverOne:
+    """``deliver_one()`` subscribes the receiver to every kind, records one event and runs the dispatcher once.
+
+    It returns the webhook; ``secret=`` signs it and ``failures=n`` makes the receiver fail its first n requests.
+    """
+
+    def deliver(*, secret: str | None = None, failures: int = 0) -> Webhook:
+        hook = hooks.create("ci", receiver.url, ["*"], secret=secret)
+        receiver.fail_next(failures)
+        record()
+        dispatcher.run_once()
+        return hook
+
+    return deliver
 
 
 def drive(dispatcher: WebhookDispatcher, clock: FakeClock, hooks: WebhookService, webhook_id: str) -> list[int]:
@@ -182,10 +208,10 @@ def drive(dispatcher: WebhookDispatcher, clock: FakeClock, hooks: WebhookService
 
 
 def test_delivery_carries_mlflow_envelope_and_shipyard_detail(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
+    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, record: Record
 ) -> None:
     hooks.create("ci", receiver.url, ["model_version.created"])
-    event_id = record(database, clock, source="runs:/abc/model", run_id="abc")
+    event_id = record(source="runs:/abc/model", run_id="abc")
     dispatcher.run_once()
     body = receiver.received[0].json
     expected = {
@@ -209,11 +235,9 @@ def test_delivery_carries_mlflow_envelope_and_shipyard_detail(
 
 
 def test_delivery_headers_name_the_delivery_and_time(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
+    hooks: WebhookService, deliver_one: DeliverOne, receiver: Receiver
 ) -> None:
-    hook = hooks.create("ci", receiver.url, ["*"])
-    record(database, clock)
-    dispatcher.run_once()
+    hook = deliver_one()
     headers = receiver.received[0].headers
     delivery_id = hooks.deliveries(hook.webhook_id)[0].delivery_id
     assert ("application/json", delivery_id, "1700000000") == (
@@ -223,27 +247,19 @@ def test_delivery_headers_name_the_delivery_and_time(
     )
 
 
-def test_signature_verifies_with_an_independent_hmac(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
-) -> None:
-    hooks.create("ci", receiver.url, ["*"], secret=SECRET)
-    record(database, clock)
-    dispatcher.run_once()
+def test_signature_verifies_with_an_independent_hmac(deliver_one: DeliverOne, receiver: Receiver) -> None:
+    deliver_one(secret=SECRET)
     got = receiver.received[0]
     signed = f"{got.headers['x-mlflow-delivery-id']}.{got.headers['x-mlflow-timestamp']}.".encode() + got.body
     expected = "v1," + base64.b64encode(hmac.new(SECRET.encode(), signed, hashlib.sha256).digest()).decode()
     assert expected == got.headers["x-mlflow-signature"]
 
 
-def test_signature_matches_mlflows_own_signing(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
-) -> None:
+def test_signature_matches_mlflows_own_signing(deliver_one: DeliverOne, receiver: Receiver) -> None:
     # MLflow ships no verification helper; the function its server signs with is the reference.
     from mlflow.webhooks.delivery import _generate_hmac_signature
 
-    hooks.create("ci", receiver.url, ["*"], secret=SECRET)
-    record(database, clock)
-    dispatcher.run_once()
+    deliver_one(secret=SECRET)
     got = receiver.received[0]
     expected = _generate_hmac_signature(
         SECRET, got.headers["x-mlflow-delivery-id"], got.headers["x-mlflow-timestamp"], got.body.decode()
@@ -251,20 +267,16 @@ def test_signature_matches_mlflows_own_signing(
     assert expected == got.headers["x-mlflow-signature"]
 
 
-def test_unsigned_webhook_gets_no_signature_header(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
-) -> None:
-    hooks.create("ci", receiver.url, ["*"])
-    record(database, clock)
-    dispatcher.run_once()
+def test_unsigned_webhook_gets_no_signature_header(deliver_one: DeliverOne, receiver: Receiver) -> None:
+    deliver_one()
     assert "x-mlflow-signature" not in receiver.received[0].headers
 
 
 def test_success_is_logged_as_delivered(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
+    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, record: Record
 ) -> None:
     hook = hooks.create("ci", receiver.url, ["*"])
-    record(database, clock)
+    record()
     attempted = dispatcher.run_once()
     d = hooks.deliveries(hook.webhook_id)[0]
     assert (1, "DELIVERED", 1, 200, None, int(T0 * 1000)) == (
@@ -278,11 +290,9 @@ def test_success_is_logged_as_delivered(
 
 
 def test_delivered_event_is_not_sent_again(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
+    deliver_one: DeliverOne, dispatcher: WebhookDispatcher, receiver: Receiver, clock: FakeClock
 ) -> None:
-    hooks.create("ci", receiver.url, ["*"])
-    record(database, clock)
-    dispatcher.run_once()
+    deliver_one()
     clock.advance(3600)
     assert (0, 1) == (dispatcher.run_once(), len(receiver.received))
 
@@ -290,13 +300,8 @@ def test_delivered_event_is_not_sent_again(
 # --- retries -----------------------------------------------------------------------------------------------------
 
 
-def test_server_error_schedules_a_retry_after_the_base_backoff(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
-) -> None:
-    hook = hooks.create("ci", receiver.url, ["*"])
-    receiver.fail_next(1)
-    record(database, clock)
-    dispatcher.run_once()
+def test_server_error_schedules_a_retry_after_the_base_backoff(hooks: WebhookService, deliver_one: DeliverOne) -> None:
+    hook = deliver_one(failures=1)
     d = hooks.deliveries(hook.webhook_id)[0]
     assert ("PENDING", 1, 500, "HTTP 500: nope", int(T0 * 1000) + 2000) == (
         d.status,
@@ -308,23 +313,17 @@ def test_server_error_schedules_a_retry_after_the_base_backoff(
 
 
 def test_retry_waits_until_it_is_due(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
+    deliver_one: DeliverOne, dispatcher: WebhookDispatcher, receiver: Receiver, clock: FakeClock
 ) -> None:
-    hooks.create("ci", receiver.url, ["*"])
-    receiver.fail_next(1)
-    record(database, clock)
-    dispatcher.run_once()
+    deliver_one(failures=1)
     clock.advance(1.9)
     assert (0, 1) == (dispatcher.run_once(), len(receiver.received))
 
 
 def test_retry_delivers_the_same_delivery_once_due(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
+    hooks: WebhookService, deliver_one: DeliverOne, dispatcher: WebhookDispatcher, receiver: Receiver, clock: FakeClock
 ) -> None:
-    hook = hooks.create("ci", receiver.url, ["*"])
-    receiver.fail_next(1)
-    record(database, clock)
-    dispatcher.run_once()
+    hook = deliver_one(failures=1)
     clock.advance(2)
     dispatcher.run_once()
     d = hooks.deliveries(hook.webhook_id)[0]
@@ -336,12 +335,12 @@ def test_backoff_doubles_up_to_its_cap(
     hooks: WebhookService,
     make_dispatcher: Callable[..., WebhookDispatcher],
     receiver: Receiver,
-    database: Database,
+    record: Record,
     clock: FakeClock,
 ) -> None:
     hook = hooks.create("ci", receiver.url, ["*"])
     receiver.fail_next(5)
-    record(database, clock)
+    record()
     waits = drive(make_dispatcher(backoff_base_s=1.0, backoff_max_s=5.0), clock, hooks, hook.webhook_id)
     assert [1000, 2000, 4000, 5000, 5000] == waits
 
@@ -351,11 +350,9 @@ def test_jitter_only_shortens_the_wait(make_dispatcher: Callable[..., WebhookDis
     assert all(5.0 <= dispatcher.backoff_s(1) <= 10.0 for _ in range(200))
 
 
-def test_connection_refused_is_retried(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, database: Database, clock: FakeClock
-) -> None:
+def test_connection_refused_is_retried(hooks: WebhookService, dispatcher: WebhookDispatcher, record: Record) -> None:
     hook = hooks.create("ci", f"http://127.0.0.1:{free_port()}/hook", ["*"])
-    record(database, clock)
+    record()
     dispatcher.run_once()
     d = hooks.deliveries(hook.webhook_id)[0]
     assert ("PENDING", 1, None, True) == (
@@ -367,15 +364,11 @@ def test_connection_refused_is_retried(
 
 
 def test_timeout_is_retried(
-    hooks: WebhookService,
-    make_dispatcher: Callable[..., WebhookDispatcher],
-    receiver: Receiver,
-    database: Database,
-    clock: FakeClock,
+    hooks: WebhookService, make_dispatcher: Callable[..., WebhookDispatcher], receiver: Receiver, record: Record
 ) -> None:
     hook = hooks.create("ci", receiver.url, ["*"])
     receiver.delay_s = 0.5
-    record(database, clock)
+    record()
     make_dispatcher(timeout_s=0.1).run_once()
     d = hooks.deliveries(hook.webhook_id)[0]
     assert ("PENDING", 1, "ReadTimeout") == (d.status, d.attempts, (d.last_error or "").split(":")[0])
@@ -385,12 +378,12 @@ def test_gives_up_after_max_attempts_and_keeps_the_log(
     hooks: WebhookService,
     make_dispatcher: Callable[..., WebhookDispatcher],
     receiver: Receiver,
-    database: Database,
+    record: Record,
     clock: FakeClock,
 ) -> None:
     hook = hooks.create("ci", receiver.url, ["*"])
     receiver.fail_next(10, status=503)
-    record(database, clock)
+    record()
     dispatcher = make_dispatcher(max_attempts=3)
     drive(dispatcher, clock, hooks, hook.webhook_id)
     clock.advance(3600)
@@ -409,31 +402,31 @@ def test_gives_up_after_max_attempts_and_keeps_the_log(
 
 
 def test_star_receives_every_kind(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
+    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, record: Record
 ) -> None:
     hooks.create("all", receiver.url, ["*"])
     for kind in ("registered_model.created", "model_version.stage_changed", "model_version_alias.deleted"):
-        record(database, clock, kind)
+        record(kind)
     dispatcher.run_once()
     kinds = sorted(r.json["kind"] for r in receiver.received)
     assert ["model_version.stage_changed", "model_version_alias.deleted", "registered_model.created"] == kinds
 
 
 def test_prefix_wildcard_receives_only_its_entity(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
+    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, record: Record
 ) -> None:
     hooks.create("versions", receiver.url, ["model_version.*"])
     for kind in ("model_version.created", "model_version_alias.created", "model_version.deleted"):
-        record(database, clock, kind)
+        record(kind)
     dispatcher.run_once()
     assert ["model_version.created", "model_version.deleted"] == sorted(r.json["kind"] for r in receiver.received)
 
 
 def test_alias_created_subscription_also_receives_moves(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
+    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, record: Record
 ) -> None:
     hooks.create("aliases", receiver.url, ["model_version_alias.created"])
-    record(database, clock, "model_version_alias.moved", alias="champion", from_value="2", to_value="3")
+    record("model_version_alias.moved", alias="champion", from_value="2", to_value="3")
     dispatcher.run_once()
     body = receiver.received[0].json
     assert ("model_version_alias", "created", "model_version_alias.moved", "2", "3") == (
@@ -446,10 +439,10 @@ def test_alias_created_subscription_also_receives_moves(
 
 
 def test_disabled_webhook_gets_nothing(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
+    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, record: Record
 ) -> None:
     hook = hooks.create("ci", receiver.url, ["*"])
-    record(database, clock)
+    record()
     hooks.update(hook.webhook_id, status="DISABLED")
     attempted = dispatcher.run_once()
     d = hooks.deliveries(hook.webhook_id)[0]
@@ -462,21 +455,21 @@ def test_disabled_webhook_gets_nothing(
 
 
 def test_deleted_webhook_gets_nothing(
-    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, database: Database, clock: FakeClock
+    hooks: WebhookService, dispatcher: WebhookDispatcher, receiver: Receiver, record: Record
 ) -> None:
     hook = hooks.create("ci", receiver.url, ["*"])
-    record(database, clock)
+    record()
     hooks.delete(hook.webhook_id)
     assert (0, 0) == (dispatcher.run_once(), len(receiver.received))
 
 
 def test_two_dispatchers_racing_never_send_a_delivery_twice(
-    hooks: WebhookService, receiver: Receiver, database: Database, store_url: str, clock: FakeClock
+    hooks: WebhookService, receiver: Receiver, record: Record, database: Database, store_url: str, clock: FakeClock
 ) -> None:
     hooks.create("a", receiver.url, ["*"])
     hooks.create("b", receiver.url, ["*"])
     for _ in range(15):
-        record(database, clock)
+        record()
     # A second Database stands for a second server process: its own engine, pool and write lock.
     other = open_database(store_url, migrate=False)
     racers = [
@@ -502,16 +495,12 @@ def test_two_dispatchers_racing_never_send_a_delivery_twice(
 
 
 def test_started_dispatcher_delivers_in_the_background(
-    hooks: WebhookService,
-    make_dispatcher: Callable[..., WebhookDispatcher],
-    receiver: Receiver,
-    database: Database,
-    clock: FakeClock,
+    hooks: WebhookService, make_dispatcher: Callable[..., WebhookDispatcher], receiver: Receiver, record: Record
 ) -> None:
     hooks.create("ci", receiver.url, ["*"])
     dispatcher = make_dispatcher(poll_interval_s=0.01)
     dispatcher.start()
-    record(database, clock)
+    record()
     delivered = receiver.got_one.wait(30)
     dispatcher.stop()
     assert (True, 1) == (delivered, len(receiver.received))

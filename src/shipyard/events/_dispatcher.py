@@ -20,7 +20,7 @@ from sqlalchemy import Row, and_, or_, select, update
 from shipyard.db import Database
 from shipyard.events.entities import Event
 from shipyard.events.store import event_from_row
-from shipyard.events.tables import events, webhook_deliveries, webhooks
+from shipyard.events.tables import ACTIVE, DELIVERED, FAILED, PENDING, events, webhook_deliveries, webhooks
 
 if TYPE_CHECKING:
     import httpx
@@ -48,8 +48,6 @@ TIMESTAMP_HEADER = "X-MLflow-Timestamp"
 DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
 SIGNATURE_VERSION = "v1"
 MAX_RESPONSE_BYTES = 16 * 1024  # of a receiver's answer kept in a test result or the log
-
-PENDING, DELIVERED, FAILED = "PENDING", "DELIVERED", "FAILED"
 
 # The (entity, action) pairs MLflow's client accepts for the model registry, and the kind each one stands for.
 # MLflow fires "alias created" every time an alias is set, moves included, so a move reads as "created" to it.
@@ -340,7 +338,7 @@ class WebhookDispatcher:
         )
 
     def _handle(self, row: Row[Any], now_ms: int) -> int:
-        if row.webhook_status != "ACTIVE":
+        if row.webhook_status != ACTIVE:
             self._give_up(row, "Not delivered: the webhook is disabled.")
             return 0
         if row.attempts >= self.max_attempts:
@@ -361,7 +359,7 @@ class WebhookDispatcher:
         return 1
 
     def _claim(self, row: Row[Any], now_ms: int) -> bool:
-        active = select(webhooks.c.webhook_id).where(webhooks.c.status == "ACTIVE")
+        active = select(webhooks.c.webhook_id).where(webhooks.c.status == ACTIVE)
         claim = (
             update(webhook_deliveries)
             .where(self._unchanged(row), webhook_deliveries.c.webhook_id.in_(active))

@@ -38,22 +38,18 @@ class NewEvent:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A recorded event."""
+# kw_only: the two fields without defaults come after NewEvent's defaulted ones.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event(NewEvent):
+    """A recorded event: a NewEvent with the id and time the store assigned.
+
+    Attributes:
+        event_id: its place in the outbox; ids only grow.
+        occurred_at_ms: when it was recorded, in ms since the epoch.
+    """
 
     event_id: int
     occurred_at_ms: int
-    kind: str
-    entity_type: str
-    entity_id: str
-    entity_name: str
-    actor: str
-    version: str | None = None
-    from_value: str | None = None
-    to_value: str | None = None
-    reason: str | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,11 @@ from sqlalchemy import Connection, insert, select
 
 from shipyard.db import Database
 from shipyard.events.entities import Event, NewEvent
-from shipyard.events.tables import events, webhook_deliveries, webhooks
+from shipyard.events.tables import ACTIVE, PENDING, events, webhook_deliveries, webhooks
 
 __all__ = ["WILDCARD", "EventStore", "matches", "record_event"]
 
 WILDCARD = "*"
-ACTIVE = "ACTIVE"
 
 
 def matches(subscribed: Sequence[str], kind: str) -> bool:
@@ -61,7 +60,7 @@ def record_event(conn: Connection, event: NewEvent, now_ms: int) -> int:
             "delivery_id": uuid.uuid4().hex,
             "webhook_id": webhook_id,
             "event_id": event_id,
-            "status": "PENDING",
+            "status": PENDING,
             "attempts": 0,
             "next_attempt_at": now_ms,
             "created_at": now_ms,

@@ -6,7 +6,11 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, T
 
 from shipyard.db import metadata
 
-__all__ = ["events", "webhook_deliveries", "webhooks"]
+__all__ = ["ACTIVE", "DELIVERED", "DISABLED", "FAILED", "PENDING", "events", "webhook_deliveries", "webhooks"]
+
+# The values of webhooks.status and of webhook_deliveries.status.
+ACTIVE, DISABLED = "ACTIVE", "DISABLED"
+PENDING, DELIVERED, FAILED = "PENDING", "DELIVERED", "FAILED"
 
 # Every change worth telling someone about (a model version created, an alias moved, a stage changed, later an
 # alert) is one row, written in the same transaction as the change itself: the outbox. Readers (a model's

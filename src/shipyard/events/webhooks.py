@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import time
@@ -14,6 +12,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import delete, insert, select, update
 
+from shipyard._paging import decode_page_token, encode_page_token
 from shipyard.db import Database
 from shipyard.errors import InvalidParameter, ResourceNotFound
 from shipyard.events._dispatcher import (
@@ -25,7 +24,7 @@ from shipyard.events._dispatcher import (
     send_delivery,
 )
 from shipyard.events.entities import Delivery, Event, Webhook
-from shipyard.events.tables import webhook_deliveries, webhooks
+from shipyard.events.tables import ACTIVE, DISABLED, webhook_deliveries, webhooks
 
 if TYPE_CHECKING:
     import httpx
@@ -46,8 +45,6 @@ __all__ = [
     "webhook_to_json",
 ]
 
-ACTIVE = "ACTIVE"
-DISABLED = "DISABLED"
 _STATUSES = (ACTIVE, DISABLED)
 
 # Every kind the registry records. Monitoring adds ``alert.*`` later; its prefix is accepted as a wildcard now.
@@ -282,21 +279,12 @@ def attempt_to_json(result: DeliveryAttempt) -> dict[str, Any]:
 # --- the service ----------------------------------------------------------------------------------------------
 
 
-def _encode_token(offset: int) -> str:
-    return base64.b64encode(json.dumps({"offset": offset}).encode("utf-8")).decode("ascii")
+def _not_found(webhook_id: str) -> ResourceNotFound:
+    return ResourceNotFound(f"Webhook with ID '{webhook_id}' not found.")
 
 
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        parsed = json.loads(base64.b64decode(token + "=" * (-len(token) % 4), validate=True))
-        offset = parsed["offset"]
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
-        raise InvalidParameter(f"Invalid page token {token!r}: pass back a next_page_token unchanged.") from exc
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidParameter(f"Invalid page token {token!r}: pass back a next_page_token unchanged.")
-    return offset
+def _is_page_size(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= 1000
 
 
 def _validate_name(name: str) -> str:
@@ -442,11 +430,15 @@ class WebhookService:
         Raises:
             ResourceNotFound: no webhook has this id.
         """
+        return _webhook_from_row(self._row(webhook_id))
+
+    def _row(self, webhook_id: str) -> Any:
+        """The webhook's row, secret included."""
         with self.db.read() as conn:
             row = conn.execute(select(webhooks).where(webhooks.c.webhook_id == webhook_id)).first()
         if row is None:
-            raise ResourceNotFound(f"Webhook with ID '{webhook_id}' not found.")
-        return _webhook_from_row(row)
+            raise _not_found(webhook_id)
+        return row
 
     def update(
         self,
@@ -482,7 +474,7 @@ class WebhookService:
         with self.db.write() as conn:
             result = conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id).values(**changes))
         if result.rowcount == 0:
-            raise ResourceNotFound(f"Webhook with ID '{webhook_id}' not found.")
+            raise _not_found(webhook_id)
         return self.get(webhook_id)
 
     def delete(self, webhook_id: str) -> None:
@@ -495,7 +487,7 @@ class WebhookService:
             conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.webhook_id == webhook_id))
             result = conn.execute(delete(webhooks).where(webhooks.c.webhook_id == webhook_id))
         if result.rowcount == 0:
-            raise ResourceNotFound(f"Webhook with ID '{webhook_id}' not found.")
+            raise _not_found(webhook_id)
 
     def deliveries(self, webhook_id: str, limit: int = 50) -> list[Delivery]:
         """The delivery log of one webhook, newest first.
@@ -504,7 +496,7 @@ class WebhookService:
             ResourceNotFound: no webhook has this id.
             InvalidParameter: ``limit`` is not between 1 and 1000.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        if not _is_page_size(limit):
             raise InvalidParameter(f"Invalid limit {limit!r}: expected 1 to 1000 deliveries.")
         self.get(webhook_id)
         d = webhook_deliveries.c
@@ -527,10 +519,7 @@ class WebhookService:
             ResourceNotFound: no webhook has this id.
             InvalidParameter: ``kind`` is not a known event kind.
         """
-        with self.db.read() as conn:
-            row = conn.execute(select(webhooks).where(webhooks.c.webhook_id == webhook_id)).first()
-        if row is None:
-            raise ResourceNotFound(f"Webhook with ID '{webhook_id}' not found.")
+        row = self._row(webhook_id)
         if kind is not None and kind not in KNOWN_KINDS:
             raise InvalidParameter(f"Unknown event kind {kind!r}: expected one of {', '.join(sorted(KNOWN_KINDS))}.")
         chosen = kind or _test_kind(json.loads(row.events))
@@ -562,12 +551,12 @@ class WebhookService:
         Raises:
             InvalidParameter: ``max_results`` is not between 1 and 1000, or the token is not one we made.
         """
-        if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= 1000:
+        if not _is_page_size(max_results):
             raise InvalidParameter(f"Invalid max_results {max_results!r}: expected 1 to 1000.")
-        offset = _decode_token(page_token)
+        offset = decode_page_token(page_token)
         w = webhooks.c
         query = select(webhooks).order_by(w.creation_time.desc(), w.webhook_id).offset(offset).limit(max_results + 1)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         page = [_webhook_from_row(r) for r in rows[:max_results]]
-        return page, _encode_token(offset + max_results) if len(rows) > max_results else None
+        return page, encode_page_token(offset + max_results) if len(rows) > max_results else None

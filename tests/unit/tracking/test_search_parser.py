@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import math
 
 import pytest
@@ -16,8 +15,6 @@ from shipyard.tracking.search import (
     Comparison,
     Kind,
     OrderKey,
-    decode_page_token,
-    encode_page_token,
     parse_filter,
     parse_order_by,
 )
@@ -362,48 +359,3 @@ def test_schemas_carry_mlflow_default_orders() -> None:
         OrderKey(A, "name"),
         OrderKey(A, "version_number", False),
     ) == MODEL_VERSION_SEARCH.default_order
-
-
-@pytest.mark.parametrize("offset", [0, 1, 100, 10**12])
-def test_page_token_round_trips(offset: int) -> None:
-    assert offset == decode_page_token(encode_page_token(offset))
-
-
-def test_page_token_is_mlflow_shaped_base64_json() -> None:
-    assert b'{"offset": 7}' == base64.b64decode(encode_page_token(7))
-
-
-@pytest.mark.parametrize("token", [None, ""])
-def test_missing_page_token_is_the_first_page(token: str | None) -> None:
-    assert 0 == decode_page_token(token)
-
-
-def test_page_token_tolerates_missing_padding_and_url_safe_alphabet() -> None:
-    token = encode_page_token(12345678)
-    assert 12345678 == decode_page_token(token.rstrip("=").replace("+", "-").replace("/", "_"))
-
-
-@pytest.mark.parametrize(
-    "token",
-    [
-        "abc",
-        "!!!!",
-        base64.b64encode(b"not json").decode(),
-        base64.b64encode(b"[1]").decode(),
-        base64.b64encode(b"{}").decode(),
-        base64.b64encode(b'{"offset": -1}').decode(),
-        base64.b64encode(b'{"offset": "x"}').decode(),
-        base64.b64encode(b'{"offset": 1.5}').decode(),
-        base64.b64encode(b'{"offset": true}').decode(),
-        base64.b64encode(b"\xff\xfe").decode(),
-    ],
-)
-def test_bad_page_token_is_invalid_parameter(token: str) -> None:
-    with pytest.raises(InvalidParameter, match="Invalid page token"):
-        decode_page_token(token)
-
-
-@pytest.mark.parametrize("offset", [-1, 1.5, True])
-def test_encode_page_token_rejects_bad_offsets(offset: object) -> None:
-    with pytest.raises(InvalidParameter, match="non-negative integer"):
-        encode_page_token(offset)  # type: ignore[arg-type]

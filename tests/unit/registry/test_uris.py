@@ -1,0 +1,39 @@
+"""Model URIs are parsed in one place for the service, the HTTP client and the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from shipyard.errors import InvalidParameter
+from shipyard.registry.uris import ModelUri, UriKind, parse_model_uri
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("models:/churn/3", ModelUri(UriKind.VERSION, "churn", "3")),
+        ("models:/churn@champion", ModelUri(UriKind.ALIAS, "churn", "champion")),
+        ("models:/churn/production", ModelUri(UriKind.STAGE, "churn", "Production")),
+        ("models:/churn/Latest", ModelUri(UriKind.STAGE, "churn", "latest")),
+        (
+            "models:/m-0123456789abcdef0123456789abcdef",
+            ModelUri(UriKind.LOGGED_MODEL, "m-0123456789abcdef0123456789abcdef"),
+        ),
+        ("runs:/abc123/model/sub", ModelUri(UriKind.RUN, "abc123", "model/sub")),
+        ("models:/m-short@champion", ModelUri(UriKind.ALIAS, "m-short", "champion")),
+    ],
+)
+def test_each_form_parses_to_what_it_names(uri: str, expected: ModelUri) -> None:
+    assert expected == parse_model_uri(uri)
+
+
+def test_bare_forms_are_accepted_only_when_asked() -> None:
+    assert ModelUri(UriKind.VERSION, "churn", "2") == parse_model_uri("churn/2", bare=True)
+    with pytest.raises(InvalidParameter, match="Not a model URI"):
+        parse_model_uri("churn/2")
+
+
+@pytest.mark.parametrize("uri", ["models:/", "models:/churn", "models:/churn@", "models:/churn/Retired", "runs:/abc"])
+def test_malformed_uris_raise_invalid_parameter(uri: str) -> None:
+    with pytest.raises(InvalidParameter):
+        parse_model_uri(uri)

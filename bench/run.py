@@ -43,14 +43,14 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from tests.support.servers import mlflow_server, shipyard_server  # noqa: E402
 
-from bench import log_batch, log_metric, metric_history, run_creation, search_runs  # noqa: E402
+from bench import log_batch, log_metric, metric_history, model_registry, run_creation, search_runs  # noqa: E402
 from bench.common import Figure, quiet_stdout  # noqa: E402
 
 # Display order (the order of the brief) ...
-BENCHMARKS: list[ModuleType] = [log_batch, search_runs, metric_history, log_metric, run_creation]
+BENCHMARKS: list[ModuleType] = [log_batch, search_runs, metric_history, log_metric, run_creation, model_registry]
 # ... and execution order: the 10,000-run population goes last so the other benchmarks
 # run against a small database on both servers.
-EXECUTION_ORDER = [log_batch, metric_history, log_metric, run_creation, search_runs]
+EXECUTION_ORDER = [log_batch, metric_history, log_metric, run_creation, model_registry, search_runs]
 BY_NAME = {m.NAME: m for m in BENCHMARKS}
 TARGETS = {"shipyard": ("Shipyard", shipyard_server), "mlflow": ("MLflow", mlflow_server)}
 TARGET_ORDER = ["mlflow", "shipyard"]  # MLflow first: it is the reference

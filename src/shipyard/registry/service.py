@@ -13,7 +13,7 @@ from shipyard.events import Event, EventStore
 from shipyard.registry.entities import LoggedModel, LoggedModelStatus, ModelVersion, RegisteredModel, Stage
 from shipyard.registry.logged_models import LoggedModelStore
 from shipyard.registry.store import Change, RegistryStore
-from shipyard.registry.uris import LATEST, LOGGED_MODEL_ID, ModelUri, UriKind, parse_model_uri
+from shipyard.registry.uris import LATEST, ModelUri, UriKind, parse_model_uri
 from shipyard.registry.validation import check_alias, check_model_name, check_stage, check_version
 from shipyard.tracking.entities import ViewType
 from shipyard.tracking.service import TrackingService
@@ -228,24 +228,22 @@ class RegistryService:
         return self.store.latest_versions(check_model_name(name), stages)
 
     # ------------------------------------------------------------------------------------ model versions
-    def _storage_for(self, source: str, run_id: str | None, model_id: str | None) -> tuple[str, str | None]:
+    def _storage_for(self, source: str, model_id: str | None) -> tuple[str, LoggedModel | None]:
         """Where a new version's files are, and the logged model they belong to (if any)."""
-        if source.startswith("models:/"):
-            target = source[len("models:/") :].strip("/")
-            if LOGGED_MODEL_ID.match(target):
-                if model_id and model_id != target:
-                    raise InvalidParameter(
-                        f"The source {source!r} names logged model {target!r} but model_id is {model_id!r}."
-                    )
-                return self.logged.get(target).artifact_location, target
-            resolved = self.resolve_model_uri(source)
-            return resolved.artifact_uri, resolved.logged_model.model_id if resolved.logged_model else model_id
-        if model_id:
-            return self.logged.get(model_id).artifact_location, model_id
-        if source.startswith("runs:/"):
-            resolved = self.resolve_model_uri(source)
-            return resolved.artifact_uri, resolved.logged_model.model_id if resolved.logged_model else None
-        return source, None
+        if not source.startswith(("models:/", "runs:/")):
+            if model_id:
+                owner = self.logged.get(model_id)
+                return owner.artifact_location, owner
+            return source, None
+        resolved = self.resolve_model_uri(source)
+        logged = resolved.logged_model
+        if model_id and logged is not None and logged.model_id != model_id:
+            raise InvalidParameter(
+                f"The source {source!r} names logged model {logged.model_id!r} but model_id is {model_id!r}."
+            )
+        if logged is None and model_id:
+            logged = self.logged.get(model_id)
+        return resolved.artifact_uri, logged
 
     def create_model_version(
         self,
@@ -267,9 +265,9 @@ class RegistryService:
         self.store.model_key(name)  # 404 before resolving anything
         if run_id:
             self.tracking.get_run(run_id)
-        storage, linked_model = self._storage_for(source, run_id, model_id or None)
-        if run_id is None and linked_model:
-            run_id = self.logged.get(linked_model).source_run_id
+        storage, logged = self._storage_for(source, model_id or None)
+        if run_id is None and logged is not None:
+            run_id = logged.source_run_id
         return self.store.create_model_version(
             name,
             source,
@@ -278,7 +276,7 @@ class RegistryService:
             run_link=run_link or None,
             tags=tags or {},
             description=description,
-            model_id=linked_model,
+            model_id=logged.model_id if logged is not None else None,
             user_id=actor,
             change=self._change(actor, reason),
         )

@@ -25,6 +25,7 @@ from shipyard.tracking.lineage import (
     TAG_PLATFORM,
     TAG_PYTHON,
     TAG_SOURCE_NAME,
+    git_output,
 )
 
 __all__ = ["reproduce"]
@@ -57,34 +58,19 @@ def _check(argv: list[str], what: str, cwd: Path | None = None) -> None:
         raise ShipyardError(f"{what} failed (exit status {status}): {' '.join(argv)}")
 
 
-def _git_output(args: list[str], cwd: Path) -> str | None:
-    try:
-        done = subprocess.run(  # noqa: S603 - fixed git arguments
-            ["git", *args],  # noqa: S607 - git from PATH, as the user runs it
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 def _local_repo(run: Run) -> str | None:
     """A repository holding the run's commit that we can clone from here: the recorded URL, or the entry's repo."""
     commit = run.tags[TAG_GIT_COMMIT]
     candidates: list[str] = []
     entry = Path(run.tags.get(TAG_SOURCE_NAME, ""))
     if entry.is_absolute() and entry.parent.is_dir():
-        top = _git_output(["rev-parse", "--show-toplevel"], entry.parent)
+        top = git_output(["rev-parse", "--show-toplevel"], entry.parent, 30)
         if top:
             candidates.append(top)
     if run.tags.get(TAG_GIT_REPO):
         candidates.append(run.tags[TAG_GIT_REPO])
     for repo in candidates:
-        if Path(repo).is_dir() and _git_output(["cat-file", "-e", f"{commit}^{{commit}}"], Path(repo)) is not None:
+        if Path(repo).is_dir() and git_output(["cat-file", "-e", f"{commit}^{{commit}}"], Path(repo), 30) is not None:
             return repo
         if not Path(repo).is_dir():
             return repo  # a URL: git clone will say whether it is reachable

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["Lineage", "capture_lineage"]
+__all__ = ["Lineage", "capture_lineage", "git_output"]
 
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_SOURCE_NAME = "mlflow.source.name"
@@ -59,14 +59,15 @@ class Lineage:
         return "\n".join(self.packages) + "\n"
 
 
-def _git(args: list[str], cwd: Path) -> str | None:
+def git_output(args: list[str], cwd: Path, timeout_s: float = 5.0) -> str | None:
+    """What ``git <args>`` prints in ``cwd``, stripped; None when git is missing, fails or is not a repo."""
     try:
         done = subprocess.run(  # noqa: S603 - fixed git arguments
             ["git", *args],  # noqa: S607 - git from PATH, as the user runs it
             cwd=cwd,
             capture_output=True,
             text=True,
-            timeout=5,
+            timeout=timeout_s,
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
@@ -95,13 +96,13 @@ def capture_lineage(argv: list[str] | None = None, cwd: Path | None = None) -> L
     if entry_path.exists():
         entry = str(entry_path.resolve())
         folder = entry_path.resolve().parent
-    commit = _git(["rev-parse", "HEAD"], folder)
+    commit = git_output(["rev-parse", "HEAD"], folder)
     dirty = None
     branch = None
     if commit:
-        status = _git(["status", "--porcelain", "--untracked-files=no"], folder)
+        status = git_output(["status", "--porcelain", "--untracked-files=no"], folder)
         dirty = bool(status)
-        branch = _git(["rev-parse", "--abbrev-ref", "HEAD"], folder)
+        branch = git_output(["rev-parse", "--abbrev-ref", "HEAD"], folder)
     return Lineage(
         git_commit=commit,
         git_dirty=dirty,

@@ -9,6 +9,9 @@ Reported: the whole cycle and each step, p50 per model.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import tempfile
 import uuid
 from pathlib import Path
@@ -47,7 +50,11 @@ def run(client: MlflowClient, sizes: dict) -> dict:
     cycle = Stopwatch()
     checks: list[str] = []
     progress(f"model_registry: {n} models")
-    with quiet_stdout(), tempfile.TemporaryDirectory() as tmp:
+    # MLflow's fluent registry calls narrate each step on stderr and through its logger; keep the report clean.
+    mlflow_logger = logging.getLogger("mlflow")
+    level = mlflow_logger.level
+    mlflow_logger.setLevel(logging.ERROR)
+    with quiet_stdout(), contextlib.redirect_stderr(io.StringIO()), tempfile.TemporaryDirectory() as tmp:
         # The fluent API (log_model, register_model, load_model) follows the global URI: point it at this server.
         uri = client._tracking_client.tracking_uri
         mlflow.set_tracking_uri(uri)
@@ -71,6 +78,7 @@ def run(client: MlflowClient, sizes: dict) -> dict:
                     got = loaded.predict(x[:5])
             if not np.array_equal(np.asarray(got), expected):
                 checks.append(f"model {i}: predictions differ from the original")
+    mlflow_logger.setLevel(level)
     versions = registry.search_model_versions(f"name = '{name}'")
     if len(versions) != n:
         checks.append(f"{len(versions)} versions registered, expected {n}")

@@ -27,6 +27,21 @@ class Settings:
         s3_endpoint_url: the S3-compatible server for ``s3://`` artifact URIs, such as MinIO
             (``SHIPYARD_S3_ENDPOINT_URL``, falling back to ``AWS_ENDPOINT_URL_S3`` then ``AWS_ENDPOINT_URL``);
             empty for AWS itself.
+        auth: whether the server requires sign-in and checks permissions (``SHIPYARD_AUTH``).
+        auth_default_permission: what every signed-in user may do with a resource they did not create and
+            hold no grant on: ``NO_PERMISSIONS``, ``READ`` (the default), ``EDIT`` or ``MANAGE``
+            (``SHIPYARD_AUTH_DEFAULT_PERMISSION``). The creator of a resource always gets ``MANAGE``.
+        session_ttl_s: how long a web UI sign-in lasts (``SHIPYARD_SESSION_TTL_S``, default 12 hours).
+        allowed_hosts: the ``Host`` header values the server answers (``SHIPYARD_ALLOWED_HOSTS``, comma-separated;
+            ``*`` for any). Empty means the loopback names only (``localhost``, ``127.0.0.1``, ``[::1]``), which
+            defeats DNS rebinding against a server on a developer's machine; ``shipyard server`` adds the
+            address it binds to.
+        cors_origins: origins allowed to call the API from a browser (``SHIPYARD_CORS_ORIGINS``,
+            comma-separated). Empty (the default) closes CORS.
+        outbound_allowlist: hosts, addresses or CIDR networks the server may call although they are loopback,
+            private, link-local or cloud metadata addresses (``SHIPYARD_OUTBOUND_ALLOWLIST``, comma-separated):
+            webhook receivers on an internal network, for instance.
+        max_request_bytes: the largest JSON request body accepted (``SHIPYARD_MAX_REQUEST_BYTES``, 64 MiB).
     """
 
     home: Path = Path(_DEFAULT_HOME)
@@ -36,6 +51,13 @@ class Settings:
     flush_interval_s: float = 1.0
     deliver_webhooks: bool = True
     s3_endpoint_url: str = ""
+    auth: bool = False
+    auth_default_permission: str = "READ"
+    session_ttl_s: int = 12 * 3600
+    allowed_hosts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    outbound_allowlist: tuple[str, ...] = ()
+    max_request_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -48,10 +70,17 @@ class Settings:
             artifacts_uri=env.get("SHIPYARD_ARTIFACTS_URI", ""),
             tracking_uri=env.get("SHIPYARD_TRACKING_URI") or env.get("MLFLOW_TRACKING_URI", ""),
             flush_interval_s=float(env.get("SHIPYARD_FLUSH_INTERVAL_S", "1.0")),
-            deliver_webhooks=env.get("SHIPYARD_DELIVER_WEBHOOKS", "1").strip().lower() not in ("0", "false", "no"),
+            deliver_webhooks=_flag(env.get("SHIPYARD_DELIVER_WEBHOOKS", "1")),
             s3_endpoint_url=(
                 env.get("SHIPYARD_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL", "")
             ),
+            auth=_flag(env.get("SHIPYARD_AUTH", "0")),
+            auth_default_permission=env.get("SHIPYARD_AUTH_DEFAULT_PERMISSION", "READ").strip().upper() or "READ",
+            session_ttl_s=int(env.get("SHIPYARD_SESSION_TTL_S", str(12 * 3600))),
+            allowed_hosts=_csv(env.get("SHIPYARD_ALLOWED_HOSTS", "")),
+            cors_origins=_csv(env.get("SHIPYARD_CORS_ORIGINS", "")),
+            outbound_allowlist=_csv(env.get("SHIPYARD_OUTBOUND_ALLOWLIST", "")),
+            max_request_bytes=int(env.get("SHIPYARD_MAX_REQUEST_BYTES", str(64 * 1024 * 1024))),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -69,3 +98,11 @@ class Settings:
     def resolved_artifacts_uri(self) -> str:
         """The artifact root, defaulting to ``home/artifacts``."""
         return self.artifacts_uri or str((self.home / "artifacts").absolute())
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())

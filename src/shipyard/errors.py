@@ -14,12 +14,14 @@ __all__ = [
     "ModelNotFound",
     "ModelVersionNotFound",
     "ParamConflict",
+    "PermissionDenied",
     "ResourceAlreadyExists",
     "ResourceNotFound",
     "RunNotFound",
     "SchemaMismatch",
     "ShipyardError",
     "StoreUnavailable",
+    "Unauthenticated",
     "UnsafeModelFormat",
     "UnsupportedFlavor",
     "error_from_code",
@@ -64,6 +66,20 @@ class ParamConflict(InvalidParameter):
 
 class ArtifactPathError(InvalidParameter):
     """An artifact path tried to leave its root or is otherwise unusable."""
+
+
+class Unauthenticated(ShipyardError):
+    """The server requires sign-in and the request carried no valid credentials."""
+
+    error_code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class PermissionDenied(ShipyardError):
+    """The signed-in user lacks the permission the operation needs."""
+
+    error_code = "PERMISSION_DENIED"
+    http_status = 403
 
 
 class InvalidState(ShipyardError):
@@ -159,6 +175,8 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
     "RESOURCE_ALREADY_EXISTS": ResourceAlreadyExists,
     "RESOURCE_DOES_NOT_EXIST": ResourceNotFound,
     "TEMPORARILY_UNAVAILABLE": StoreUnavailable,
+    "UNAUTHENTICATED": Unauthenticated,
+    "PERMISSION_DENIED": PermissionDenied,
 }
 
 

@@ -158,6 +158,7 @@ class MotoS3:
     def client(self) -> Any:
         """A boto3 S3 client for this server (boto3 ships no type hints)."""
         import boto3
+        from botocore.config import Config
 
         return boto3.session.Session().client(
             "s3",
@@ -165,6 +166,9 @@ class MotoS3:
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
             region_name=self.env["AWS_DEFAULT_REGION"],
+            # moto answers 500 now and then when two PUTs replace one key at once (it reads the replaced key's
+            # closed buffer); real S3 retries such 500s too, so give the emulator the retries S3 clients use.
+            config=Config(retries={"mode": "standard", "max_attempts": 10}),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import shipyard.auth.tables
 import shipyard.events.tables
 import shipyard.registry.tables
 import shipyard.tracking.tables  # noqa: F401

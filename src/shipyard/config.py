@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 __all__ = ["Settings"]
@@ -42,6 +42,11 @@ class Settings:
             private, link-local or cloud metadata addresses (``SHIPYARD_OUTBOUND_ALLOWLIST``, comma-separated):
             webhook receivers on an internal network, for instance.
         max_request_bytes: the largest JSON request body accepted (``SHIPYARD_MAX_REQUEST_BYTES``, 64 MiB).
+        tracking_token: the API token the SDK and CLI send to a server (``SHIPYARD_TRACKING_TOKEN``, falling
+            back to ``MLFLOW_TRACKING_TOKEN``).
+        tracking_username: with ``tracking_password``, HTTP Basic credentials for a server
+            (``SHIPYARD_TRACKING_USERNAME``/``_PASSWORD``, falling back to ``MLFLOW_TRACKING_USERNAME``/``_PASSWORD``).
+        tracking_password: see ``tracking_username``.
     """
 
     home: Path = Path(_DEFAULT_HOME)
@@ -58,6 +63,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     outbound_allowlist: tuple[str, ...] = ()
     max_request_bytes: int = 64 * 1024 * 1024
+    tracking_token: str = field(default="", repr=False)
+    tracking_username: str = ""
+    tracking_password: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +89,9 @@ class Settings:
             cors_origins=_csv(env.get("SHIPYARD_CORS_ORIGINS", "")),
             outbound_allowlist=_csv(env.get("SHIPYARD_OUTBOUND_ALLOWLIST", "")),
             max_request_bytes=int(env.get("SHIPYARD_MAX_REQUEST_BYTES", str(64 * 1024 * 1024))),
+            tracking_token=env.get("SHIPYARD_TRACKING_TOKEN") or env.get("MLFLOW_TRACKING_TOKEN", ""),
+            tracking_username=env.get("SHIPYARD_TRACKING_USERNAME") or env.get("MLFLOW_TRACKING_USERNAME", ""),
+            tracking_password=env.get("SHIPYARD_TRACKING_PASSWORD") or env.get("MLFLOW_TRACKING_PASSWORD", ""),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

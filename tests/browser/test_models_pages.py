@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -320,9 +321,19 @@ def test_unknown_version_is_not_found(models: Models) -> None:
     assert 404 == httpx.get(models.url(f"{_model_url(MODEL)}/versions/99")).status_code
 
 
+def _form_token(client: httpx.Client, models: Models, path: str) -> str:
+    """Open a page with ``client`` (which keeps the CSRF cookie it sets); the token the page's forms carry."""
+    body = client.get(models.url(path)).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', body)
+    assert token is not None, "the page's forms carry no CSRF token"
+    return token.group(1)
+
+
 def test_bad_stage_is_a_bad_request_and_changes_nothing(models: Models) -> None:
     url = models.url(f"{_model_url('refuse-me')}/stage")
-    response = httpx.post(url, data={"version": "1", "stage": "Shipped"})
+    with httpx.Client() as client:
+        token = _form_token(client, models, _model_url("refuse-me"))
+        response = client.post(url, data={"version": "1", "stage": "Shipped", "csrf_token": token})
     stage = httpx.get(models.url("/api/2.0/mlflow/model-versions/get?name=refuse-me&version=1")).json()
 
     assert (400, True, "None") == (
@@ -338,6 +349,26 @@ def test_form_posted_from_another_site_is_refused(models: Models) -> None:
     aliases = httpx.get(models.url("/api/2.0/mlflow/registered-models/get?name=refuse-me")).json()
 
     assert (403, []) == (response.status_code, aliases["registered_model"].get("aliases", []))
+
+
+def test_form_without_its_csrf_token_is_refused(models: Models) -> None:
+    url = models.url(f"{_model_url('refuse-me')}/aliases")
+    with httpx.Client() as client:
+        _form_token(client, models, _model_url("refuse-me"))
+        response = client.post(url, data={"alias": "forged", "version": "1"})
+    aliases = httpx.get(models.url("/api/2.0/mlflow/registered-models/get?name=refuse-me")).json()
+
+    assert (403, []) == (response.status_code, aliases["registered_model"].get("aliases", []))
+
+
+def test_form_with_another_browsers_csrf_token_is_refused(models: Models) -> None:
+    url = models.url(f"{_model_url('refuse-me')}/aliases")
+    with httpx.Client() as theirs, httpx.Client() as mine:
+        token = _form_token(theirs, models, _model_url("refuse-me"))
+        _form_token(mine, models, _model_url("refuse-me"))
+        response = mine.post(url, data={"alias": "forged", "version": "1", "csrf_token": token})
+
+    assert 403 == response.status_code
 
 
 def test_forms_are_post_only(models: Models) -> None:

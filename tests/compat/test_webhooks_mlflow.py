@@ -16,6 +16,7 @@ from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 from mlflow.exceptions import MlflowException
 
 from tests.compat.conftest import compat_target
+from tests.support.servers import RunningServer, shipyard_server
 
 pytestmark = pytest.mark.compat
 
@@ -31,6 +32,24 @@ NEEDS_PRIVATE_CALLS = pytest.mark.skipif(
     and "http" not in os.environ.get("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "").replace("https", "").split(","),
     reason="MLflow's server needs MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true and MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https",
 )
+
+
+@pytest.fixture(scope="module")
+def webhook_server(tracking_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """Shipyard: a server whose outbound allow-list names the loopback receiver (refused by default); MLflow: the
+    suite's server (see NEEDS_PRIVATE_CALLS)."""
+    if compat_target() != "shipyard":
+        yield tracking_server
+        return
+    root = tmp_path_factory.mktemp("webhooks-server")
+    with shipyard_server(root, env={"SHIPYARD_OUTBOUND_ALLOWLIST": "127.0.0.1"}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(webhook_server: RunningServer) -> MlflowClient:
+    """An ``MlflowClient`` bound to the webhook server."""
+    return MlflowClient(tracking_uri=webhook_server.url)
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ USER = {"X-Shipyard-User": "alice"}
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(home=tmp_path, artifacts_uri=str(tmp_path / "artifacts"))
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    # The guards answer loopback host names only (not TestClient's default "testserver").
+    with TestClient(create_app(settings), base_url="http://127.0.0.1", raise_server_exceptions=False) as test_client:
         test_client.post(f"{API}/registered-models/create", json={"name": "churn"})
         for _ in range(2):
             test_client.post(f"{API}/model-versions/create", json={"name": "churn", "source": "s3://b/m"})

@@ -19,7 +19,8 @@ ART = "/api/2.0/mlflow-artifacts/artifacts"
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(home=tmp_path, artifacts_uri=str(tmp_path / "artifacts"))
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    # The guards answer loopback host names only (not TestClient's default "testserver").
+    with TestClient(create_app(settings), base_url="http://127.0.0.1", raise_server_exceptions=False) as test_client:
         yield test_client
 
 

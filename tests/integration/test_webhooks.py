@@ -25,6 +25,8 @@ from tests.support.servers import free_port
 
 SECRET = "s3cret-key"
 T0 = 1_700_000_000.0
+# The receiver listens on loopback, which the outbound guard refuses unless the allow-list names it.
+ALLOW_RECEIVER = ("127.0.0.1",)
 
 
 # --- a real receiver ------------------------------------------------------------------------------------------
@@ -126,7 +128,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def hooks(database: Database, clock: FakeClock) -> WebhookService:
-    return WebhookService(database, clock=clock, timeout_s=5.0)
+    return WebhookService(database, clock=clock, timeout_s=5.0, outbound_allowlist=ALLOW_RECEIVER)
 
 
 @pytest.fixture
@@ -134,7 +136,14 @@ def make_dispatcher(database: Database, clock: FakeClock) -> Iterator[Callable[.
     made: list[WebhookDispatcher] = []
 
     def make(**options: Any) -> WebhookDispatcher:
-        settings = {"clock": clock, "jitter_ratio": 0.0, "timeout_s": 5.0, "database": database, **options}
+        settings = {
+            "clock": clock,
+            "jitter_ratio": 0.0,
+            "timeout_s": 5.0,
+            "database": database,
+            "outbound_allowlist": ALLOW_RECEIVER,
+            **options,
+        }
         dispatcher = WebhookDispatcher(settings.pop("database"), **settings)
         made.append(dispatcher)
         return dispatcher
@@ -473,7 +482,10 @@ def test_two_dispatchers_racing_never_send_a_delivery_twice(
     # A second Database stands for a second server process: its own engine, pool and write lock.
     other = open_database(store_url, migrate=False)
     racers = [
-        WebhookDispatcher(db, clock=clock, jitter_ratio=0.0, timeout_s=5.0, batch_size=4) for db in (database, other)
+        WebhookDispatcher(
+            db, clock=clock, jitter_ratio=0.0, timeout_s=5.0, batch_size=4, outbound_allowlist=ALLOW_RECEIVER
+        )
+        for db in (database, other)
     ]
     start = threading.Barrier(2)
     counts: list[int] = []
@@ -696,7 +708,8 @@ def test_cli_bad_event_prints_one_error_line(home: Path) -> None:
     assert (1, True) == (code, out.startswith("error: Unknown event kind 'nope'"))
 
 
-def test_cli_test_against_a_receiver(home: Path, receiver: Receiver) -> None:
+def test_cli_test_against_a_receiver(home: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPYARD_OUTBOUND_ALLOWLIST", ",".join(ALLOW_RECEIVER))
     webhook_id = invoke("create", "ci", receiver.url, "-e", "*")[1].strip()
     code, out = invoke("test", webhook_id)
     assert (0, "HTTP 200 ok") == (code, out.strip())

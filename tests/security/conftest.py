@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.servers import RunningServer, shipyard_server
+from tests.support.auth import auth_server
+from tests.support.servers import RunningServer
 
 CANARY_TEXT = "canary: a request read, wrote or deleted this file outside the data folder\n"
 
@@ -98,7 +99,7 @@ def _snapshot(folder: Path) -> dict[str, str]:
             path = Path(dirpath) / name
             rel = str(path.relative_to(folder))
             if path.is_symlink():
-                found[rel] = "link:" + os.readlink(path)
+                found[rel] = "link:" + str(path.readlink())
             elif path.is_file():
                 found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
             else:
@@ -108,7 +109,7 @@ def _snapshot(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    """A real ``shipyard server`` on a free port; canaries live in ``root/outside``, beside its data folder."""
+    """A real ``shipyard server --auth`` on a free port; canaries live in ``root/outside``, beside its data folder."""
     root = tmp_path_factory.mktemp("security")
     data = root / "data"
     canary_dir = root / "outside"
@@ -116,8 +117,26 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     (canary_dir / "secret.txt").write_text(CANARY_TEXT)
     (canary_dir / "nested").mkdir()
     (canary_dir / "nested" / "keys.txt").write_text(CANARY_TEXT)
-    with shipyard_server(data, env={"SHIPYARD_DELIVER_WEBHOOKS": "0"}) as server:
-        yield Target(url=server.url, root=root, artifacts=data / "artifacts", canary_dir=canary_dir, server=server)
+    # Sign-in is on and the attacks carry an admin's token: not even an admin may leave the artifact root.
+    with auth_server(data) as secured:
+        server = secured.server
+        headers = {"Authorization": f"Bearer {secured.admin_token}"}
+        previous = os.environ.get("MLFLOW_TRACKING_TOKEN")
+        os.environ["MLFLOW_TRACKING_TOKEN"] = secured.admin_token  # for the mlflow client the tests drive
+        try:
+            yield Target(
+                url=server.url,
+                root=root,
+                artifacts=data / "artifacts",
+                canary_dir=canary_dir,
+                server=server,
+                headers=headers,
+            )
+        finally:
+            if previous is None:
+                os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+            else:
+                os.environ["MLFLOW_TRACKING_TOKEN"] = previous
 
 
 @pytest.fixture(autouse=True)

@@ -25,6 +25,10 @@ _TMP_PREFIX = ".shipyard-tmp-"
 _ASYNC_WRITE_BYTES = 1 << 20
 # Flags absent on some platforms (O_NOFOLLOW, O_CLOEXEC on Windows; O_BINARY elsewhere) count as 0.
 _OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+# Linux's limits, used where the file system cannot tell us its own (pathconf is POSIX-only).
+_DEFAULT_NAME_MAX = 255
+_DEFAULT_PATH_MAX = 4096
+_SHOWN_CHARS = 200
 
 
 class LocalArtifactStore:
@@ -49,6 +53,8 @@ class LocalArtifactStore:
         root_path = Path(root).expanduser()
         root_path.mkdir(parents=True, exist_ok=True)
         self._root = root_path.resolve(strict=True)
+        self._name_max = _pathconf(self._root, "PC_NAME_MAX", _DEFAULT_NAME_MAX)
+        self._path_max = _pathconf(self._root, "PC_PATH_MAX", _DEFAULT_PATH_MAX)
 
     @property
     def root(self) -> Path:
@@ -169,6 +175,7 @@ class LocalArtifactStore:
             raise ArtifactPathError(
                 f"Invalid artifact path {path!r}: names starting with {_TMP_PREFIX!r} are reserved."
             )
+        self._check_length(path, rel, self._root / rel)
         try:
             real = (self._root / rel).resolve()
         except RuntimeError as exc:  # Path.resolve's report of a symlink loop
@@ -177,7 +184,23 @@ class LocalArtifactStore:
             raise ArtifactPathError(
                 f"Invalid artifact path {path!r}: it resolves outside the artifact root through a symbolic link."
             )
+        self._check_length(path, rel, real)
         return rel, real
+
+    def _check_length(self, path: str, rel: str, full: Path) -> None:
+        """Refuse names and paths the file system would reject with ``ENAMETOOLONG`` (a 400, not a 500)."""
+        longest = max((len(os.fsencode(part)) for part in rel.split("/")), default=0)
+        if longest > self._name_max:
+            raise ArtifactPathError(
+                f"Invalid artifact path {_shown(path)}: a name is {longest} bytes long; "
+                f"the artifact store allows at most {self._name_max}."
+            )
+        # Leave room for the temporary sibling's name, which may be longer than the target's.
+        if len(os.fsencode(full)) + len(_TMP_PREFIX) + 16 >= self._path_max:
+            raise ArtifactPathError(
+                f"Invalid artifact path {_shown(path)}: it is too long for the artifact store "
+                f"(at most about {self._path_max - len(os.fsencode(self._root))} bytes)."
+            )
 
     def _file_target(self, path: str) -> Path:
         """The resolved path of an existing regular file, or `ResourceNotFound`."""
@@ -195,7 +218,7 @@ class LocalArtifactStore:
 
     def _file_info(self, rel: str, entry: os.DirEntry[str]) -> FileInfo | None:
         """The listing entry for ``entry``, or ``None`` for in-flight temp files and links leaving the root."""
-        if entry.name.startswith(_TMP_PREFIX):
+        if entry.name.startswith(_TMP_PREFIX) or not _is_utf8_name(entry.name):
             return None
         try:
             if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(self._root):
@@ -276,6 +299,29 @@ class _AtomicWrite:
             with contextlib.suppress(OSError):
                 self._tmp.unlink(missing_ok=True)
             self._tmp = None
+
+
+def _pathconf(folder: Path, name: str, default: int) -> int:
+    """A file-system limit of ``folder`` (``PC_NAME_MAX``, ``PC_PATH_MAX``), or ``default`` where unknown."""
+    try:
+        value = os.pathconf(folder, name)
+    except (AttributeError, ValueError, OSError):  # no pathconf (Windows), an unknown name, or no limit
+        return default
+    return value if value > 0 else default
+
+
+def _shown(path: str) -> str:
+    """``path`` quoted for an error message, cut short when it is huge."""
+    return repr(path if len(path) <= _SHOWN_CHARS else path[:_SHOWN_CHARS] + "...")
+
+
+def _is_utf8_name(name: str) -> bool:
+    """Whether a name read from disk is valid UTF-8 (one made elsewhere may hold bytes no client can name)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _fsync_dir(folder: Path) -> None:

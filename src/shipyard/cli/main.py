@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import experiments, models, reproduce, runs, webhooks
+from shipyard.cli import accounts, experiments, models, reproduce, runs, webhooks
 from shipyard.cli.server import server
 
 __all__ = ["app", "main"]
@@ -22,6 +22,8 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(accounts.users_app, name="users")
+app.add_typer(accounts.tokens_app, name="tokens")
 runs.app.command("reproduce")(reproduce.reproduce)
 
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.config import Settings
 
+if TYPE_CHECKING:
+    from shipyard.db import Database
+
 __all__ = ["server"]
+
+_log = logging.getLogger("shipyard.server")
 
 
 def server(
@@ -22,23 +28,68 @@ def server(
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--auth/--no-auth",
+            help="Require sign-in and check permissions (default: SHIPYARD_AUTH). Create accounts with "
+            "`shipyard users create`.",
+        ),
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Allow binding to a non-loopback address without authentication: anyone who can reach the "
+            "port can read and change everything. Only for a network you fully trust.",
+        ),
+    ] = False,
 ) -> None:
     """Serve MLflow's REST API, the artifact proxy and the web UI."""
     import uvicorn
 
     from shipyard.db import open_database
 
-    settings = Settings.from_env().with_overrides(store_uri=store, artifacts_uri=artifacts)
+    settings = Settings.from_env().with_overrides(store_uri=store, artifacts_uri=artifacts, auth=auth)
+    loopback = _is_loopback(host)
+    if not settings.auth and not loopback:
+        if not insecure_no_auth:
+            typer.echo(
+                f"error: refusing to serve {host} without authentication: anyone who can reach it could read and "
+                "change every experiment, model and artifact. Start with --auth (after `shipyard users create "
+                "NAME --admin`), bind to 127.0.0.1, or, on a network you fully trust, pass --insecure-no-auth.",
+                err=True,
+            )
+            raise typer.Exit(2)
+        _log.warning(
+            "SECURITY WARNING: serving %s WITHOUT AUTHENTICATION (--insecure-no-auth): anyone who can reach this "
+            "port can read, change and delete every experiment, model and artifact.",
+            host,
+        )
+        typer.echo(f"WARNING: --insecure-no-auth: {host} is served without authentication.", err=True)
     store_uri = settings.resolved_store_uri
     artifacts_uri = settings.resolved_artifacts_uri
     if "://" not in artifacts_uri:
         artifacts_uri = str(Path(artifacts_uri).absolute())
     # Migrate once here, before workers start, so they do not race on the schema.
-    open_database(store_uri).dispose()
+    database = open_database(store_uri)
+    try:
+        if settings.auth:
+            _ensure_an_admin(database)
+    finally:
+        database.dispose()
     os.environ["SHIPYARD_STORE_URI"] = store_uri
     os.environ["SHIPYARD_ARTIFACTS_URI"] = artifacts_uri
+    os.environ["SHIPYARD_AUTH"] = "1" if settings.auth else "0"
+    if not settings.allowed_hosts and not loopback:
+        # A named address is the one clients use; a wildcard bind could be reached by any name.
+        wildcard = host in ("0.0.0.0", "::", "")  # noqa: S104 - comparing, not binding
+        os.environ["SHIPYARD_ALLOWED_HOSTS"] = "*" if wildcard else f"{host},localhost,127.0.0.1,[::1]"
     url = f"http://{host}:{port}"
-    typer.echo(f"Shipyard server listening on {url}  (web UI: {url}/ , store: {_redact(store_uri)})", err=True)
+    sign_in = "sign-in required" if settings.auth else "no sign-in"
+    typer.echo(
+        f"Shipyard server listening on {url}  (web UI: {url}/ , store: {_redact(store_uri)}, {sign_in})", err=True
+    )
     uvicorn.run(
         "shipyard.server.app:app_from_env",
         factory=True,
@@ -49,6 +100,46 @@ def server(
         access_log=False,
         timeout_keep_alive=30,
     )
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address or name (only this machine can connect)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _ensure_an_admin(database: Database) -> None:
+    """With sign-in on, make sure someone can sign in: an admin from the environment, or stop with a hint."""
+    from shipyard.auth import AuthService
+    from shipyard.errors import ShipyardError
+
+    accounts = AuthService(database)
+    if accounts.count_users() > 0:
+        return
+    username = os.environ.get("SHIPYARD_ADMIN_USERNAME", "")
+    password = os.environ.get("SHIPYARD_ADMIN_PASSWORD", "")
+    if username and password:
+        try:
+            accounts.create_user(username, password, is_admin=True, actor="server-start")
+        except ShipyardError as exc:
+            typer.echo(
+                f"error: cannot create the admin from SHIPYARD_ADMIN_USERNAME/_PASSWORD: {exc.message}", err=True
+            )
+            raise typer.Exit(2) from None
+        typer.echo(f"Created admin user {username!r} from SHIPYARD_ADMIN_USERNAME/SHIPYARD_ADMIN_PASSWORD.", err=True)
+        return
+    typer.echo(
+        "error: sign-in is on but no account exists yet. Create an admin first: `shipyard users create NAME "
+        "--admin` (same --store), or set SHIPYARD_ADMIN_USERNAME and SHIPYARD_ADMIN_PASSWORD for the first start.",
+        err=True,
+    )
+    raise typer.Exit(2)
 
 
 def _redact(url: str) -> str:

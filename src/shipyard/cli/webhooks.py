@@ -109,7 +109,7 @@ def _webhooks_for(tracking_uri: str | None) -> Iterator[_Webhooks]:
 
         database = open_database(uri if "://" in uri else settings.resolved_store_uri)
         try:
-            yield WebhookService(database)
+            yield WebhookService(database, outbound_allowlist=settings.outbound_allowlist)
         finally:
             database.dispose()
 

@@ -117,7 +117,9 @@ def open_backend(settings: Settings) -> Backend:
     if uri.startswith(("http://", "https://")):
         from shipyard.client.http import RestBackend
 
-        return RestBackend(uri)
+        return RestBackend(
+            uri, token=settings.tracking_token, username=settings.tracking_username, password=settings.tracking_password
+        )
     from shipyard.client._local import LocalBackend
 
     store_uri = uri if "://" in uri else settings.resolved_store_uri

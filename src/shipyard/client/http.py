@@ -57,11 +57,23 @@ class RestBackend:
         base_url: the server, e.g. ``http://127.0.0.1:5000``.
         retries: attempts for transient failures (connection errors, 429, 5xx), with exponential back-off.
         timeout_s: per-request timeout.
+        token: an API token, sent as ``Authorization: Bearer`` (``MLFLOW_TRACKING_TOKEN``).
+        username: with ``password``, HTTP Basic credentials (``MLFLOW_TRACKING_USERNAME``/``_PASSWORD``).
     """
 
     max_metrics_per_batch = 1000
 
-    def __init__(self, base_url: str, *, retries: int = 5, timeout_s: float = 60.0, backoff_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        retries: int = 5,
+        timeout_s: float = 60.0,
+        backoff_s: float = 0.2,
+        token: str = "",
+        username: str = "",
+        password: str = "",
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff_s = backoff_s
@@ -69,8 +81,15 @@ class RestBackend:
             user = getpass.getuser()
         except (KeyError, OSError):
             user = "unknown"
-        # Who makes registry changes, for the model's history (authentication replaces this later).
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers={"X-Shipyard-User": user})
+        # Who makes registry changes, for the model's history on a server without sign-in (with sign-in on, the
+        # server records the signed-in user and ignores this header).
+        headers = {"X-Shipyard-User": user}
+        auth: httpx.Auth | None = None
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        elif username:
+            auth = httpx.BasicAuth(username, password)
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers=headers, auth=auth)
 
     # ---------------------------------------------------------------------------------------------- plumbing
     def request(self, method: str, path: str, payload: dict[str, Any] | None = None, **kw: Any) -> Any:

@@ -11,13 +11,21 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, and_, or_, select, update
 
 from shipyard.db import Database
+from shipyard.events._netguard import (
+    HostNotResolved,
+    IPAddress,
+    OutboundGuard,
+    OutboundRefused,
+    Resolver,
+    system_resolver,
+)
 from shipyard.events.entities import Event
 from shipyard.events.store import event_from_row
 from shipyard.events.tables import ACTIVE, DELIVERED, FAILED, PENDING, events, webhook_deliveries, webhooks
@@ -48,6 +56,8 @@ TIMESTAMP_HEADER = "X-MLflow-Timestamp"
 DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
 SIGNATURE_VERSION = "v1"
 MAX_RESPONSE_BYTES = 16 * 1024  # of a receiver's answer kept in a test result or the log
+# Checked addresses tried per attempt (say the IPv6 and the IPv4 one); more would let one attempt outlast its lease.
+MAX_ADDRESSES_TRIED = 2
 
 # The (entity, action) pairs MLflow's client accepts for the model registry, and the kind each one stands for.
 # MLflow fires "alias created" every time an alias is set, moves included, so a move reads as "created" to it.
@@ -82,11 +92,13 @@ class DeliveryAttempt:
         status_code: the receiver's HTTP status, or None when no answer came (refused, timed out).
         response_body: the start of the receiver's answer (at most 16 KiB).
         error: why there was no answer, or None.
+        refused: the outbound guard refused the destination (nothing was sent); retrying will not help.
     """
 
     status_code: int | None = None
     response_body: str | None = None
     error: str | None = None
+    refused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -155,16 +167,25 @@ def delivery_headers(delivery_id: str, timestamp_s: int, body: str, secret: str 
     return headers
 
 
-def send_delivery(
-    client: httpx.Client, url: str, *, delivery_id: str, payload: dict[str, Any], secret: str | None, now_s: float
-) -> DeliveryAttempt:
-    """POST ``payload`` to ``url``, signed; the receiver's failures are reported, never raised."""
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _post_pinned(
+    client: httpx.Client, url: str, ip: IPAddress, body: bytes, headers: dict[str, str]
+) -> DeliveryAttempt | httpx.ConnectError:
+    """POST to ``url`` over a connection to ``ip``: the Host header and TLS SNI (and so certificate checks) still
+    name the URL's host. Returns a DeliveryAttempt, or the ConnectError when ``ip`` took no connection."""
     import httpx
 
-    body = json.dumps(payload)
-    headers = delivery_headers(delivery_id, int(now_s), body, secret)
+    target = httpx.URL(url)
+    pinned = target.copy_with(host=str(ip))
+    extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
+    sent_headers = {**headers, "Host": target.netloc.decode("ascii")}
     try:
-        with client.stream("POST", url, content=body.encode("utf-8"), headers=headers) as response:
+        with client.stream(
+            "POST", pinned, content=body, headers=sent_headers, extensions=extensions, follow_redirects=False
+        ) as response:
             kept = bytearray()
             for chunk in response.iter_bytes():
                 kept.extend(chunk)
@@ -172,15 +193,57 @@ def send_delivery(
                     break
             text = bytes(kept[:MAX_RESPONSE_BYTES]).decode("utf-8", errors="replace")
             return DeliveryAttempt(status_code=response.status_code, response_body=text)
+    except httpx.ConnectError as exc:
+        return exc
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-        return DeliveryAttempt(error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        return DeliveryAttempt(error=_error_text(exc))
+
+
+def send_delivery(
+    client: httpx.Client,
+    url: str,
+    *,
+    delivery_id: str,
+    payload: dict[str, Any],
+    secret: str | None,
+    now_s: float,
+    guard: OutboundGuard,
+) -> DeliveryAttempt:
+    """POST ``payload`` to ``url``, signed; the receiver's failures are reported, never raised.
+
+    ``guard`` resolves the URL's host and checks every address right before sending; the request then goes to
+    one of those checked addresses (the first two, in resolver order, until one accepts the connection), so a
+    DNS answer that changes after the check (DNS rebinding) is never used. A refused destination comes back
+    with ``refused=True`` and nothing is sent. Redirects are never followed.
+    """
+    try:
+        destination = guard.check(url)
+    except OutboundRefused as exc:
+        return DeliveryAttempt(error=exc.message, refused=True)
+    except HostNotResolved as exc:
+        return DeliveryAttempt(error=exc.message)
+    body = json.dumps(payload)
+    headers = delivery_headers(delivery_id, int(now_s), body, secret)
+    failures: list[str] = []
+    for ip in destination.addresses[:MAX_ADDRESSES_TRIED]:
+        outcome = _post_pinned(client, url, ip, body.encode("utf-8"), headers)
+        if isinstance(outcome, DeliveryAttempt):
+            return outcome
+        failures.append(_error_text(outcome))
+    return DeliveryAttempt(error="; ".join(dict.fromkeys(failures)))
 
 
 def http_client(timeout_s: float) -> httpx.Client:
-    """The HTTP client deliveries use: no redirects followed, no proxies taken from the environment."""
+    """The HTTP client deliveries use: no redirects followed, no proxies taken from the environment, and no
+    kept-alive connections (each delivery connects to the address its guard just checked)."""
     import httpx
 
-    return httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False)
+    return httpx.Client(
+        timeout=timeout_s,
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
 
 
 def _failure_text(attempt: DeliveryAttempt) -> str:
@@ -217,6 +280,8 @@ class WebhookDispatcher:
         client: httpx.Client | None = None,
         jitter_ratio: float = 0.1,
         batch_size: int = 100,
+        outbound_allowlist: Iterable[str] = (),
+        resolve: Resolver = system_resolver,
     ) -> None:
         """Args:
         database: the metadata store holding the outbox.
@@ -229,6 +294,10 @@ class WebhookDispatcher:
         client: the HTTP client to POST with; one is made (and closed by ``stop``) when omitted.
         jitter_ratio: each wait is shortened by a random fraction up to this, so retries spread out.
         batch_size: deliveries read per query.
+        outbound_allowlist: hosts, addresses or CIDR networks that may be called although they are loopback,
+            private, link-local or metadata addresses (``Settings.outbound_allowlist``); a delivery to any other
+            such address is recorded as FAILED with the reason, without retries.
+        resolve: the host resolver (``socket.getaddrinfo`` by default; tests simulate DNS with it).
         """
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -241,6 +310,7 @@ class WebhookDispatcher:
         self.clock = clock
         self.jitter_ratio = jitter_ratio
         self.batch_size = batch_size
+        self.guard = OutboundGuard(outbound_allowlist, resolve=resolve)
         self._owns_client = client is None
         self._client = client
         # httpx's timeout applies to connect, write and read separately; the lease outlasts all of them.
@@ -354,6 +424,7 @@ class WebhookDispatcher:
             payload=build_payload(event_from_row(row)),
             secret=row.secret,
             now_s=self.clock(),
+            guard=self.guard,
         )
         self._record(row.delivery_id, row.attempts + 1, attempt)
         return 1
@@ -384,7 +455,7 @@ class WebhookDispatcher:
         values: dict[str, Any] = {"last_status_code": attempt.status_code}
         if attempt.ok:
             values |= {"status": DELIVERED, "delivered_at": now_ms, "last_error": None}
-        elif attempts >= self.max_attempts:
+        elif attempt.refused or attempts >= self.max_attempts:
             values |= {"status": FAILED, "next_attempt_at": now_ms, "last_error": _failure_text(attempt)}
         else:
             next_at = now_ms + int(self.backoff_s(attempts) * 1000)

@@ -23,6 +23,7 @@ from shipyard.events._dispatcher import (
     http_client,
     send_delivery,
 )
+from shipyard.events._netguard import OutboundGuard, Resolver, system_resolver
 from shipyard.events.entities import Delivery, Event, Webhook
 from shipyard.events.tables import ACTIVE, DISABLED, webhook_deliveries, webhooks
 
@@ -377,17 +378,28 @@ class WebhookService:
         clock: Callable[[], float] = time.time,
         client: httpx.Client | None = None,
         timeout_s: float = 10.0,
+        outbound_allowlist: Iterable[str] = (),
+        resolve: Resolver = system_resolver,
     ) -> None:
         """Args:
         database: the metadata store.
         clock: seconds since the epoch (tests pass a fake one).
         client: the HTTP client for test deliveries; a fresh one per test when omitted.
         timeout_s: how long a test delivery may take.
+        outbound_allowlist: hosts, addresses or CIDR networks a webhook may call although they are loopback,
+            private, link-local or metadata addresses (``Settings.outbound_allowlist``).
+        resolve: the host resolver (``socket.getaddrinfo`` by default; tests simulate DNS with it).
         """
         self.db = database
         self.clock = clock
         self.client = client
         self.timeout_s = timeout_s
+        self.guard = OutboundGuard(outbound_allowlist, resolve=resolve)
+
+    def _checked_url(self, url: str) -> str:
+        """A valid webhook URL whose host is not a refused address (a host that does not resolve yet passes)."""
+        self.guard.check_configured(_validate_url(url))
+        return url
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -405,14 +417,16 @@ class WebhookService:
         """Subscribe ``url`` to ``events`` (kinds such as ``model_version.created``, ``model_version.*``, ``*``).
 
         Raises:
-            InvalidParameter: a bad name, a URL that is not http(s), no or unknown kinds, a bad status.
+            InvalidParameter: a bad name, a URL that is not http(s) or whose host is (or resolves to) a loopback,
+                private, link-local or metadata address not covered by the allow-list, no or unknown kinds, a
+                bad status.
         """
         webhook_id = uuid.uuid4().hex
         now_ms = self._now_ms()
         row = {
             "webhook_id": webhook_id,
             "name": _validate_name(name),
-            "url": _validate_url(url),
+            "url": self._checked_url(url),
             "events": json.dumps(validate_kinds(events)),
             "secret": _validate_secret(secret),
             "status": status_from_wire(status),
@@ -461,7 +475,7 @@ class WebhookService:
         if name is not None:
             changes["name"] = _validate_name(name)
         if url is not None:
-            changes["url"] = _validate_url(url)
+            changes["url"] = self._checked_url(url)
         if events is not None:
             changes["events"] = json.dumps(validate_kinds(events))
         if description is not None:
@@ -514,6 +528,7 @@ class WebhookService:
         """Send an example event of ``kind`` (default: the first subscribed) now, signed as a real delivery.
 
         Nothing is written: the outbox and the delivery log stay as they were. The body carries ``"test": true``.
+        The destination is checked like a real delivery: a refused address is reported in the result, unsent.
 
         Raises:
             ResourceNotFound: no webhook has this id.
@@ -538,7 +553,13 @@ class WebhookService:
         client = self.client or http_client(self.timeout_s)
         try:
             return send_delivery(
-                client, row.url, delivery_id=uuid.uuid4().hex, payload=payload, secret=row.secret, now_s=self.clock()
+                client,
+                row.url,
+                delivery_id=uuid.uuid4().hex,
+                payload=payload,
+                secret=row.secret,
+                now_s=self.clock(),
+                guard=self.guard,
             )
         finally:
             if self.client is None:

@@ -14,7 +14,20 @@ from shipyard.registry.entities import LoggedModel, LoggedModelStatus, ModelVers
 from shipyard.registry.logged_models import LoggedModelStore
 from shipyard.registry.store import Change, RegistryStore
 from shipyard.registry.uris import LATEST, ModelUri, UriKind, parse_model_uri
-from shipyard.registry.validation import check_alias, check_model_name, check_stage, check_version
+from shipyard.registry.validation import (
+    check_alias,
+    check_description,
+    check_logged_model_entries,
+    check_model_name,
+    check_model_type,
+    check_reason,
+    check_registry_tag,
+    check_registry_tags,
+    check_run_link,
+    check_stage,
+    check_version,
+    check_version_source,
+)
 from shipyard.tracking.entities import ViewType
 from shipyard.tracking.service import TrackingService
 
@@ -70,7 +83,8 @@ class RegistryService:
         self.events = EventStore(self.database)
 
     def _change(self, actor: str | None, reason: str | None) -> Change:
-        return Change(actor or ANONYMOUS, self.clock_ms(), reason or None)
+        # Every reason recorded in the history comes through here, so this is where it is bounded.
+        return Change(actor or ANONYMOUS, self.clock_ms(), check_reason(reason) or None)
 
     # ------------------------------------------------------------------------------------- logged models
     def create_logged_model(
@@ -84,7 +98,16 @@ class RegistryService:
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
     ) -> LoggedModel:
-        """Create a PENDING logged model; its files go under its ``artifact_location``."""
+        """Create a PENDING logged model; its files go under its ``artifact_location``.
+
+        Raises:
+            InvalidParameter: a bad experiment id or name, a ``model_type`` over 256 characters, or a tag or
+                param whose key is over 250 or value over 100,000 characters.
+            ResourceNotFound: the experiment or source run does not exist.
+        """
+        checked_params = check_logged_model_entries(params, "param")
+        checked_tags = check_logged_model_entries(tags, "tag")
+        check_model_type(model_type)
         try:
             exp_id = int(experiment_id)
         except (TypeError, ValueError):
@@ -100,8 +123,8 @@ class RegistryService:
             source_run_id=source_run_id or None,
             model_type=model_type or None,
             user_id=user_id,
-            params=params or {},
-            tags=tags or {},
+            params=checked_params,
+            tags=checked_tags,
             now_ms=self.clock_ms(),
         )
 
@@ -123,16 +146,16 @@ class RegistryService:
         self.logged.delete(model_id, self.clock_ms())
 
     def set_logged_model_tags(self, model_id: str, tags: dict[str, str]) -> None:
-        """Set tags on a logged model."""
-        self.logged.set_tags(model_id, tags)
+        """Set tags on a logged model (keys of at most 250 characters, values of at most 100,000)."""
+        self.logged.set_tags(model_id, check_logged_model_entries(tags, "tag"))
 
     def delete_logged_model_tag(self, model_id: str, key: str) -> None:
         """Remove one tag of a logged model."""
         self.logged.delete_tag(model_id, key)
 
     def log_logged_model_params(self, model_id: str, params: dict[str, str]) -> None:
-        """Set params on a logged model."""
-        self.logged.log_params(model_id, params)
+        """Set params on a logged model (keys of at most 250 characters, values of at most 100,000)."""
+        self.logged.log_params(model_id, check_logged_model_entries(params, "param"))
 
     def search_logged_models(
         self,
@@ -171,9 +194,16 @@ class RegistryService:
         actor: str | None = None,
         reason: str | None = None,
     ) -> RegisteredModel:
-        """Create a registered model (RESOURCE_ALREADY_EXISTS if the name is taken)."""
+        """Create a registered model (RESOURCE_ALREADY_EXISTS if the name is taken).
+
+        Raises:
+            InvalidParameter: a bad name, a tag key over 250 or value over 100,000 characters, a description over
+                5,000 or a reason over 5,000.
+        """
         check_model_name(name)
-        return self.store.create_registered_model(name, tags or {}, description, actor, self._change(actor, reason))
+        checked = check_registry_tags(tags, owner="Registered model")
+        check_description(description)
+        return self.store.create_registered_model(name, checked, description, actor, self._change(actor, reason))
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         """A registered model with its tags, aliases and latest version per stage."""
@@ -190,18 +220,20 @@ class RegistryService:
     def update_registered_model(
         self, name: str, description: str | None, *, actor: str | None = None, reason: str | None = None
     ) -> RegisteredModel:
-        """Replace a registered model's description."""
-        return self.store.update_registered_model(check_model_name(name), description, self._change(actor, reason))
+        """Replace a registered model's description (at most 5,000 characters, MLflow's column)."""
+        check_model_name(name)
+        check_description(description)
+        return self.store.update_registered_model(name, description, self._change(actor, reason))
 
     def delete_registered_model(self, name: str, *, actor: str | None = None, reason: str | None = None) -> None:
         """Delete a registered model and all its versions; its history stays readable."""
         self.store.delete_registered_model(check_model_name(name), self._change(actor, reason))
 
     def set_registered_model_tag(self, name: str, key: str, value: str, *, actor: str | None = None) -> None:
-        """Set a registered model tag."""
-        if not key:
-            raise InvalidParameter("Missing value for required parameter 'key'.")
-        self.store.set_registered_model_tag(check_model_name(name), key, value, self._change(actor, None))
+        """Set a registered model tag (key of at most 250 characters, value of at most 100,000, as MLflow)."""
+        check_model_name(name)
+        check_registry_tag(key, value, owner="Registered model")
+        self.store.set_registered_model_tag(name, key, value, self._change(actor, None))
 
     def delete_registered_model_tag(self, name: str, key: str, *, actor: str | None = None) -> None:
         """Delete a registered model tag."""
@@ -258,11 +290,23 @@ class RegistryService:
         actor: str | None = None,
         reason: str | None = None,
     ) -> ModelVersion:
-        """Register a new version of ``name`` from a logged model, a ``runs:/`` URI or any artifact URI."""
+        """Register a new version of ``name`` from a logged model, a ``runs:/`` URI or an artifact URI.
+
+        Raises:
+            InvalidParameter: a bad name; a source over 500 characters or one that could point the server outside
+                its artifact root (see `check_version_source`); a run_link over 500 characters, a description
+                over 5,000, a reason over 5,000, or a tag key over 250 or value over 100,000.
+            ResourceNotFound: the registered model, run or logged model does not exist.
+        """
         check_model_name(name)
         if not source:
             raise InvalidParameter("Missing value for required parameter 'source'.")
+        checked_tags = check_registry_tags(tags, owner="Model version")
+        check_run_link(run_link)
+        check_description(description)
+        change = self._change(actor, reason)
         self.store.model_key(name)  # 404 before resolving anything
+        check_version_source(source, self.tracking.artifact_root)
         if run_id:
             self.tracking.get_run(run_id)
         storage, logged = self._storage_for(source, model_id or None)
@@ -274,11 +318,11 @@ class RegistryService:
             storage_location=storage,
             run_id=run_id or None,
             run_link=run_link or None,
-            tags=tags or {},
+            tags=checked_tags,
             description=description,
             model_id=logged.model_id if logged is not None else None,
             user_id=actor,
-            change=self._change(actor, reason),
+            change=change,
         )
 
     def get_model_version(self, name: str, version: str | int) -> ModelVersion:
@@ -288,9 +332,9 @@ class RegistryService:
     def update_model_version(
         self, name: str, version: str | int, description: str | None, *, actor: str | None = None
     ) -> ModelVersion:
-        """Replace a version's description."""
+        """Replace a version's description (at most 5,000 characters, MLflow's column)."""
         return self.store.update_model_version(
-            check_model_name(name), check_version(version), description, self._change(actor, None)
+            check_model_name(name), check_version(version), check_description(description), self._change(actor, None)
         )
 
     def delete_model_version(
@@ -327,9 +371,8 @@ class RegistryService:
     def set_model_version_tag(
         self, name: str, version: str | int, key: str, value: str, *, actor: str | None = None
     ) -> None:
-        """Set a version tag."""
-        if not key:
-            raise InvalidParameter("Missing value for required parameter 'key'.")
+        """Set a version tag (key of at most 250 characters, value of at most 100,000, as MLflow)."""
+        check_registry_tag(key, value, owner="Model version")
         self.store.set_model_version_tag(
             check_model_name(name), check_version(version), key, value, self._change(actor, None)
         )

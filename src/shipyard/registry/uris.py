@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from shipyard.artifacts import safe_relpath
 from shipyard.errors import InvalidParameter
 from shipyard.registry.entities import Stage
 
@@ -40,6 +41,18 @@ class ModelUri:
     ref: str = ""
 
 
+def _confined(uri: str, path: str) -> str:
+    """``path`` unchanged, if no form of it (raw, percent-decoded) could climb out of a folder."""
+    try:
+        safe_relpath(path)
+    except InvalidParameter as exc:
+        raise InvalidParameter(
+            f"Invalid model URI {uri!r}: its path could climb out of its folder ({exc.message.rstrip('.')}). Expected "
+            "runs:/<run_id>/<path>, models:/<name>/<version>, models:/<name>@<alias> or models:/<model_id>."
+        ) from None
+    return path
+
+
 def parse_model_uri(uri: str, *, bare: bool = False) -> ModelUri:
     """Parse ``uri``.
 
@@ -48,15 +61,15 @@ def parse_model_uri(uri: str, *, bare: bool = False) -> ModelUri:
         bare: also accept the registry forms without ``models:/`` (``churn/3``, ``churn@champion``), as the CLI does.
 
     Raises:
-        InvalidParameter: ``uri`` is none of the forms.
+        InvalidParameter: ``uri`` is none of the forms, or has a ``..`` component (raw or percent-encoded).
     """
     if uri.startswith("runs:/"):
         run_id, _, path = uri[len("runs:/") :].strip("/").partition("/")
         if not run_id or not path:
             raise InvalidParameter(f"Invalid runs URI {uri!r}: expected runs:/<run_id>/<path>.")
-        return ModelUri(UriKind.RUN, run_id, path)
+        return ModelUri(UriKind.RUN, run_id, _confined(uri, path))
     if uri.startswith("models:/"):
-        body = uri[len("models:/") :].strip("/")
+        body = _confined(uri, uri[len("models:/") :].strip("/"))
     elif bare:
         body = uri.strip()
     else:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from shipyard.artifacts import ArtifactStore
+from shipyard.auth import AuthService, Permissions
 from shipyard.config import Settings
 from shipyard.events.webhooks import WebhookService
 from shipyard.registry.service import RegistryService
+from shipyard.server._access import Access
 from shipyard.tracking.service import TrackingService
 
 __all__ = ["AppContext", "actor_of", "context_of"]
@@ -26,6 +28,9 @@ class AppContext:
     artifacts: ArtifactStore
     registry: RegistryService
     webhooks: WebhookService
+    accounts: AuthService
+    permissions: Permissions
+    access: Access
 
 
 def context_of(request: Request) -> AppContext:
@@ -35,10 +40,13 @@ def context_of(request: Request) -> AppContext:
 
 
 def actor_of(request: Request) -> str | None:
-    """Who is making the request, for the registry's history.
+    """Who is making the request, for the registry's history and the audit trail.
 
-    Until authentication exists this is what the client says (the ``X-Shipyard-User`` header the SDK and CLI
-    send); the MLflow client sends nothing, and the change is recorded as ``anonymous``.
+    With authentication on, the signed-in user. Without it, what the client says (the ``X-Shipyard-User``
+    header the SDK and CLI send); the MLflow client sends nothing, and the change is recorded as ``anonymous``.
     """
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and principal.username is not None:
+        return str(principal.username)
     value = request.headers.get(ACTOR_HEADER)
     return value[:256] if value else None

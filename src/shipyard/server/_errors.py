@@ -16,12 +16,21 @@ __all__ = ["install_error_handlers"]
 
 _log = logging.getLogger("shipyard.server")
 
-_HTTP_CODES = {404: "ENDPOINT_NOT_FOUND", 405: "BAD_REQUEST", 413: "INVALID_PARAMETER_VALUE"}
+_HTTP_CODES = {404: "ENDPOINT_NOT_FOUND", 405: "BAD_REQUEST", 413: "INVALID_PARAMETER_VALUE", 415: "BAD_REQUEST"}
+# Messages quote the offending value; a 60 MB value must not come back as a 60 MB error.
+MAX_MESSAGE_CHARS = 10_000
 
 
 def error_response(code: str, message: str, status: int) -> Response:
-    """MLflow's error body: ``{"error_code": …, "message": …}``."""
-    return json_response({"error_code": code, "message": message}, status_code=status)
+    """MLflow's error body: ``{"error_code": …, "message": …}``, always served as JSON that is never sniffed.
+
+    The 500 answer is sent from outside every middleware, so the ``nosniff`` header is set here too.
+    """
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + f"… ({len(message) - MAX_MESSAGE_CHARS} more characters)"
+    response = json_response({"error_code": code, "message": message}, status_code=status)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 async def _shipyard_error(_request: Request, exc: Exception) -> Response:

@@ -12,14 +12,19 @@ from starlette.responses import PlainTextResponse, Response
 
 from shipyard._version import __version__
 from shipyard.artifacts import open_artifact_store
+from shipyard.auth import AuthService, Level, Permissions
 from shipyard.config import Settings
 from shipyard.db import open_database
 from shipyard.events import WebhookDispatcher
 from shipyard.events.webhooks import WebhookService
 from shipyard.registry.service import RegistryService
+from shipyard.server._access import Access
+from shipyard.server._auth import AuthMiddleware
 from shipyard.server._context import AppContext
 from shipyard.server._errors import install_error_handlers
+from shipyard.server._guards import install_request_guards
 from shipyard.server._json import json_response
+from shipyard.server.auth_api import auth_routes
 from shipyard.server.mlflow_api import mlflow_routes
 from shipyard.server.native_api import native_routes
 from shipyard.server.ui import ui_routes
@@ -35,14 +40,19 @@ MLFLOW_COMPAT_VERSION = "3.17.2"
 def build_context(settings: Settings) -> AppContext:
     """Open the store and artifact store named by ``settings`` and wire the services."""
     database = open_database(settings.resolved_store_uri)
-    tracking = TrackingService(TrackingStore(database))
+    tracking = TrackingService(TrackingStore(database), artifact_root=settings.resolved_artifacts_uri)
     artifacts = open_artifact_store(settings.resolved_artifacts_uri, s3_endpoint_url=settings.s3_endpoint_url)
+    registry = RegistryService(database, tracking)
+    permissions = Permissions(database, Level.parse(settings.auth_default_permission))
     return AppContext(
         settings=settings,
         tracking=tracking,
         artifacts=artifacts,
-        registry=RegistryService(database, tracking),
-        webhooks=WebhookService(database),
+        registry=registry,
+        webhooks=WebhookService(database, outbound_allowlist=settings.outbound_allowlist),
+        accounts=AuthService(database),
+        permissions=permissions,
+        access=Access(permissions, tracking, registry),
     )
 
 
@@ -81,7 +91,11 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Each server process delivers webhooks from the outbox; deliveries are claimed atomically, so several
         # workers never send the same one twice.
-        dispatcher = WebhookDispatcher(ctx.registry.database) if ctx.settings.deliver_webhooks else None
+        dispatcher = (
+            WebhookDispatcher(ctx.registry.database, outbound_allowlist=ctx.settings.outbound_allowlist)
+            if ctx.settings.deliver_webhooks
+            else None
+        )
         if dispatcher is not None:
             dispatcher.start()
         try:
@@ -99,13 +113,17 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         lifespan=lifespan,
     )
     app.state.context = ctx
+    # Request guards (added after this) sit outside authentication: a foreign Host is refused before anything.
+    app.add_middleware(AuthMiddleware, accounts=ctx.accounts if ctx.settings.auth else None)
     install_error_handlers(app)
+    install_request_guards(app, ctx.settings)
     app.add_route("/health", _health, methods=["GET"])
     app.add_route("/version", _version, methods=["GET"])
     for prefix in ("/api", "/ajax-api"):
         app.add_route(f"{prefix}/3.0/mlflow/server-info", _server_info, methods=["GET"])
     app.router.routes.extend(mlflow_routes())
     app.router.routes.extend(native_routes())
+    app.router.routes.extend(auth_routes())
     app.router.routes.extend(ui_routes())
     return app
 

@@ -7,8 +7,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from shipyard.auth import Level
 from shipyard.errors import InvalidParameter
 from shipyard.registry.lineage import model_lineage
+from shipyard.server._auth import principal_of
 from shipyard.server._cards import version_card
 from shipyard.server._context import context_of
 from shipyard.server._json import json_response
@@ -18,6 +20,14 @@ __all__ = ["native_routes"]
 
 _PREFIX = "/api/v1/models"
 _MAX_HISTORY = 10_000
+
+
+async def _readable(request: Request) -> None:
+    """Require READ on the registered model named in the path."""
+    principal = principal_of(request)
+    if not principal.is_admin:
+        ctx = context_of(request)
+        await run_in_threadpool(ctx.access.model, principal, request.path_params["name"], Level.READ)
 
 
 def _history_limit(request: Request) -> int:
@@ -33,6 +43,7 @@ async def history(request: Request) -> Response:
     """``GET /api/v1/models/{name}/history``: every recorded change, newest first."""
     ctx = context_of(request)
     limit = _history_limit(request)
+    await _readable(request)
     events = await run_in_threadpool(ctx.registry.history, request.path_params["name"], limit=limit)
     return json_response({"events": [event_to_json(e) for e in events]})
 
@@ -40,6 +51,7 @@ async def history(request: Request) -> Response:
 async def lineage(request: Request) -> Response:
     """``GET /api/v1/models/{name}/versions/{version}/lineage``: run, params, metrics, code, environment, data."""
     ctx = context_of(request)
+    await _readable(request)
     found = await run_in_threadpool(
         model_lineage, ctx.registry, request.path_params["name"], request.path_params["version"]
     )
@@ -53,6 +65,7 @@ def _card(request: Request) -> str:
 
 async def card(request: Request) -> Response:
     """``GET /api/v1/models/{name}/versions/{version}/card``: the model card as ``{"markdown": …}``."""
+    await _readable(request)
     return json_response({"markdown": await run_in_threadpool(_card, request)})
 
 

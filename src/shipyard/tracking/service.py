@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from shipyard.artifacts import safe_relpath
 from shipyard.errors import InvalidParameter
 from shipyard.tracking.entities import (
     DatasetInput,
@@ -21,15 +22,20 @@ from shipyard.tracking.entities import (
 )
 from shipyard.tracking.store import RUN_NAME_TAG, TrackingStore
 from shipyard.tracking.validation import (
-    MAX_KEY_LENGTH,
+    MAX_ARTIFACT_LOCATION_LENGTH,
+    MAX_USER_ID_LENGTH,
     MetricColumns,
+    check_artifact_uri,
     check_batch_sizes,
+    check_dataset_inputs,
     check_experiment_name,
     check_experiment_tag,
     check_key,
+    check_length,
     check_metric_columns,
     check_param,
     check_run_id,
+    check_run_name,
     check_tag,
     group_metrics,
 )
@@ -89,12 +95,14 @@ def _now_ms() -> int:
 
 
 def artifact_key(uri: str) -> str:
-    """The artifact-store key of an ``mlflow-artifacts:/…`` URI.
+    """The artifact-store key of an ``mlflow-artifacts:/…`` URI, confined to the artifact root.
 
-    ``mlflow-artifacts:/1/abc/artifacts`` becomes ``1/abc/artifacts``.
+    ``mlflow-artifacts:/1/abc/artifacts`` becomes ``1/abc/artifacts``. The key goes through the artifact store's
+    ``safe_relpath``, so a stored URI with a ``..`` component (raw or percent-encoded) is refused here, before
+    any store call, whatever wrote it.
 
     Raises:
-        InvalidParameter: the URI is not one of Shipyard's artifact URIs.
+        InvalidParameter: the URI is not one of Shipyard's artifact URIs, or its path could leave the root.
     """
     if not uri.startswith(ARTIFACT_SCHEME):
         raise InvalidParameter(f"Artifact URI {uri!r} is not served by this store (expected {ARTIFACT_SCHEME}/…).")
@@ -102,7 +110,7 @@ def artifact_key(uri: str) -> str:
     # Accept mlflow-artifacts:/x, mlflow-artifacts:///x and mlflow-artifacts://host/x, as MLflow does.
     if rest.startswith("//"):
         rest = rest[2:].split("/", 1)[1] if "/" in rest[2:] else ""
-    return rest.strip("/")
+    return safe_relpath(rest.lstrip("/"))
 
 
 def _random_run_name() -> str:
@@ -123,10 +131,13 @@ class TrackingService:
     Args:
         store: the SQL store.
         clock_ms: the time source in milliseconds (replaceable in tests).
+        artifact_root: the server's artifact root (``Settings.resolved_artifacts_uri``): locations beneath it
+            are accepted as artifact locations; empty refuses every local path.
     """
 
     store: TrackingStore
     clock_ms: Callable[[], int] = field(default=_now_ms)
+    artifact_root: str = ""
 
     _metric_keys: set[str] = field(default_factory=set, repr=False)
 
@@ -139,10 +150,19 @@ class TrackingService:
     ) -> str:
         """Create an experiment and return its id.
 
+        ``artifact_location`` may be empty (the server assigns ``mlflow-artifacts:/<id>``), an
+        ``mlflow-artifacts:`` URI, an ``s3://`` URI, or a folder beneath the artifact root; see
+        `check_artifact_uri`.
+
         Raises:
             ResourceAlreadyExists: the name is taken (deleted experiments keep their names).
+            InvalidParameter: a bad name or tag, an artifact location over 2,048 characters (MLflow's limit), or
+                one that could point outside the root.
         """
         check_experiment_name(name)
+        if artifact_location:
+            check_length("'artifact_location'", artifact_location, MAX_ARTIFACT_LOCATION_LENGTH)
+            check_artifact_uri(artifact_location, self.artifact_root, field="artifact_location")
         checked = dict(check_experiment_tag(k, v) for k, v in (tags or {}).items())
         return self.store.create_experiment(name, ARTIFACT_SCHEME, artifact_location or None, checked, self.clock_ms())
 
@@ -198,7 +218,13 @@ class TrackingService:
         tags: dict[str, str] | None = None,
         run_name: str | None = None,
     ) -> Run:
-        """Start a run; its name comes from ``run_name``, the ``mlflow.runName`` tag, or is generated."""
+        """Start a run; its name comes from ``run_name``, the ``mlflow.runName`` tag, or is generated.
+
+        Raises:
+            InvalidParameter: a bad tag, a ``user_id`` over 256 characters or a run name over 250 (the widths of
+                MLflow's columns), or ``run_name`` and the ``mlflow.runName`` tag disagree.
+        """
+        check_length("'user_id'", user_id, MAX_USER_ID_LENGTH)
         checked = dict(check_tag(k, v) for k, v in (tags or {}).items())
         if run_name and checked.get(RUN_NAME_TAG, run_name) != run_name:
             raise InvalidParameter(
@@ -206,8 +232,7 @@ class TrackingService:
                 f"(run_name='{run_name}', mlflow.runName='{checked[RUN_NAME_TAG]}')."
             )
         name = run_name or checked.get(RUN_NAME_TAG) or _random_run_name()
-        if len(name) > MAX_KEY_LENGTH:
-            raise InvalidParameter(f"Run name exceeds the maximum length of {MAX_KEY_LENGTH} characters.")
+        check_run_name(name)
         start = self.clock_ms() if start_time_ms is None else start_time_ms
         return self.store.create_run(experiment_id, user_id or "", start, checked, name)
 
@@ -221,8 +246,7 @@ class TrackingService:
         """Set status (RUNNING, FINISHED, FAILED, KILLED, SCHEDULED), end time or name."""
         if status is not None and status not in RunStatus.__members__:
             raise InvalidParameter(f"Invalid run status {status!r}: expected one of {', '.join(RunStatus)}.")
-        if run_name is not None and len(run_name) > MAX_KEY_LENGTH:
-            raise InvalidParameter(f"Run name exceeds the maximum length of {MAX_KEY_LENGTH} characters.")
+        check_run_name(run_name)
         return self.store.update_run(check_run_id(run_id), status, end_time_ms, run_name)
 
     def delete_run(self, run_id: str) -> None:
@@ -295,12 +319,13 @@ class TrackingService:
         self.log_batch_columns(run_id, columns, enforce_limits=False)
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
-        """Record dataset inputs of a run."""
-        for item in inputs:
-            if not item.name or not item.digest:
-                raise InvalidParameter("A dataset input needs a non-empty 'name' and 'digest'.")
-            if len(item.name) > 500 or len(item.digest) > 64:
-                raise InvalidParameter("Dataset name must be at most 500 and digest at most 64 characters.")
+        """Record dataset inputs of a run, all or nothing.
+
+        Raises:
+            InvalidParameter: more than 1,000 datasets, or a field over MLflow's limits (see
+                `check_dataset_inputs`).
+        """
+        check_dataset_inputs(inputs)
         self.store.log_inputs(check_run_id(run_id), inputs)
 
     def get_metric_history(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -166,3 +167,28 @@ def test_delete_of_an_inside_symlink_removes_the_link_not_its_target(local_store
     local_store.delete("alias")
 
     assert (False, True) == (local_store.exists("alias"), local_store.exists("real/MLmodel"))
+
+
+# Names the file system cannot hold: a 400, never an OSError (a 500)
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+@pytest.mark.parametrize("path", ["a" * 300, "folder/" + "b" * 300 + "/c.txt", "d/" * 3000 + "e.txt"])
+def test_path_too_long_for_the_file_system_is_rejected(
+    local_store: LocalArtifactStore, operation: str, path: str
+) -> None:
+    with pytest.raises(ArtifactPathError):
+        OPERATIONS[operation](local_store, path)
+
+
+def test_name_of_the_longest_allowed_length_is_stored(local_store: LocalArtifactStore) -> None:
+    local_store.write_bytes("n" * 255, b"x")
+
+    assert True is local_store.exists("n" * 255)
+
+
+def test_listing_skips_a_name_that_is_not_utf8(local_store: LocalArtifactStore) -> None:
+    local_store.write_bytes("kept.txt", b"abc")
+    (local_store.root / os.fsdecode(b"bad-\xff.txt")).write_bytes(b"x")
+
+    assert [FileInfo("kept.txt", False, 3)] == local_store.list_dir("")

@@ -29,6 +29,31 @@ UNSAFE_PATHS = [
     "%5c..%5csecret.txt",
     "a\x00b",
     "a%00b",
+    # Path parameters and trailing spaces: ``..`` to servers that strip ``;…`` and to Windows.
+    "..;/secret.txt",
+    "a/..;jsessionid=1/..;/secret.txt",
+    "%2e%2e%3b/secret.txt",
+    ".. /secret.txt",
+    # Overlong UTF-8 (``.`` as two, three or four bytes; ``/``), and what a lenient decoder leaves of it.
+    "%c0%ae%c0%ae/secret.txt",
+    "%e0%80%ae%e0%80%ae/secret.txt",
+    "%f0%80%80%ae%f0%80%80%ae/secret.txt",
+    "..%c0%afsecret.txt",
+    "%25c0%25ae%25c0%25ae/secret.txt",
+    "\ufffd\ufffd/secret.txt",
+    "\ud800/secret.txt",
+    # Fullwidth dots and slashes, which NFKC turns into ``../``.
+    "\uff0e\uff0e/secret.txt",
+    "..\uff0fsecret.txt",
+    "%ef%bc%8e%ef%bc%8e/secret.txt",
+    # URIs and drives, also once normalised.
+    "file:///etc/passwd",
+    "file:/etc/passwd",
+    "FILE:etc/passwd",
+    "file%3a///etc/passwd",
+    "./file:/etc/passwd",
+    "s3://bucket/key",
+    "./C:/x",
 ]
 
 
@@ -52,9 +77,19 @@ def test_safe_relpath_keeps_percent_signs_literal(path: str) -> None:
     assert path == safe_relpath(path)
 
 
-@pytest.mark.parametrize("path", ["...", "..a", "a..", "a/..b/c..", ".hidden"])
+@pytest.mark.parametrize("path", ["...", "..a", "a..", "a/..b/c..", ".hidden", "..a;b", ".. .txt"])
 def test_safe_relpath_accepts_names_that_merely_contain_dots(path: str) -> None:
     assert path == safe_relpath(path)
+
+
+@pytest.mark.parametrize("path", ["notes:v1.txt", "a/b:c", "a/file:/x", "donn\u00e9es.txt", "donn%C3%A9es.txt"])
+def test_safe_relpath_accepts_colons_and_non_ascii_names(path: str) -> None:
+    assert path == safe_relpath(path)
+
+
+def test_safe_relpath_rejects_a_path_encoded_over_and_over() -> None:
+    with pytest.raises(ArtifactPathError):
+        safe_relpath("%" + "25" * 40 + "2e")
 
 
 @pytest.mark.parametrize("path", UNSAFE_PATHS)
@@ -78,6 +113,9 @@ def test_safe_relpath_error_is_a_400_invalid_parameter() -> None:
         ("/etc/passwd", "absolute"),
         ("C:\\x", "backslash"),
         ("a\x00b", "NUL byte"),
+        ("..;/x", "'..' component"),
+        ("file:///etc/passwd", "it is a URI"),
+        ("%c0%ae%c0%ae/x", "not valid UTF-8"),
     ],
 )
 def test_safe_relpath_error_names_the_path_and_the_reason(path: str, reason: str) -> None:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from shipyard.server._auth import principal_of
 from shipyard.server._context import AppContext, actor_of, context_of
 from shipyard.server._json import json_response
 from shipyard.server.mlflow_api import (
@@ -21,6 +22,7 @@ from shipyard.server.mlflow_api import (
     runs,
     webhooks,
 )
+from shipyard.server.mlflow_api._policy import guard_for
 from shipyard.server.mlflow_api._request import Fields, read_fields
 
 __all__ = ["mlflow_routes"]
@@ -37,14 +39,21 @@ _THREADED = {"search", "get_history", "log_batch", "log_inputs", "test_webhook"}
 
 def _endpoint(handler: Handler) -> Callable[[Request], Any]:
     threaded = handler.__name__ in _THREADED
+    guard = guard_for(handler)
+
+    def checked(ctx: AppContext, fields: Fields) -> dict[str, Any]:
+        if not fields.principal.is_admin:
+            guard(ctx, fields)
+        return handler(ctx, fields)
 
     async def endpoint(request: Request) -> Response:
         fields = await read_fields(request)
         fields.data.update(request.path_params)  # /logged-models/{model_id} and the like
         fields.actor = actor_of(request)
+        fields.principal = principal_of(request)
         if threaded:
-            return json_response(await run_in_threadpool(handler, context_of(request), fields))
-        return json_response(handler(context_of(request), fields))
+            return json_response(await run_in_threadpool(checked, context_of(request), fields))
+        return json_response(checked(context_of(request), fields))
 
     endpoint.__name__ = handler.__name__
     return endpoint

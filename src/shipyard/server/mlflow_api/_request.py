@@ -7,14 +7,23 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from shipyard.auth import ANONYMOUS, Principal
 from shipyard.errors import BadRequest, InvalidParameter
 from shipyard.tracking.entities import ViewType
 from shipyard.wire.tracking import decode_int
 
-__all__ = ["Fields", "read_fields"]
+__all__ = ["MAX_JSON_DEPTH", "Fields", "RequestTooLarge", "read_body", "read_fields"]
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
+# No MLflow message nests deeper than a few levels; deeper input would only reach recursion limits further on
+# (``repr`` of a 1,000-deep list raises RecursionError).
+MAX_JSON_DEPTH = 100
 _VIEW_TYPES = {"1": ViewType.ACTIVE_ONLY, "2": ViewType.DELETED_ONLY, "3": ViewType.ALL}
+
+
+class RequestTooLarge(InvalidParameter):
+    """The request body is larger than the server accepts (``Settings.max_request_bytes``)."""
+
+    http_status = 413
 
 
 class Fields:
@@ -27,6 +36,7 @@ class Fields:
         self.data = data
         self.from_query = from_query
         self.actor = actor  # who asks (for the registry's history); None when the client does not say
+        self.principal: Principal = ANONYMOUS  # who asks, for permission checks (set by the endpoint)
 
     def boolean(self, name: str, *, default: bool = False) -> bool:
         """A boolean field: JSON true/false, or "true"/"false" in a query string."""
@@ -133,9 +143,7 @@ async def read_fields(request: Request) -> Fields:
         for key, value in request.query_params.multi_items():
             data.setdefault(key, []).append(value)
         return Fields({k: v[0] if len(v) == 1 else v for k, v in data.items()}, from_query=True)
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise InvalidParameter(f"Request body of {len(body)} bytes exceeds the limit of {MAX_BODY_BYTES} bytes.")
+    body = await read_body(request, _max_bytes(request))
     if not body.strip():
         return Fields({}, from_query=False)
     try:
@@ -144,14 +152,62 @@ async def read_fields(request: Request) -> Fields:
         parsed = _lenient_json(body, exc)
     if not isinstance(parsed, dict):
         raise BadRequest("The request body must be a JSON object.")
+    if _too_deep(parsed, MAX_JSON_DEPTH):
+        raise BadRequest(f"The request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep.")
     return Fields(parsed, from_query=False)
+
+
+def _max_bytes(request: Request) -> int:
+    limit: int = request.app.state.context.settings.max_request_bytes
+    return limit
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to pass ``max_bytes``.
+
+    A declared ``Content-Length`` over the limit is refused before a byte is read; a chunked body is counted
+    while it streams in, so the server never holds more than the limit (plus one chunk).
+
+    Raises:
+        RequestTooLarge: the body is, or says it is, larger than ``max_bytes``.
+    """
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+        raise RequestTooLarge(_too_large(f"Request body of {int(declared)} bytes", max_bytes))
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise RequestTooLarge(_too_large("Request body", max_bytes))
+    return bytes(body)
+
+
+def _too_large(what: str, max_bytes: int) -> str:
+    return (
+        f"{what} exceeds the limit of {max_bytes} bytes (SHIPYARD_MAX_REQUEST_BYTES); "
+        "split the request, e.g. log metrics in batches of 1,000."
+    )
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether JSON containers nest more than ``limit`` levels (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _lenient_json(body: bytes, exc: Exception) -> Any:
     # Python's json writes NaN and Infinity as bare words; protobuf clients may too. Accept them like MLflow.
+    if "depth limit" in str(exc) or "recursion" in str(exc):
+        raise BadRequest(f"The request body nests arrays and objects too deeply: {exc}.")
     import json
 
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadRequest(f"Malformed JSON in request body: {exc}.") from None

@@ -14,6 +14,7 @@ __all__ = ["ROUTES"]
 def create(ctx: AppContext, f: Fields) -> dict[str, Any]:
     tags = {t.get("key"): t.get("value", "") for t in f.objects("tags")}
     exp_id = ctx.tracking.create_experiment(f.req_str("name"), f.text("artifact_location"), tags)  # type: ignore[arg-type]
+    ctx.permissions.grant_creator("experiment", exp_id, f.principal)
     return {"experiment_id": exp_id}
 
 
@@ -34,6 +35,9 @@ def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
         page_token=f.text("page_token"),
     )
     out: dict[str, Any] = {}
+    if not f.principal.is_admin:
+        readable = ctx.access.readable_experiments(f.principal)
+        found = [e for e in found if readable(e.experiment_id)]
     if found:
         out["experiments"] = [experiment_to_json(e) for e in found]
     if token:

@@ -53,6 +53,9 @@ def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
         page_token=f.text("page_token"),
     )
     out: dict[str, Any] = {}
+    if not f.principal.is_admin:
+        readable = ctx.access.readable_models(f.principal)
+        found = [v for v in found if readable(v.name)]
     if found:
         out["model_versions"] = [model_version_to_json(v) for v in found]
     if token:

@@ -20,6 +20,7 @@ def create(ctx: AppContext, f: Fields) -> dict[str, Any]:
         actor=f.actor,
         reason=f.text("reason"),
     )
+    ctx.permissions.grant_creator("registered_model", model.name, f.principal)
     return {"registered_model": registered_model_to_json(model)}
 
 
@@ -31,6 +32,7 @@ def rename(ctx: AppContext, f: Fields) -> dict[str, Any]:
     model = ctx.registry.rename_registered_model(
         f.req_str("name"), f.req_str("new_name"), actor=f.actor, reason=f.text("reason")
     )
+    ctx.permissions.rename_resource("registered_model", f.req_str("name"), model.name, actor=f.actor)
     return {"registered_model": registered_model_to_json(model)}
 
 
@@ -43,6 +45,7 @@ def update(ctx: AppContext, f: Fields) -> dict[str, Any]:
 
 def delete(ctx: AppContext, f: Fields) -> dict[str, Any]:
     ctx.registry.delete_registered_model(f.req_str("name"), actor=f.actor, reason=f.text("reason"))
+    ctx.permissions.forget_resource("registered_model", f.req_str("name"))
     return {}
 
 
@@ -54,6 +57,9 @@ def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
         page_token=f.text("page_token"),
     )
     out: dict[str, Any] = {}
+    if not f.principal.is_admin:
+        readable = ctx.access.readable_models(f.principal)
+        found = [m for m in found if readable(m.name)]
     if found:
         out["registered_models"] = [registered_model_to_json(m) for m in found]
     if token:

@@ -30,7 +30,8 @@ def _tag_pairs(items: list[dict[str, Any]], where: str) -> dict[str, Any]:
 def create(ctx: AppContext, f: Fields) -> dict[str, Any]:
     run = ctx.tracking.create_run(
         f.text("experiment_id") or "0",
-        user_id=f.text("user_id", default="") or "",
+        # With sign-in on, a run belongs to who created it, whatever user_id the client claims.
+        user_id=f.principal.username or f.text("user_id", default="") or "",
         start_time_ms=f.integer("start_time"),
         tags=_tag_pairs(f.objects("tags"), "tags"),
         run_name=f.text("run_name"),

@@ -40,10 +40,14 @@ IMAGE_TYPES = {
     ".svg": "image/svg+xml",
     ".webp": "image/webp",
 }
+# Raster images a browser shows inline without running anything. SVG is XML that may carry script: it is still
+# typed as an image (so <img> shows it, where script never runs) but opened directly it is saved, not shown.
+INLINE_IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 # Raw artifacts are user content: never let one run script or load anything, even when opened directly.
 RAW_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox",
     "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Resource-Policy": "same-origin",
     "Cache-Control": "private, max-age=60",
 }
 
@@ -147,8 +151,16 @@ def read_requirements(store: ArtifactStore, root: str) -> list[str] | None:
     return [line for line in (raw.strip() for raw in lines) if line and not line.startswith("#")]
 
 
+def _inline_safe(rel: str, kind: Kind) -> bool:
+    """Whether a browser may show the file in place: plain text (served as text/plain) or a raster image."""
+    return kind == "text" or posixpath.splitext(rel)[1].lower() in INLINE_IMAGE_EXTENSIONS
+
+
 def raw_response(store: ArtifactStore, root: str, rel: str, *, download: bool) -> Response:
     """The file itself, typed for inline viewing when safe, else as a download.
+
+    Only plain text and raster images are ever inline; HTML, SVG, XML, JavaScript and every other type are
+    attachments, and the sandboxing ``RAW_HEADERS`` come with every answer, so no artifact runs as the UI.
 
     Raises:
         ResourceNotFound: no file is there (or it is a folder).
@@ -165,7 +177,7 @@ def raw_response(store: ArtifactStore, root: str, rel: str, *, download: bool) -
         media_type = "text/plain; charset=utf-8"
     else:
         media_type = "application/octet-stream"
-    disposition = "attachment" if download or kind == "binary" else "inline"
+    disposition = "inline" if not download and _inline_safe(rel, kind) else "attachment"
     headers = {**RAW_HEADERS, "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name, safe='')}"}
     local = store.local_path(key)
     if local is not None:

@@ -14,6 +14,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import RedirectResponse, Response
 
 from shipyard.artifacts import safe_relpath
+from shipyard.auth import Level
 from shipyard.errors import InvalidParameter, ResourceNotFound, ShipyardError
 from shipyard.registry.card import model_card_markdown
 from shipyard.registry.entities import LoggedModel, ModelVersion, RegisteredModel
@@ -23,6 +24,7 @@ from shipyard.server._cards import version_facts
 from shipyard.server._context import AppContext
 from shipyard.server.ui import _artifacts, _model_views
 from shipyard.server.ui._render import markdown_html, render
+from shipyard.server.ui._viewer import Viewer
 from shipyard.tracking.service import artifact_key
 
 __all__ = [
@@ -65,7 +67,7 @@ def _version_key(mv: ModelVersion) -> str | None:
         return None
 
 
-def models_page(ctx: AppContext, query: QueryParams, _path: dict[str, Any]) -> Response:
+def models_page(ctx: AppContext, viewer: Viewer, query: QueryParams, _path: dict[str, Any]) -> Response:
     """Every registered model, filterable with MLflow's grammar (``name LIKE 'churn%'``, ``tags.team = 'x'``)."""
     filter_text = query.get("filter", "")
     token = query.get("page_token") or None
@@ -78,8 +80,12 @@ def models_page(ctx: AppContext, query: QueryParams, _path: dict[str, Any]) -> R
         )
     except InvalidParameter as exc:  # a filter the grammar rejects: say why, next to the box
         error = exc.message
+    if not viewer.principal.is_admin:
+        readable = ctx.access.readable_models(viewer.principal)
+        models = [m for m in models if readable(m.name)]
     return render(
         "models.html",
+        viewer=viewer,
         status_code=400 if error else 200,
         rows=[_model_views.model_row(model) for model in models],
         filter=filter_text,
@@ -90,15 +96,23 @@ def models_page(ctx: AppContext, query: QueryParams, _path: dict[str, Any]) -> R
 
 
 def _model_response(
-    ctx: AppContext, name: str, *, error: str | None = None, status: int = 200, form: dict[str, str] | None = None
+    ctx: AppContext,
+    viewer: Viewer,
+    name: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    form: dict[str, str] | None = None,
 ) -> Response:
     model = ctx.registry.get_registered_model(name)
+    ctx.access.model(viewer.principal, model.name, Level.READ)
     versions, more = ctx.registry.search_model_versions(
         _model_views.versions_filter(model.name), ["version_number DESC"], max_results=MAX_VERSIONS_SHOWN
     )
     history = _model_views.history_entries(ctx.registry.history(model.name, limit=MAX_HISTORY))
     return render(
         "model.html",
+        viewer=viewer,
         status_code=status,
         model=model,
         versions=versions,
@@ -111,13 +125,14 @@ def _model_response(
     )
 
 
-def model_page(ctx: AppContext, _query: QueryParams, path: dict[str, Any]) -> Response:
+def model_page(ctx: AppContext, viewer: Viewer, _query: QueryParams, path: dict[str, Any]) -> Response:
     """One registered model: description, tags, versions with stages and aliases, history, and the forms."""
-    return _model_response(ctx, path["name"])
+    return _model_response(ctx, viewer, path["name"])
 
 
 def _version_response(
     ctx: AppContext,
+    viewer: Viewer,
     name: str,
     version: str,
     *,
@@ -125,6 +140,7 @@ def _version_response(
     status: int = 200,
     form: dict[str, str] | None = None,
 ) -> Response:
+    ctx.access.model(viewer.principal, name, Level.READ)
     lineage = model_lineage(ctx.registry, name, version)
     mv = lineage.version
     key = _version_key(mv)
@@ -144,6 +160,7 @@ def _version_response(
     card_values = {field: mv.tags.get(CARD_PREFIX + field, "") for field in CARD_FORM_FIELDS}
     return render(
         "model_version.html",
+        viewer=viewer,
         status_code=status,
         mv=mv,
         lineage=lineage,
@@ -161,13 +178,14 @@ def _version_response(
     )
 
 
-def version_page(ctx: AppContext, _query: QueryParams, path: dict[str, Any]) -> Response:
+def version_page(ctx: AppContext, viewer: Viewer, _query: QueryParams, path: dict[str, Any]) -> Response:
     """One model version: facts, signature, files, lineage chain and the model card."""
-    return _version_response(ctx, path["name"], path["version"])
+    return _version_response(ctx, viewer, path["name"], path["version"])
 
 
-def version_raw(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Response:
+def version_raw(ctx: AppContext, viewer: Viewer, query: QueryParams, path: dict[str, Any]) -> Response:
     """One file of a version's folder as is (for versions whose files are not inside a run's artifacts)."""
+    ctx.access.model(viewer.principal, path["name"], Level.READ)
     mv = ctx.registry.get_model_version(path["name"], path["version"])
     key = _version_key(mv)
     if key is None:
@@ -181,10 +199,13 @@ def version_raw(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Re
 
 
 # ---------------------------------------------------------------------------------------------------- forms
-def set_alias_action(ctx: AppContext, form: dict[str, str], path: dict[str, Any], actor: str) -> Response:
+def set_alias_action(
+    ctx: AppContext, viewer: Viewer, form: dict[str, str], path: dict[str, Any], actor: str
+) -> Response:
     """Point an alias at a version (moving it if it pointed elsewhere), with an optional reason."""
     name = path["name"]
     ctx.registry.get_registered_model(name)  # an unknown model is the 404 page, not a form error
+    ctx.access.model(viewer.principal, name, Level.EDIT)
     try:
         ctx.registry.set_alias(
             name, _text(form, "alias"), _text(form, "version"), actor=actor, reason=_text(form, "reason") or None
@@ -192,14 +213,15 @@ def set_alias_action(ctx: AppContext, form: dict[str, str], path: dict[str, Any]
     except ShipyardError as exc:
         if not _refused(exc):
             raise
-        return _model_response(ctx, name, error=exc.message, status=exc.http_status, form=form)
+        return _model_response(ctx, viewer, name, error=exc.message, status=exc.http_status, form=form)
     return RedirectResponse(f"{_model_views.model_url(name)}#versions", status_code=303)
 
 
-def stage_action(ctx: AppContext, form: dict[str, str], path: dict[str, Any], actor: str) -> Response:
+def stage_action(ctx: AppContext, viewer: Viewer, form: dict[str, str], path: dict[str, Any], actor: str) -> Response:
     """Move a version to a stage, optionally archiving the versions already there."""
     name = path["name"]
     ctx.registry.get_registered_model(name)
+    ctx.access.model(viewer.principal, name, Level.EDIT)
     try:
         ctx.registry.transition_model_version_stage(
             name,
@@ -212,21 +234,22 @@ def stage_action(ctx: AppContext, form: dict[str, str], path: dict[str, Any], ac
     except ShipyardError as exc:
         if not _refused(exc):
             raise
-        return _model_response(ctx, name, error=exc.message, status=exc.http_status, form=form)
+        return _model_response(ctx, viewer, name, error=exc.message, status=exc.http_status, form=form)
     return RedirectResponse(f"{_model_views.model_url(name)}#versions", status_code=303)
 
 
-def card_action(ctx: AppContext, form: dict[str, str], path: dict[str, Any], actor: str) -> Response:
+def card_action(ctx: AppContext, viewer: Viewer, form: dict[str, str], path: dict[str, Any], actor: str) -> Response:
     """Save the owner-written sections of a version's model card."""
     name, version = path["name"], path["version"]
     mv = ctx.registry.get_model_version(name, version)
+    ctx.access.model(viewer.principal, name, Level.EDIT)
     fields = {field: form.get(field, "").strip() for field in CARD_FORM_FIELDS}
     try:
         ctx.registry.set_card_fields(name, version, actor=actor, **fields)
     except ShipyardError as exc:
         if not _refused(exc):
             raise
-        return _version_response(ctx, name, version, error=exc.message, status=exc.http_status, form=fields)
+        return _version_response(ctx, viewer, name, version, error=exc.message, status=exc.http_status, form=fields)
     return RedirectResponse(f"{_model_views.version_url(mv.name, mv.version)}#card", status_code=303)
 
 

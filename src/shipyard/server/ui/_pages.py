@@ -12,10 +12,12 @@ from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
 from shipyard.artifacts import safe_relpath
+from shipyard.auth import Level
 from shipyard.errors import InvalidParameter, ResourceNotFound
 from shipyard.server._context import AppContext
 from shipyard.server.ui import _artifacts, _model_pages, _views
 from shipyard.server.ui._render import render
+from shipyard.server.ui._viewer import Viewer
 from shipyard.tracking import search
 from shipyard.tracking.entities import Run, ViewType
 
@@ -68,19 +70,25 @@ def _labels(runs: list[Run]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------- pages
-def experiments_page(ctx: AppContext, query: QueryParams, _path: dict[str, Any]) -> Response:
-    """The experiments list, active or deleted."""
+def experiments_page(ctx: AppContext, viewer: Viewer, query: QueryParams, _path: dict[str, Any]) -> Response:
+    """The experiments list, active or deleted (only those the viewer may read)."""
     view = _view(query)
     token = query.get("page_token") or None
     experiments, next_token = ctx.tracking.search_experiments(
         view_type=_VIEWS[view], max_results=EXPERIMENTS_PER_PAGE, page_token=token
     )
-    return render("experiments.html", experiments=experiments, view=view, page_token=token, next_token=next_token)
+    if not viewer.principal.is_admin:
+        readable = ctx.access.readable_experiments(viewer.principal)
+        experiments = [e for e in experiments if readable(e.experiment_id)]
+    return render(
+        "experiments.html", viewer=viewer, experiments=experiments, view=view, page_token=token, next_token=next_token
+    )
 
 
-def runs_page(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Response:
+def runs_page(ctx: AppContext, viewer: Viewer, query: QueryParams, path: dict[str, Any]) -> Response:
     """An experiment's runs: a sortable, filterable table with a param and a metric column per key."""
     experiment = ctx.tracking.get_experiment(path["experiment_id"])
+    ctx.access.experiment(viewer.principal, experiment.experiment_id, Level.READ)
     view = _view(query)
     max_results = _int(query, "max", DEFAULT_RUNS_PER_PAGE, 1, MAX_RUNS_PER_PAGE)
     filter_text = query.get("filter", "")
@@ -112,6 +120,7 @@ def runs_page(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Resp
     }
     return render(
         "runs.html",
+        viewer=viewer,
         status_code=400 if error else 200,
         experiment=experiment,
         rows=rows,
@@ -125,9 +134,10 @@ def runs_page(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Resp
     )
 
 
-def run_page(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Response:
+def run_page(ctx: AppContext, viewer: Viewer, query: QueryParams, path: dict[str, Any]) -> Response:
     """One run: overview, params, metrics with charts, lineage, inputs, tags and artifacts."""
     run = ctx.tracking.get_run(path["run_id"])
+    ctx.access.experiment(viewer.principal, run.experiment_id, Level.READ)
     experiment = ctx.tracking.get_experiment(run.experiment_id)
     latest = sorted(run.metrics, key=lambda m: m.key)
     charts = []
@@ -150,6 +160,7 @@ def run_page(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Respo
     model_versions, logged_models = _model_pages.run_models(ctx, run.run_id)
     return render(
         "run.html",
+        viewer=viewer,
         status_code=404 if preview_error else 200,
         run=run,
         experiment=experiment,
@@ -172,9 +183,11 @@ def run_page(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Respo
     )
 
 
-def compare_page(ctx: AppContext, query: QueryParams, _path: dict[str, Any]) -> Response:
+def compare_page(ctx: AppContext, viewer: Viewer, query: QueryParams, _path: dict[str, Any]) -> Response:
     """Two or more runs side by side: differing params highlighted, metrics overlaid per key."""
     runs = [ctx.tracking.get_run(run_id) for run_id in _run_ids(query)]
+    for run in runs:
+        ctx.access.experiment(viewer.principal, run.experiment_id, Level.READ)
     labels = _labels(runs)
     experiments = {e: ctx.tracking.get_experiment(e).name for e in {run.experiment_id for run in runs}}
     params = _views.diff_rows(runs, lambda run: run.params)
@@ -190,6 +203,7 @@ def compare_page(ctx: AppContext, query: QueryParams, _path: dict[str, Any]) -> 
         charts.append({"key": row.key, "series": series})
     return render(
         "compare.html",
+        viewer=viewer,
         runs=runs,
         labels=labels,
         experiments=experiments,
@@ -200,9 +214,10 @@ def compare_page(ctx: AppContext, query: QueryParams, _path: dict[str, Any]) -> 
     )
 
 
-def raw_artifact(ctx: AppContext, query: QueryParams, path: dict[str, Any]) -> Response:
+def raw_artifact(ctx: AppContext, viewer: Viewer, query: QueryParams, path: dict[str, Any]) -> Response:
     """One artifact file as is: inline for text and images, a download for anything else."""
     run = ctx.tracking.get_run(path["run_id"])
+    ctx.access.experiment(viewer.principal, run.experiment_id, Level.READ)
     root = _artifacts.artifact_root(run)
     if root is None:
         raise ResourceNotFound(f"Run {run.run_id}'s artifacts are stored outside this server ({run.artifact_uri}).")

@@ -17,6 +17,7 @@ from shipyard.server.ui._model_views import model_url, version_url
 
 __all__ = [
     "SECURITY_HEADERS",
+    "UI_CONTENT_SECURITY_POLICY",
     "error_page",
     "fmt_duration",
     "fmt_number",
@@ -26,13 +27,16 @@ __all__ = [
     "render",
 ]
 
-# Pages carry no inline script or style: everything comes from /ui/static, so a strict policy costs nothing.
+# Pages carry no inline script, style attribute or event handler: everything comes from /ui/static, so a strict
+# policy costs nothing, and text that slipped past escaping still could not run.
+UI_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
-        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-    ),
+    "Content-Security-Policy": UI_CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
 
@@ -129,10 +133,12 @@ def render(template: str, status_code: int = 200, **context: Any) -> HTMLRespons
 
 _TITLES = {
     400: "Bad request",
+    401: "Sign-in required",
     403: "Forbidden",
     404: "Not found",
     409: "Conflict",
     413: "Too large",
+    415: "Unsupported media type",
     500: "Something went wrong",
     503: "Service unavailable",
 }

@@ -17,26 +17,35 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from shipyard.auth import Level
 from shipyard.errors import ResourceNotFound, ShipyardError
+from shipyard.server._auth import SESSION_COOKIE
 from shipyard.server._context import AppContext, context_of
 from shipyard.server._json import json_response
-from shipyard.server.ui import _model_pages, _pages
+from shipyard.server.ui import _login, _model_pages, _pages
 from shipyard.server.ui._render import error_page
+from shipyard.server.ui._viewer import Viewer, csrf_matches, remember_csrf, viewer_of
 
 __all__ = ["STATIC_DIR", "UI_ACTOR", "action", "page", "ui_actor", "ui_routes"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 _log = logging.getLogger("shipyard.server.ui")
 
-Page = Callable[[AppContext, QueryParams, dict[str, Any]], Response]
-Action = Callable[[AppContext, dict[str, str], dict[str, Any], str], Response]
+Page = Callable[[AppContext, Viewer, QueryParams, dict[str, Any]], Response]
+Action = Callable[[AppContext, Viewer, dict[str, str], dict[str, Any], str], Response]
 UI_ACTOR = "web-ui"
 MAX_FORM_BYTES = 64 * 1024
+_STALE_FORM = "This form's security token is missing or out of date; reload the page and send the form again."
 _FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-async def _guarded(request: Request, build: Callable[..., Response], *args: Any) -> Response:
-    """Run ``build(context, *args)`` in a worker thread, turning every error into a friendly HTML page."""
+async def _guarded(request: Request, build: Callable[..., Response], viewer: Viewer, *args: Any) -> Response:
+    """Run ``build(context, viewer, *args)`` in a worker thread, turning every error into a friendly HTML page."""
+    secure = request.url.scheme == "https"
+    return remember_csrf(await _built(request, build, viewer, *args), viewer, secure=secure)
+
+
+async def _built(request: Request, build: Callable[..., Response], *args: Any) -> Response:
     try:
         return await run_in_threadpool(build, context_of(request), *args)
     except ResourceNotFound as exc:
@@ -58,20 +67,15 @@ def page(build: Page) -> Callable[[Request], Any]:
     """An endpoint that builds a page in a worker thread and turns every error into a friendly HTML page."""
 
     async def endpoint(request: Request) -> Response:
-        return await _guarded(request, build, request.query_params, request.path_params)
+        return await _guarded(request, build, viewer_of(request), request.query_params, request.path_params)
 
     endpoint.__name__ = build.__name__
     return endpoint
 
 
-def ui_actor(_request: Request) -> str:
-    """Who is changing the registry through the UI, for its history.
-
-    The UI has no sign-in yet, so every change made with its forms is recorded as ``web-ui``. This function is
-    where authentication plugs in: once a middleware puts the signed-in user on the request, it returns that
-    user, and every form handler records them without further changes.
-    """
-    return UI_ACTOR
+def ui_actor(viewer: Viewer) -> str:
+    """Who is changing the registry through the UI, for its history: the signed-in user, else ``web-ui``."""
+    return viewer.username or UI_ACTOR
 
 
 def _same_origin(request: Request) -> bool:
@@ -103,7 +107,10 @@ def action(handle: Action) -> Callable[[Request], Any]:
         form = await _read_form(request)
         if form is None:
             return error_page(413, f"The form is larger than {MAX_FORM_BYTES // 1024} KB.")
-        return await _guarded(request, handle, form, request.path_params, ui_actor(request))
+        viewer = viewer_of(request)
+        if not csrf_matches(viewer, form):
+            return error_page(403, _STALE_FORM)
+        return await _guarded(request, handle, viewer, form, request.path_params, ui_actor(viewer))
 
     endpoint.__name__ = handle.__name__
     return endpoint
@@ -113,6 +120,7 @@ async def metric_history(request: Request) -> Response:
     """``GET /ui/api/runs/{run_id}/metrics/{key}``: every point of one metric, ordered by step."""
     ctx = context_of(request)
     run_id, key = request.path_params["run_id"], request.path_params["key"]
+    await run_in_threadpool(ctx.access.run, viewer_of(request).principal, run_id, Level.READ)
     history, _ = await run_in_threadpool(ctx.tracking.get_metric_history, run_id, key)
     points = sorted(history, key=lambda m: (m.step, m.timestamp_ms))
     return json_response(
@@ -124,10 +132,36 @@ async def metric_history(request: Request) -> Response:
     )
 
 
+async def _login_post(request: Request) -> Response:
+    """``POST /login``: check the form's origin and token, then sign in (see ``_login.sign_in``)."""
+    if not _same_origin(request):
+        return error_page(403, "This form was sent from another site; open the page here and send it again.")
+    form = await _read_form(request)
+    if form is None:
+        return error_page(413, f"The form is larger than {MAX_FORM_BYTES // 1024} KB.")
+    viewer = viewer_of(request)
+    if not csrf_matches(viewer, form):
+        return error_page(403, _STALE_FORM)
+    secure = request.url.scheme == "https"
+    return await _guarded(request, _login.sign_in, viewer, form, secure)
+
+
+async def _logout_post(request: Request) -> Response:
+    """``POST /logout``: end the session (the form must carry its token, so no other site can sign you out)."""
+    form = await _read_form(request)
+    viewer = viewer_of(request)
+    if form is None or not _same_origin(request) or not csrf_matches(viewer, form):
+        return error_page(403, _STALE_FORM)
+    return await run_in_threadpool(_login.sign_out, context_of(request), request.cookies.get(SESSION_COOKIE))
+
+
 def ui_routes() -> list[BaseRoute]:
     """The UI's routes, appended to the app's by ``create_app``."""
     return [
         Route("/", page(_pages.experiments_page), methods=["GET"], name="ui_experiments"),
+        Route("/login", page(_login.login_page), methods=["GET"], name="ui_login"),
+        Route("/login", _login_post, methods=["POST"], name="ui_login_post"),
+        Route("/logout", _logout_post, methods=["POST"], name="ui_logout"),
         Route("/experiments/{experiment_id}", page(_pages.runs_page), methods=["GET"], name="ui_runs"),
         Route("/runs/{run_id}", page(_pages.run_page), methods=["GET"], name="ui_run"),
         Route("/compare", page(_pages.compare_page), methods=["GET"], name="ui_compare"),

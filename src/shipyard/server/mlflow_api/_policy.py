@@ -1,0 +1,200 @@
+"""Which permission each MLflow route needs: one guard per handler, checked before the handler runs.
+
+A handler without a guard cannot be routed (``mlflow_routes`` refuses to start), so a new route is closed until
+someone decides who may call it. Searches check nothing here: their handlers drop what the caller may not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shipyard.auth import Level
+from shipyard.errors import PermissionDenied
+from shipyard.registry.uris import UriKind, parse_model_uri
+from shipyard.server._context import AppContext
+from shipyard.server.mlflow_api import (
+    experiments,
+    logged_models,
+    model_versions,
+    registered_models,
+    runs,
+    webhooks,
+)
+from shipyard.server.mlflow_api._request import Fields
+
+__all__ = ["Guard", "guard_for"]
+
+Guard = Callable[[AppContext, Fields], None]
+R, E, M = Level.READ, Level.EDIT, Level.MANAGE
+
+
+def _anyone(_ctx: AppContext, _f: Fields) -> None:
+    """Any signed-in user (creating an experiment or a model; searches filter their results)."""
+
+
+def _experiment(level: Level, name: str = "experiment_id") -> Guard:
+    def guard(ctx: AppContext, f: Fields) -> None:
+        ctx.access.experiment(f.principal, f.req_str(name), level)
+
+    return guard
+
+
+def _experiment_by_name(ctx: AppContext, f: Fields) -> None:
+    experiment = ctx.tracking.get_experiment_by_name(f.req_str("experiment_name"))
+    ctx.access.experiment(f.principal, experiment.experiment_id, R)
+
+
+def _create_experiment(_ctx: AppContext, f: Fields) -> None:
+    # A custom artifact location could aim a user's runs at another experiment's folder: admins only.
+    if f.text("artifact_location") and not f.principal.is_admin:
+        raise PermissionDenied("Only an admin may choose an experiment's artifact_location; leave it empty.")
+
+
+def _run(level: Level) -> Guard:
+    def guard(ctx: AppContext, f: Fields) -> None:
+        ctx.access.run(f.principal, f.run_id(), level)
+
+    return guard
+
+
+def _create_run(ctx: AppContext, f: Fields) -> None:
+    ctx.access.experiment(f.principal, f.text("experiment_id") or "0", E)
+
+
+def _experiments_listed(ctx: AppContext, f: Fields) -> None:
+    for experiment_id in f.str_list("experiment_ids"):
+        ctx.access.experiment(f.principal, experiment_id, R)
+
+
+def _logged_model(level: Level) -> Guard:
+    def guard(ctx: AppContext, f: Fields) -> None:
+        ctx.access.logged_model(f.principal, f.req_str("model_id"), level)
+
+    return guard
+
+
+def _create_logged_model(ctx: AppContext, f: Fields) -> None:
+    ctx.access.experiment(f.principal, f.req_str("experiment_id"), E)
+    if f.text("source_run_id"):
+        ctx.access.run(f.principal, f.req_str("source_run_id"), E)
+
+
+def _log_outputs(ctx: AppContext, f: Fields) -> None:
+    ctx.access.run(f.principal, f.run_id(), E)
+    for item in f.objects("models"):
+        if isinstance(item.get("model_id"), str):
+            ctx.access.logged_model(f.principal, item["model_id"], R)
+
+
+def _model(level: Level) -> Guard:
+    def guard(ctx: AppContext, f: Fields) -> None:
+        ctx.access.model(f.principal, f.req_str("name"), level)
+
+    return guard
+
+
+def _create_version(ctx: AppContext, f: Fields) -> None:
+    """EDIT on the model, and READ on what the version points at (or anyone could publish anyone's files)."""
+    principal = f.principal
+    ctx.access.model(principal, f.req_str("name"), E)
+    if principal.is_admin:
+        return
+    source, run_id, model_id = f.req_str("source"), f.text("run_id"), f.text("model_id")
+    if run_id:
+        ctx.access.run(principal, run_id, R)
+    if model_id:
+        ctx.access.logged_model(principal, model_id, R)
+    if source.startswith(("runs:/", "models:/")):
+        parsed = parse_model_uri(source)
+        if parsed.kind is UriKind.RUN:
+            ctx.access.run(principal, parsed.name, R)
+        elif parsed.kind is UriKind.LOGGED_MODEL:
+            ctx.access.logged_model(principal, parsed.name, R)
+        else:
+            ctx.access.model(principal, parsed.name, R)
+    elif not (run_id or model_id):
+        from shipyard.tracking.service import artifact_key
+
+        ctx.access.artifact(principal, artifact_key(source), R)
+
+
+def _admin(what: str) -> Guard:
+    def guard(ctx: AppContext, f: Fields) -> None:
+        ctx.access.admin(f.principal, what)
+
+    return guard
+
+
+_GUARDS: dict[Callable[..., object], Guard] = {
+    experiments.create: _create_experiment,
+    experiments.get: _experiment(R),
+    experiments.get_by_name: _experiment_by_name,
+    experiments.search: _anyone,
+    experiments.update: _experiment(E),
+    experiments.delete: _experiment(M),
+    experiments.restore: _experiment(M),
+    experiments.set_tag: _experiment(E),
+    experiments.delete_tag: _experiment(E),
+    runs.create: _create_run,
+    runs.get: _run(R),
+    runs.update: _run(E),
+    runs.delete: _run(M),
+    runs.restore: _run(M),
+    runs.log_metric: _run(E),
+    runs.log_param: _run(E),
+    runs.set_tag: _run(E),
+    runs.delete_tag: _run(E),
+    runs.log_batch: _run(E),
+    runs.log_inputs: _run(E),
+    runs.search: _experiments_listed,
+    runs.get_history: _run(R),
+    logged_models.create: _create_logged_model,
+    logged_models.search: _experiments_listed,
+    logged_models.get: _logged_model(R),
+    logged_models.finalize: _logged_model(E),
+    logged_models.delete: _logged_model(M),
+    logged_models.set_tags: _logged_model(E),
+    logged_models.delete_tag: _logged_model(E),
+    logged_models.log_params: _logged_model(E),
+    logged_models.log_outputs: _log_outputs,
+    registered_models.create: _anyone,
+    registered_models.get: _model(R),
+    registered_models.rename: _model(M),
+    registered_models.update: _model(E),
+    registered_models.delete: _model(M),
+    registered_models.search: _anyone,
+    registered_models.get_latest_versions: _model(R),
+    registered_models.set_tag: _model(E),
+    registered_models.delete_tag: _model(E),
+    registered_models.set_alias: _model(E),
+    registered_models.get_by_alias: _model(R),
+    registered_models.delete_alias: _model(E),
+    model_versions.create: _create_version,
+    model_versions.get: _model(R),
+    model_versions.update: _model(E),
+    model_versions.delete: _model(M),
+    model_versions.search: _anyone,
+    model_versions.download_uri: _model(R),
+    model_versions.transition_stage: _model(E),
+    model_versions.set_tag: _model(E),
+    model_versions.delete_tag: _model(E),
+    webhooks.create_webhook: _admin("create webhooks"),
+    webhooks.list_webhooks: _admin("list webhooks"),
+    webhooks.get_webhook: _admin("read webhooks"),
+    webhooks.update_webhook: _admin("change webhooks"),
+    webhooks.delete_webhook: _admin("delete webhooks"),
+    webhooks.test_webhook: _admin("test webhooks"),
+    webhooks.list_deliveries: _admin("read webhook deliveries"),
+}
+
+
+def guard_for(handler: Callable[..., object]) -> Guard:
+    """The guard of one handler.
+
+    Raises:
+        LookupError: the handler has none (a programming error, caught when the app is built).
+    """
+    try:
+        return _GUARDS[handler]
+    except KeyError:
+        raise LookupError(f"MLflow handler {handler.__qualname__} has no permission guard in _policy.py") from None

@@ -96,20 +96,29 @@ async def _read_form(request: Request) -> dict[str, str] | None:
     return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 
+async def _posted_form(request: Request) -> tuple[Viewer, dict[str, str]] | Response:
+    """The viewer and fields of a form posted from one of our pages with its CSRF token, or the error page."""
+    if not _same_origin(request):
+        return error_page(403, "This form was sent from another site; open the page here and send it again.")
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM_TYPE:
+        return error_page(400, f"Send the form as {_FORM_TYPE}, as the page's own form does.")
+    form = await _read_form(request)
+    if form is None:
+        return error_page(413, f"The form is larger than {MAX_FORM_BYTES // 1024} KB.")
+    viewer = viewer_of(request)
+    if not csrf_matches(viewer, form):
+        return error_page(403, _STALE_FORM)
+    return viewer, form
+
+
 def action(handle: Action) -> Callable[[Request], Any]:
     """An endpoint for a POSTed form: checks where it came from, parses it, and runs ``handle`` like a page."""
 
     async def endpoint(request: Request) -> Response:
-        if not _same_origin(request):
-            return error_page(403, "This form was sent from another site; open the page here and send it again.")
-        if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM_TYPE:
-            return error_page(400, f"Send the form as {_FORM_TYPE}, as the page's own form does.")
-        form = await _read_form(request)
-        if form is None:
-            return error_page(413, f"The form is larger than {MAX_FORM_BYTES // 1024} KB.")
-        viewer = viewer_of(request)
-        if not csrf_matches(viewer, form):
-            return error_page(403, _STALE_FORM)
+        posted = await _posted_form(request)
+        if isinstance(posted, Response):
+            return posted
+        viewer, form = posted
         return await _guarded(request, handle, viewer, form, request.path_params, ui_actor(viewer))
 
     endpoint.__name__ = handle.__name__
@@ -134,24 +143,18 @@ async def metric_history(request: Request) -> Response:
 
 async def _login_post(request: Request) -> Response:
     """``POST /login``: check the form's origin and token, then sign in (see ``_login.sign_in``)."""
-    if not _same_origin(request):
-        return error_page(403, "This form was sent from another site; open the page here and send it again.")
-    form = await _read_form(request)
-    if form is None:
-        return error_page(413, f"The form is larger than {MAX_FORM_BYTES // 1024} KB.")
-    viewer = viewer_of(request)
-    if not csrf_matches(viewer, form):
-        return error_page(403, _STALE_FORM)
-    secure = request.url.scheme == "https"
-    return await _guarded(request, _login.sign_in, viewer, form, secure)
+    posted = await _posted_form(request)
+    if isinstance(posted, Response):
+        return posted
+    viewer, form = posted
+    return await _guarded(request, _login.sign_in, viewer, form, request.url.scheme == "https")
 
 
 async def _logout_post(request: Request) -> Response:
     """``POST /logout``: end the session (the form must carry its token, so no other site can sign you out)."""
-    form = await _read_form(request)
-    viewer = viewer_of(request)
-    if form is None or not _same_origin(request) or not csrf_matches(viewer, form):
-        return error_page(403, _STALE_FORM)
+    posted = await _posted_form(request)
+    if isinstance(posted, Response):
+        return posted
     return await run_in_threadpool(_login.sign_out, context_of(request), request.cookies.get(SESSION_COOKIE))
 
 

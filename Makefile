@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/sdk.py $(BENCH_ARGS)
 	$(PY) bench/artifact_memory.py $(ARTIFACT_BENCH_ARGS)
+	$(PY) bench/auth_overhead.py $(BENCH_ARGS)
 
 server: $(STAMP)
 	$(PY) -m shipyard server --host $(HOST) --port $(PORT)

@@ -122,10 +122,12 @@ def mlflow_server(
     timeout_s: float = 120.0,
     artifacts_destination: str | None = None,
     env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[RunningServer]:
     """Run MLflow's own `mlflow server` with the same SQLite set-up, serving artifacts.
 
-    `artifacts_destination` replaces the artifact folder under `root` (e.g. ``s3://bucket/prefix``).
+    `artifacts_destination` replaces the artifact folder under `root` (e.g. ``s3://bucket/prefix``);
+    `extra_args` are added to the command (``("--app-name", "basic-auth")``).
     """
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -143,6 +145,7 @@ def mlflow_server(
         "--serve-artifacts",
         "--workers",
         str(workers),
+        *extra_args,
     ]
     with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, env) as server:
         yield server

@@ -30,7 +30,7 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 # Verified Basic-auth credentials are remembered briefly, so the mlflow client (which sends them on every
-# call) does not pay argon2's deliberate ~50 ms per request. A changed password invalidates the entry.
+# call) does not pay argon2's deliberate ~100 ms per request. A changed password invalidates the entry.
 _BASIC_CACHE_SIZE = 1024
 _BASIC_CACHE_S = 300.0
 _TOUCH_EVERY_MS = 60_000

@@ -396,7 +396,13 @@ def _refused(client: MlflowClient, site: Site, run_id: str, n: int, checks: Chec
     """`get_run` with credentials the server must refuse: each call should be a 401."""
     statuses: list[int] = []
 
-    def refused(_i: int) -> None:
+    spray = "MLFLOW_TRACKING_USERNAME" in (site.wrong_env or {})
+
+    def refused(i: int) -> None:
+        if spray:
+            # A different account each call (a password spray): Shipyard refuses an account from an address
+            # after 10 failures in 5 minutes (429), so one account would measure the throttle, not the check.
+            os.environ["MLFLOW_TRACKING_USERNAME"] = f"{USER}-guess-{i}"
         try:
             client.get_run(run_id)
         except MlflowException as exc:

@@ -21,6 +21,7 @@ __all__ = [
     "SchemaMismatch",
     "ShipyardError",
     "StoreUnavailable",
+    "TooManyAttempts",
     "Unauthenticated",
     "UnsafeModelFormat",
     "UnsupportedFlavor",
@@ -73,6 +74,17 @@ class Unauthenticated(ShipyardError):
 
     error_code = "UNAUTHENTICATED"
     http_status = 401
+
+
+class TooManyAttempts(ShipyardError):
+    """Too many failed sign-ins for one account from one address; the caller may try again later."""
+
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class PermissionDenied(ShipyardError):
@@ -177,6 +189,7 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
     "TEMPORARILY_UNAVAILABLE": StoreUnavailable,
     "UNAUTHENTICATED": Unauthenticated,
     "PERMISSION_DENIED": PermissionDenied,
+    "REQUEST_LIMIT_EXCEEDED": TooManyAttempts,
 }
 
 

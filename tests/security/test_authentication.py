@@ -318,3 +318,31 @@ def test_behind_a_tls_proxy_the_session_cookie_is_secure(secured: AuthServer) ->
         "secure" in [part.strip().lower() for part in session.split(";")],
         "secure" in [part.strip().lower() for part in page.headers["set-cookie"].split(";")],
     )
+
+
+def test_password_guessing_is_throttled_per_account(secured: AuthServer) -> None:
+    secured.user("gail", "gail-password-1")
+    with httpx.Client(base_url=secured.url, timeout=60) as anon:
+        wrong = [anon.get("/api/v1/auth/whoami", auth=("gail", f"guess-{i}")).status_code for i in range(10)]
+        blocked = anon.get("/api/v1/auth/whoami", auth=("gail", "gail-password-1"))
+        other_user = anon.get("/api/v1/auth/whoami", auth=(ADMIN, ADMIN_PASSWORD)).status_code
+
+    assert ([401] * 10, 429, True, 200) == (
+        wrong,
+        blocked.status_code,
+        int(blocked.headers["retry-after"]) > 0,
+        other_user,
+    )
+
+
+def test_ui_sign_in_guessing_is_throttled(secured: AuthServer) -> None:
+    secured.user("hugo", "hugo-password-1")
+    with httpx.Client(base_url=secured.url, timeout=60) as browser:
+        statuses = [_ui_sign_in(browser, "hugo", f"guess-{i}").status_code for i in range(10)]
+        blocked = _ui_sign_in(browser, "hugo", "hugo-password-1")
+
+    assert ([401] * 10, 429, "Too many failed sign-ins" in blocked.text) == (
+        statuses,
+        blocked.status_code,
+        True,
+    )

@@ -20,8 +20,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard.auth import ANONYMOUS, AuthService, Principal
-from shipyard.errors import Unauthenticated
+from shipyard.errors import TooManyAttempts, Unauthenticated
 from shipyard.server._errors import error_response
+from shipyard.server._throttle import SignInThrottle
 
 __all__ = ["SESSION_COOKIE", "AuthMiddleware", "csrf_of", "principal_of"]
 
@@ -61,9 +62,10 @@ class AuthMiddleware:
     to the sign-in page).
     """
 
-    def __init__(self, app: ASGIApp, *, accounts: AuthService | None) -> None:
+    def __init__(self, app: ASGIApp, *, accounts: AuthService | None, throttle: SignInThrottle) -> None:
         self.app = app
         self.accounts = accounts  # None: authentication is off
+        self.throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,6 +82,11 @@ class AuthMiddleware:
             principal, csrf = await self._authenticate(Headers(scope=scope), HTTPConnection(scope), api=api)
         except Unauthenticated as exc:
             await _refuse(exc.message, api=api, scope=scope)(scope, receive, send)
+            return
+        except TooManyAttempts as exc:
+            response = error_response(exc.error_code, exc.message, exc.http_status)
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+            await response(scope, receive, send)
             return
         if principal is None and not (path in _PUBLIC or path.startswith(_PUBLIC_PREFIXES)):
             message = "Authentication required: send an API token (Bearer) or a username and password (Basic)."
@@ -104,9 +111,18 @@ class AuthMiddleware:
                 return accounts.principal(user, "token"), None
             if scheme == "basic":
                 username, password = _basic(credentials)
+                address = conn.client.host if conn.client else ""
+                wait_s = self.throttle.retry_after_s(address, username)
+                if wait_s:
+                    raise TooManyAttempts(
+                        f"Too many failed sign-ins for '{username[:64]}' from this address; try again in {wait_s} s.",
+                        wait_s,
+                    )
                 user = await run_in_threadpool(accounts.check_password, username, password)
                 if user is None:
+                    self.throttle.failed(address, username)
                     raise Unauthenticated("Invalid username or password.")
+                self.throttle.succeeded(address, username)
                 return accounts.principal(user, "basic"), None
             raise Unauthenticated(f"Unsupported authorization scheme {scheme[:20]!r}: use Bearer or Basic.")
         secret = conn.cookies.get(SESSION_COOKIE)

@@ -12,6 +12,7 @@ from shipyard.config import Settings
 from shipyard.events.webhooks import WebhookService
 from shipyard.registry.service import RegistryService
 from shipyard.server._access import Access
+from shipyard.server._throttle import SignInThrottle
 from shipyard.tracking.service import TrackingService
 
 __all__ = ["AppContext", "actor_of", "context_of"]
@@ -31,6 +32,7 @@ class AppContext:
     accounts: AuthService
     permissions: Permissions
     access: Access
+    sign_in_throttle: SignInThrottle
 
 
 def context_of(request: Request) -> AppContext:

@@ -24,6 +24,7 @@ from shipyard.server._context import AppContext
 from shipyard.server._errors import install_error_handlers
 from shipyard.server._guards import install_request_guards
 from shipyard.server._json import json_response
+from shipyard.server._throttle import SignInThrottle
 from shipyard.server.auth_api import auth_routes
 from shipyard.server.mlflow_api import mlflow_routes
 from shipyard.server.native_api import native_routes
@@ -53,6 +54,7 @@ def build_context(settings: Settings) -> AppContext:
         accounts=AuthService(database),
         permissions=permissions,
         access=Access(permissions, tracking, registry),
+        sign_in_throttle=SignInThrottle(),
     )
 
 
@@ -114,7 +116,9 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     )
     app.state.context = ctx
     # Request guards (added after this) sit outside authentication: a foreign Host is refused before anything.
-    app.add_middleware(AuthMiddleware, accounts=ctx.accounts if ctx.settings.auth else None)
+    app.add_middleware(
+        AuthMiddleware, accounts=ctx.accounts if ctx.settings.auth else None, throttle=ctx.sign_in_throttle
+    )
     install_error_handlers(app)
     install_request_guards(app, ctx.settings)
     app.add_route("/health", _health, methods=["GET"])

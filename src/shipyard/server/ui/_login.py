@@ -30,16 +30,24 @@ def login_page(ctx: AppContext, viewer: Viewer, query: QueryParams, _path: dict[
     return render("login.html", viewer=viewer, next=target, username="", error=None)
 
 
-def sign_in(ctx: AppContext, viewer: Viewer, form: dict[str, str], secure: bool) -> Response:
-    """``POST /login``: open a session and go on, or show the form again with 401."""
+def sign_in(ctx: AppContext, viewer: Viewer, form: dict[str, str], secure: bool, address: str) -> Response:
+    """``POST /login``: open a session and go on, or show the form again with 401 (429 after many failures)."""
     target = safe_next(form.get("next"))
     if not ctx.settings.auth:
         return RedirectResponse(target, status_code=303)
     username = form.get("username", "").strip()
+    wait_s = ctx.sign_in_throttle.retry_after_s(address, username)
+    if wait_s:
+        error = f"Too many failed sign-ins for this account from your address; try again in {wait_s} seconds."
+        page = render("login.html", status_code=429, viewer=viewer, next=target, username=username, error=error)
+        page.headers["Retry-After"] = str(wait_s)
+        return page
     session = ctx.accounts.sign_in(username, form.get("password", ""), ttl_s=ctx.settings.session_ttl_s)
     if session is None:
+        ctx.sign_in_throttle.failed(address, username)
         error = "Wrong username or password."
         return render("login.html", status_code=401, viewer=viewer, next=target, username=username, error=error)
+    ctx.sign_in_throttle.succeeded(address, username)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

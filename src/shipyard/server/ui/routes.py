@@ -147,7 +147,8 @@ async def _login_post(request: Request) -> Response:
     if isinstance(posted, Response):
         return posted
     viewer, form = posted
-    return await _guarded(request, _login.sign_in, viewer, form, request.url.scheme == "https")
+    address = request.client.host if request.client else ""
+    return await _guarded(request, _login.sign_in, viewer, form, request.url.scheme == "https", address)
 
 
 async def _logout_post(request: Request) -> Response:

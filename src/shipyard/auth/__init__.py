@@ -1,11 +1,12 @@
 """Authentication and permissions: accounts, API tokens, web sessions, and grants per resource."""
 
-from shipyard.auth.entities import ANONYMOUS, RESOURCE_TYPES, ApiToken, Grant, Level, Principal, User
+from shipyard.auth.entities import ANONYMOUS, NOBODY, RESOURCE_TYPES, ApiToken, Grant, Level, Principal, User
 from shipyard.auth.permissions import Permissions
 from shipyard.auth.service import AuthService, SignIn
 
 __all__ = [
     "ANONYMOUS",
+    "NOBODY",
     "RESOURCE_TYPES",
     "ApiToken",
     "AuthService",

@@ -7,7 +7,7 @@ from enum import IntEnum
 
 from shipyard.errors import InvalidParameter
 
-__all__ = ["ANONYMOUS", "RESOURCE_TYPES", "ApiToken", "Grant", "Level", "Principal", "User"]
+__all__ = ["ANONYMOUS", "NOBODY", "RESOURCE_TYPES", "ApiToken", "Grant", "Level", "Principal", "User"]
 
 # What permissions are granted on. Runs and logged models follow their experiment; versions their model.
 RESOURCE_TYPES = ("experiment", "registered_model", "deployment")
@@ -103,3 +103,6 @@ class Principal:
 
 # Every request's principal when the server runs without authentication: no checks apply.
 ANONYMOUS = Principal(username=None, is_admin=True, via="none")
+# Who nobody has vouched for (a public page seen signed out, or a request before authentication ran): may do
+# nothing, so code that forgets to set the principal fails closed.
+NOBODY = Principal(username=None, is_admin=False, via="none")

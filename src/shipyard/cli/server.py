@@ -51,6 +51,7 @@ def server(
     from shipyard.db import open_database
 
     settings = Settings.from_env().with_overrides(store_uri=store, artifacts_uri=artifacts, auth=auth)
+    _check_settings(settings)
     loopback = _is_loopback(host)
     if not settings.auth and not loopback:
         if not insecure_no_auth:
@@ -100,6 +101,18 @@ def server(
         access_log=False,
         timeout_keep_alive=30,
     )
+
+
+def _check_settings(settings: Settings) -> None:
+    """Stop with one line, before any worker starts, when a setting cannot work."""
+    from shipyard.auth import Level
+    from shipyard.errors import ShipyardError
+
+    try:
+        Level.parse(settings.auth_default_permission)
+    except ShipyardError as exc:
+        typer.echo(f"error: SHIPYARD_AUTH_DEFAULT_PERMISSION: {exc.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _is_loopback(host: str) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from shipyard.auth import ANONYMOUS, Principal
+from shipyard.auth import NOBODY, Principal
 from shipyard.errors import BadRequest, InvalidParameter
 from shipyard.tracking.entities import ViewType
 from shipyard.wire.tracking import decode_int
@@ -36,7 +36,7 @@ class Fields:
         self.data = data
         self.from_query = from_query
         self.actor = actor  # who asks (for the registry's history); None when the client does not say
-        self.principal: Principal = ANONYMOUS  # who asks, for permission checks (set by the endpoint)
+        self.principal: Principal = NOBODY  # who asks, for permission checks (set by the endpoint)
 
     def boolean(self, name: str, *, default: bool = False) -> bool:
         """A boolean field: JSON true/false, or "true"/"false" in a query string."""

@@ -9,17 +9,15 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shipyard.auth import Principal
+from shipyard.auth import NOBODY, Principal
 from shipyard.server._auth import csrf_of
 
-__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "NOBODY", "Viewer", "csrf_matches", "remember_csrf", "viewer_of"]
+__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "Viewer", "csrf_matches", "remember_csrf", "viewer_of"]
 
 # Without sign-in there is no session to hold the form token, so it lives in its own cookie and every form
 # repeats it (double submit): a page on another site can neither read the cookie nor guess the value.
 CSRF_COOKIE = "shipyard_csrf"
 CSRF_FIELD = "csrf_token"
-# The principal of a public page (the sign-in page) seen by someone not signed in: may do nothing.
-NOBODY = Principal(username=None, is_admin=False, via="none")
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,45 @@ def test_a_token_from_the_cli_signs_the_mlflow_client_in(home: Path, tmp_path: P
         anonymous = httpx.get(f"{server.url}/api/v1/auth/whoami")
 
     assert ("ada", 401) == (signed_in.json()["username"], anonymous.status_code)
+
+
+def test_tokens_through_a_running_server_sign_in_as_the_caller(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = f"sqlite:///{tmp_path / 'server' / 'shipyard.db'}"
+    (tmp_path / "server").mkdir()
+    invoke("users", "create", "bob", "--store", store, "--password-stdin", stdin="long-enough-1\n")
+    for name in ("SHIPYARD_TRACKING_TOKEN", "MLFLOW_TRACKING_TOKEN", "SHIPYARD_TRACKING_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "bob")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "long-enough-1")
+    with shipyard_server(tmp_path / "server", extra_args=("--auth",)) as server:
+        code, secret, _err = invoke("tokens", "create", "--name", "laptop", "--server", server.url)
+        whoami = httpx.get(f"{server.url}/api/v1/auth/whoami", headers={"Authorization": f"Bearer {secret.strip()}"})
+        listed = invoke("tokens", "list", "--server", server.url)[1]
+        token_id = next(line.split()[1] for line in listed.splitlines() if "laptop" in line)
+        revoked = invoke("tokens", "revoke", token_id, "--server", server.url)[0]
+        after = httpx.get(f"{server.url}/api/v1/auth/whoami", headers={"Authorization": f"Bearer {secret.strip()}"})
+        for_someone_else = invoke("tokens", "create", "admin", "--server", server.url)
+
+    assert (0, "bob", 0, 401, 1, True) == (
+        code,
+        whoami.json()["username"],
+        revoked,
+        after.status_code,
+        for_someone_else[0],
+        "Only an admin" in for_someone_else[2],
+    )
+
+
+def test_tokens_with_a_wrong_password_say_so(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = f"sqlite:///{tmp_path / 'server' / 'shipyard.db'}"
+    (tmp_path / "server").mkdir()
+    invoke("users", "create", "bob", "--store", store, "--password-stdin", stdin="long-enough-1\n")
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "bob")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong-password")
+    with shipyard_server(tmp_path / "server", extra_args=("--auth",)) as server:
+        code, _out, err = invoke("tokens", "list", "--server", server.url)
+
+    assert (1, True, False) == (code, "Invalid username or password" in err, "Traceback" in err)

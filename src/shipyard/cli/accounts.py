@@ -2,7 +2,8 @@
 
 These commands work on the server's metadata store directly (``--store``, else ``SHIPYARD_STORE_URI``, else the
 embedded store under ``SHIPYARD_HOME``), so they run on the server's machine, before the first sign-in as well.
-Over the network, the same operations are the ``/api/v1/auth`` routes.
+``shipyard tokens … --server URL`` asks a running server instead, signed in as you; over the network the other
+operations are the ``/api/v1/auth`` routes.
 """
 
 from __future__ import annotations
@@ -11,16 +12,24 @@ import contextlib
 import getpass
 import sys
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
+from urllib.parse import quote
 
 import typer
 from rich.table import Table
 
-from shipyard.auth import AuthService, Level, Permissions
+from shipyard.auth import ApiToken, AuthService, Level, Permissions
 from shipyard.cli._common import console, err_console, format_ms, handle_errors
 from shipyard.config import Settings
+from shipyard.errors import InvalidParameter
+from shipyard.wire.auth import token_from_json
+
+if TYPE_CHECKING:
+    from shipyard.client.http import RestBackend
 
 __all__ = ["tokens_app", "users_app"]
+
+_AUTH = "/api/v1/auth"
 
 users_app = typer.Typer(help="Manage accounts and their permissions (on the server's store).", no_args_is_help=True)
 tokens_app = typer.Typer(help="Create, list and revoke API tokens (on the server's store).", no_args_is_help=True)
@@ -155,22 +164,101 @@ def show_permissions(username: str, store: Store = None) -> None:
     console.print(f"{username} is {role}.", highlight=False)
 
 
+Server = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        help="Ask this server (http://…) instead of opening its store; signs in with SHIPYARD_/MLFLOW_TRACKING_TOKEN "
+        "or _USERNAME/_PASSWORD.",
+    ),
+]
+
+
+class _Tokens(Protocol):
+    """What the token commands need: the server's store (embedded) or its REST routes."""
+
+    def create(self, username: str | None, name: str, expires_days: int | None) -> tuple[ApiToken, str]: ...
+    def list(self, username: str | None) -> list[ApiToken]: ...
+    def revoke(self, token_id: str) -> None: ...
+
+
+class _LocalTokens:
+    def __init__(self, accounts: AuthService) -> None:
+        self.accounts = accounts
+
+    def create(self, username: str | None, name: str, expires_days: int | None) -> tuple[ApiToken, str]:
+        if not username:
+            raise InvalidParameter("Name the user whose token it is (on a server, --server signs you in instead).")
+        expires_s = None if expires_days is None else expires_days * 86_400
+        return self.accounts.create_token(username, name, expires_in_s=expires_s, actor=_actor())
+
+    def list(self, username: str | None) -> list[ApiToken]:
+        return self.accounts.list_tokens(username)
+
+    def revoke(self, token_id: str) -> None:
+        self.accounts.revoke_token(token_id, actor=_actor())
+
+
+class _RemoteTokens:
+    def __init__(self, rest: RestBackend) -> None:
+        self.rest = rest
+
+    def create(self, username: str | None, name: str, expires_days: int | None) -> tuple[ApiToken, str]:
+        body = {"name": name, "username": username, "expires_in_days": expires_days}
+        answer = self.rest.request("POST", f"{_AUTH}/tokens", {k: v for k, v in body.items() if v is not None})
+        return token_from_json(answer["token"]), str(answer["secret"])
+
+    def list(self, username: str | None) -> list[ApiToken]:
+        answer = self.rest.request("GET", f"{_AUTH}/tokens", {"username": username} if username else None)
+        return [token_from_json(item) for item in answer.get("tokens", [])]
+
+    def revoke(self, token_id: str) -> None:
+        self.rest.request("DELETE", f"{_AUTH}/tokens/{quote(token_id, safe='')}")
+
+
+@contextlib.contextmanager
+def _tokens(store: str | None, server: str | None) -> Iterator[_Tokens]:
+    if not server:
+        with _services(store) as (accounts, _):
+            yield _LocalTokens(accounts)
+        return
+    from shipyard.client.http import RestBackend
+
+    if not server.startswith(("http://", "https://")):
+        err_console.print(f"[red]error:[/red] --server must be an http(s):// URL, not {server!r}.", highlight=False)
+        raise typer.Exit(1)
+    settings = Settings.from_env()
+    with handle_errors():
+        rest = RestBackend(
+            server,
+            retries=1,
+            token=settings.tracking_token,
+            username=settings.tracking_username,
+            password=settings.tracking_password,
+        )
+        try:
+            yield _RemoteTokens(rest)
+        finally:
+            rest.close()
+
+
 @tokens_app.command("create")
 def create_token(
-    username: Annotated[str, typer.Argument(help="Whose token it is.")],
+    username: Annotated[
+        str | None, typer.Argument(help="Whose token it is (with --server: yourself unless you are an admin).")
+    ] = None,
     name: Annotated[str, typer.Option(help="What the token is for (shown in listings).")] = "",
     expires_days: Annotated[
         int | None, typer.Option("--expires-days", min=1, help="Stop working after this many days (default: never).")
     ] = None,
     store: Store = None,
+    server: Server = None,
 ) -> None:
     """Create an API token and print its secret, once: give it to the client as ``MLFLOW_TRACKING_TOKEN``."""
-    with _services(store) as (accounts, _):
-        token, secret = accounts.create_token(
-            username, name, expires_in_s=None if expires_days is None else expires_days * 86_400, actor=_actor()
-        )
+    with _tokens(store, server) as tokens, handle_errors():
+        token, secret = tokens.create(username, name, expires_days)
     err_console.print(
-        f"Created token {token.token_id} for {username}"
+        f"Created token {token.token_id} for {token.username}"
         + (f", expiring {format_ms(token.expires_at_ms)} UTC" if token.expires_at_ms else "")
         + ". The secret below is shown only now:",
         highlight=False,
@@ -182,12 +270,13 @@ def create_token(
 def list_tokens(
     user: Annotated[str | None, typer.Option("--user", help="Only this user's tokens.")] = None,
     store: Store = None,
+    server: Server = None,
 ) -> None:
     """List tokens (never their secrets)."""
-    with _services(store) as (accounts, _):
-        tokens = accounts.list_tokens(user)
+    with _tokens(store, server) as tokens, handle_errors():
+        found = tokens.list(user)
     table = Table("token id", "user", "name", "starts with", "created", "expires", "last used")
-    for token in tokens:
+    for token in found:
         table.add_row(
             token.token_id,
             token.username,
@@ -201,8 +290,8 @@ def list_tokens(
 
 
 @tokens_app.command("revoke")
-def revoke_token(token_id: str, store: Store = None) -> None:
+def revoke_token(token_id: str, store: Store = None, server: Server = None) -> None:
     """Revoke a token: the next request that carries it is refused."""
-    with _services(store) as (accounts, _):
-        accounts.revoke_token(token_id, actor=_actor())
+    with _tokens(store, server) as tokens, handle_errors():
+        tokens.revoke(token_id)
     console.print(f"Revoked token {token_id}.", highlight=False)

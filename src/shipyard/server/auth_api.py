@@ -10,12 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from shipyard.auth import ApiToken, Grant, Level, Principal, User
+from shipyard.auth import Level, Principal
 from shipyard.errors import InvalidParameter, PermissionDenied
 from shipyard.server._auth import principal_of
 from shipyard.server._context import AppContext, context_of
 from shipyard.server._json import json_response
 from shipyard.server.mlflow_api._request import Fields, read_fields
+from shipyard.wire.auth import grant_to_json, token_to_json, user_to_json
 
 __all__ = ["auth_routes"]
 
@@ -23,34 +24,6 @@ _PREFIX = "/api/v1/auth"
 _MAX_EXPIRY_DAYS = 3650
 
 Handler = Callable[[AppContext, Principal, Fields], dict[str, Any]]
-
-
-def token_to_json(token: ApiToken) -> dict[str, Any]:
-    """An API token's public facts (never its secret)."""
-    return {
-        "token_id": token.token_id,
-        "username": token.username,
-        "name": token.name,
-        "prefix": token.prefix,
-        "created_at_ms": token.created_at_ms,
-        "expires_at_ms": token.expires_at_ms,
-        "last_used_at_ms": token.last_used_at_ms,
-    }
-
-
-def user_to_json(user: User) -> dict[str, Any]:
-    """An account's public facts."""
-    return {"username": user.username, "is_admin": user.is_admin, "created_at_ms": user.created_at_ms}
-
-
-def grant_to_json(grant: Grant) -> dict[str, Any]:
-    """One permission grant."""
-    return {
-        "resource_type": grant.resource_type,
-        "resource_id": grant.resource_id,
-        "username": grant.username,
-        "permission": grant.level.name,
-    }
 
 
 def _self_or_admin(principal: Principal, username: str | None, what: str) -> str:

@@ -32,16 +32,19 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
 
 
 @pytest.fixture
-def tab(browser: Browser) -> Iterator[Page]:
-    """A tab in a fresh profile (no cookies), failing the test on a script error or CSP violation."""
+def page(browser: Browser) -> Iterator[Page]:
+    """A tab in a fresh profile (no cookies), failing the test on a script error or CSP violation.
+
+    It takes the place of the shared ``page`` fixture here, so ``shot`` photographs this tab.
+    """
     context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(10_000)
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
     problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    tab.on("pageerror", lambda exc: problems.append(str(exc)))
+    tab.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
     try:
-        yield page
+        yield tab
     finally:
         context.close()
     # Chromium logs 4xx answers (the favicon, the 401 of a wrong password) on purpose; anything else is real.
@@ -54,44 +57,44 @@ def _sign_in(page: Page, secured: AuthServer, username: str, password: str) -> N
     page.click("#login-submit")
 
 
-def test_a_page_redirects_to_sign_in_and_back(tab: Page, secured: AuthServer, shot: Callable[[str], Path]) -> None:
-    tab.goto(f"{secured.url}/models/ui-model")
-    at_login = tab.url
+def test_a_page_redirects_to_sign_in_and_back(page: Page, secured: AuthServer, shot: Callable[[str], Path]) -> None:
+    page.goto(f"{secured.url}/models/ui-model")
+    at_login = page.url
     shot("login")
-    _sign_in(tab, secured, ADMIN, ADMIN_PASSWORD)
+    _sign_in(page, secured, ADMIN, ADMIN_PASSWORD)
 
     assert (True, f"{secured.url}/models/ui-model", ADMIN) == (
         at_login.startswith(f"{secured.url}/login?next="),
-        tab.url,
-        tab.locator("#signed-in-as").inner_text(),
+        page.url,
+        page.locator("#signed-in-as").inner_text(),
     )
 
 
-def test_a_wrong_password_shows_an_error_and_no_session(tab: Page, secured: AuthServer) -> None:
-    tab.goto(f"{secured.url}/login")
-    _sign_in(tab, secured, ADMIN, "wrong-password")
-    cookies = {c["name"] for c in tab.context.cookies()}
+def test_a_wrong_password_shows_an_error_and_no_session(page: Page, secured: AuthServer) -> None:
+    page.goto(f"{secured.url}/login")
+    _sign_in(page, secured, ADMIN, "wrong-password")
+    cookies = {c["name"] for c in page.context.cookies()}
 
     assert ("Wrong username or password.", False) == (
-        tab.locator("#login-error").inner_text(),
+        page.locator("#login-error").inner_text(),
         "shipyard_session" in cookies,
     )
 
 
-def test_the_session_cookie_is_http_only_and_same_site(tab: Page, secured: AuthServer) -> None:
-    tab.goto(f"{secured.url}/login")
-    _sign_in(tab, secured, ADMIN, ADMIN_PASSWORD)
-    session = next(c for c in tab.context.cookies() if c["name"] == "shipyard_session")
+def test_the_session_cookie_is_http_only_and_same_site(page: Page, secured: AuthServer) -> None:
+    page.goto(f"{secured.url}/login")
+    _sign_in(page, secured, ADMIN, ADMIN_PASSWORD)
+    session = next(c for c in page.context.cookies() if c["name"] == "shipyard_session")
 
     assert (True, "Lax", False) == (session["httpOnly"], session["sameSite"], session["secure"])
 
 
-def test_a_signed_in_user_moves_an_alias_and_the_history_names_them(tab: Page, secured: AuthServer) -> None:
-    tab.goto(f"{secured.url}/login?next=/models/ui-model")
-    _sign_in(tab, secured, ADMIN, ADMIN_PASSWORD)
-    tab.fill("#alias-name", "champion")
-    tab.select_option("#alias-version", "1")
-    tab.locator("#alias-form button[type=submit]").click()
+def test_a_signed_in_user_moves_an_alias_and_the_history_names_them(page: Page, secured: AuthServer) -> None:
+    page.goto(f"{secured.url}/login?next=/models/ui-model")
+    _sign_in(page, secured, ADMIN, ADMIN_PASSWORD)
+    page.fill("#alias-name", "champion")
+    page.select_option("#alias-version", "1")
+    page.locator("#alias-form button[type=submit]").click()
     history = httpx.get(
         f"{secured.url}/api/v1/models/ui-model/history", headers={"Authorization": f"Bearer {secured.admin_token}"}
     ).json()["events"]
@@ -99,31 +102,31 @@ def test_a_signed_in_user_moves_an_alias_and_the_history_names_them(tab: Page, s
     assert ("model_version_alias.created", ADMIN) in [(e["kind"], e["actor"]) for e in history]
 
 
-def test_signing_out_ends_the_session(tab: Page, secured: AuthServer) -> None:
-    tab.goto(f"{secured.url}/login")
-    _sign_in(tab, secured, ADMIN, ADMIN_PASSWORD)
-    secret = next(c["value"] for c in tab.context.cookies() if c["name"] == "shipyard_session")
-    tab.click("#signout")
+def test_signing_out_ends_the_session(page: Page, secured: AuthServer) -> None:
+    page.goto(f"{secured.url}/login")
+    _sign_in(page, secured, ADMIN, ADMIN_PASSWORD)
+    secret = next(c["value"] for c in page.context.cookies() if c["name"] == "shipyard_session")
+    page.click("#signout")
     after = httpx.get(f"{secured.url}/", cookies={"shipyard_session": secret}, follow_redirects=False)
 
     assert (True, 303, True) == (
-        tab.url.startswith(f"{secured.url}/login"),
+        page.url.startswith(f"{secured.url}/login"),
         after.status_code,
         after.headers["location"].startswith("/login"),
     )
 
 
-def test_the_session_cookie_does_not_open_the_api(tab: Page, secured: AuthServer) -> None:
-    tab.goto(f"{secured.url}/login")
-    _sign_in(tab, secured, ADMIN, ADMIN_PASSWORD)
-    secret = next(c["value"] for c in tab.context.cookies() if c["name"] == "shipyard_session")
+def test_the_session_cookie_does_not_open_the_api(page: Page, secured: AuthServer) -> None:
+    page.goto(f"{secured.url}/login")
+    _sign_in(page, secured, ADMIN, ADMIN_PASSWORD)
+    secret = next(c["value"] for c in page.context.cookies() if c["name"] == "shipyard_session")
     api = httpx.get(f"{secured.url}/api/2.0/mlflow/experiments/search", cookies={"shipyard_session": secret})
 
     assert 401 == api.status_code
 
 
-def test_after_sign_in_goes_only_to_this_server(tab: Page, secured: AuthServer) -> None:
-    tab.goto(f"{secured.url}/login?next=//evil.example/steal")
-    _sign_in(tab, secured, ADMIN, ADMIN_PASSWORD)
+def test_after_sign_in_goes_only_to_this_server(page: Page, secured: AuthServer) -> None:
+    page.goto(f"{secured.url}/login?next=//evil.example/steal")
+    _sign_in(page, secured, ADMIN, ADMIN_PASSWORD)
 
-    assert f"{secured.url}/" == tab.url
+    assert f"{secured.url}/" == page.url

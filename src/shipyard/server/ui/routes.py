@@ -22,7 +22,7 @@ from shipyard.errors import ResourceNotFound, ShipyardError
 from shipyard.server._auth import SESSION_COOKIE
 from shipyard.server._context import AppContext, context_of
 from shipyard.server._json import json_response
-from shipyard.server.ui import _login, _model_pages, _pages
+from shipyard.server.ui import _account, _login, _model_pages, _pages
 from shipyard.server.ui._render import error_page
 from shipyard.server.ui._viewer import Viewer, csrf_matches, remember_csrf, viewer_of
 
@@ -166,6 +166,10 @@ def ui_routes() -> list[BaseRoute]:
         Route("/login", page(_login.login_page), methods=["GET"], name="ui_login"),
         Route("/login", _login_post, methods=["POST"], name="ui_login_post"),
         Route("/logout", _logout_post, methods=["POST"], name="ui_logout"),
+        Route("/account", page(_account.account_page), methods=["GET"], name="ui_account"),
+        Route("/account/tokens", action(_account.create_token_action), methods=["POST"], name="ui_create_token"),
+        Route("/account/tokens/revoke", action(_account.revoke_token_action), methods=["POST"], name="ui_revoke_token"),
+        Route("/account/password", action(_account.change_password_action), methods=["POST"], name="ui_password"),
         Route("/experiments/{experiment_id}", page(_pages.runs_page), methods=["GET"], name="ui_runs"),
         Route("/runs/{run_id}", page(_pages.run_page), methods=["GET"], name="ui_run"),
         Route("/compare", page(_pages.compare_page), methods=["GET"], name="ui_compare"),

@@ -195,6 +195,26 @@ def page(browser_context: BrowserContext) -> Iterator[Page]:
     assert [] == [p for p in problems if "status of 4" not in p]
 
 
+@pytest.fixture
+def fresh_page(browser: Browser) -> Iterator[Page]:
+    """A tab in a fresh profile (no cookies: signed out), failing the test on a script error or CSP violation.
+
+    Modules that sign in override ``page`` with it, so ``shot`` photographs the tab under test.
+    """
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    problems: list[str] = []
+    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    tab.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
+    try:
+        yield tab
+    finally:
+        context.close()
+    # Chromium logs 4xx answers (the favicon, a wrong password, a refused form) on purpose; the rest is real.
+    assert [] == [p for p in problems if "status of 4" not in p]
+
+
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the suite saves one screenshot per page, for a person to look at."""

@@ -16,7 +16,7 @@ from tests.browser.conftest import Seeded
 from tests.support.auth import AuthServer, auth_server
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
 
@@ -32,23 +32,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A tab in a fresh profile (no cookies), failing the test on a script error or CSP violation.
-
-    It replaces the suite's shared-profile ``page`` here, so ``shot`` photographs this tab.
-    """
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    tab = context.new_page()
-    tab.set_default_timeout(10_000)
-    problems: list[str] = []
-    tab.on("pageerror", lambda exc: problems.append(str(exc)))
-    tab.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    try:
-        yield tab
-    finally:
-        context.close()
-    # Chromium logs 4xx answers (the favicon, a refused form) on purpose; anything else is real.
-    assert [] == [p for p in problems if "status of 4" not in p]
+def page(fresh_page: Page) -> Page:
+    """Each test starts signed out, in its own profile."""
+    return fresh_page
 
 
 def _signed_in(page: Page, secured: AuthServer, username: str, password: str = PASSWORD) -> None:

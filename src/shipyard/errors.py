@@ -13,6 +13,7 @@ __all__ = [
     "ModelIntegrityError",
     "ModelNotFound",
     "ModelVersionNotFound",
+    "Overloaded",
     "ParamConflict",
     "PermissionDenied",
     "ResourceAlreadyExists",
@@ -174,6 +175,20 @@ class StoreUnavailable(ShipyardError):
 
     error_code = "TEMPORARILY_UNAVAILABLE"
     http_status = 503
+
+
+class Overloaded(ShipyardError):
+    """A model server cannot take the request now (its queue is full, or it is shutting down); safe to retry.
+
+    The server answers 503 with a ``Retry-After`` header of ``retry_after_s`` seconds.
+    """
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    http_status = 503
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class InternalError(ShipyardError):

@@ -62,7 +62,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def _launch(
-    cmd: list[str], url: str, root: Path, timeout_s: float, env: dict[str, str] | None
+    cmd: list[str],
+    url: str,
+    root: Path,
+    timeout_s: float,
+    env: dict[str, str] | None,
+    health_path: str = "/health",
 ) -> Iterator[RunningServer]:
     log_path = root / "server.log"
     with log_path.open("wb") as log:
@@ -70,7 +75,7 @@ def _launch(
             cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})}
         )
     try:
-        _wait_healthy(url, process, log_path, timeout_s)
+        _wait_healthy(url, process, log_path, timeout_s, health_path)
         yield RunningServer(url=url, process=process, root=root, log_path=log_path)
     finally:
         _stop(process)
@@ -111,6 +116,18 @@ def shipyard_server(
         *extra_args,
     ]
     with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, env) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serving_server(
+    model: str | Path, root: Path, *, extra_args: tuple[str, ...] = (), timeout_s: float = 60.0
+) -> Iterator[RunningServer]:
+    """Run `shipyard serve MODEL` on a free port; ready once ``/v2/health/ready`` answers 200 (model warmed)."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    cmd = [sys.executable, "-m", "shipyard", "serve", str(model), "--port", str(port), *extra_args]
+    with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, None, "/v2/health/ready") as server:
         yield server
 
 

@@ -6,6 +6,7 @@ import typer
 
 from shipyard._version import __version__
 from shipyard.cli import accounts, experiments, models, reproduce, runs, webhooks
+from shipyard.cli.serve import serve
 from shipyard.cli.server import server
 
 __all__ = ["app", "main"]
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(server)
+app.command()(serve)
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import pickle
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -214,3 +219,34 @@ def test_bad_invocations_get_mlflow_style_errors(served: Served, body: bytes, co
         alive = client.get("/ping").status_code
 
     assert (status, True, 200) == (answer.status_code, bool(answer.json().get("message")), alive)
+
+
+def test_serves_a_registered_model_by_alias(tmp_path: Path) -> None:
+    import tritonclient.http as triton
+    from sklearn.linear_model import LinearRegression
+
+    home = tmp_path / "home"
+    env = {"SHIPYARD_HOME": str(home), "SHIPYARD_TRACKING_URI": "", "MLFLOW_TRACKING_URI": ""}
+    frame = _frame(50, seed=3)
+    model = LinearRegression().fit(frame, frame["a"] - frame["b"])
+    code = (
+        "import pandas as pd, pickle, sys, shipyard as sy\n"
+        "model, frame = pickle.loads(sys.stdin.buffer.read())\n"
+        "with sy.start_run(experiment='serving'):\n"
+        "    sy.log_model(model, 'model', input_example=frame.head(2), registered_model_name='minus')\n"
+        "sy.set_alias('minus', 'champion', 1)\n"
+    )
+    # Registered in another process, as a training job would: the server only sees the store.
+    subprocess.run(
+        [sys.executable, "-c", code],
+        input=pickle.dumps((model, frame)),
+        env={**os.environ, **env},
+        check=True,
+        cwd=tmp_path,
+    )
+    with serving_server("models:/minus@champion", tmp_path / "server", env=env) as server:
+        client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+        result = client.infer("minus", _column_inputs(frame.head(4), True))
+        answer = result.as_numpy(result.get_response()["outputs"][0]["name"]).reshape(-1)
+
+    np.testing.assert_allclose(answer, model.predict(frame.head(4)))

@@ -121,13 +121,18 @@ def shipyard_server(
 
 @contextlib.contextmanager
 def serving_server(
-    model: str | Path, root: Path, *, extra_args: tuple[str, ...] = (), timeout_s: float = 60.0
+    model: str | Path,
+    root: Path,
+    *,
+    extra_args: tuple[str, ...] = (),
+    timeout_s: float = 60.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningServer]:
     """Run `shipyard serve MODEL` on a free port; ready once ``/v2/health/ready`` answers 200 (model warmed)."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cmd = [sys.executable, "-m", "shipyard", "serve", str(model), "--port", str(port), *extra_args]
-    with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, None, "/v2/health/ready") as server:
+    with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, env, "/v2/health/ready") as server:
         yield server
 
 

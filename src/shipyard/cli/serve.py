@@ -26,7 +26,16 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve a model: ``/v2/health/*``, ``/v2/models/{name}`` (metadata) and ``/v2/models/{name}/infer``."""
+    import importlib.util
+
     import uvicorn
+
+    from shipyard.errors import MissingExtra
+
+    with handle_errors():
+        for package in ("numpy", "pandas"):
+            if importlib.util.find_spec(package) is None:
+                raise MissingExtra(package, "serving")
 
     from shipyard.client.models import load_model
     from shipyard.serving._batcher import BatchingConfig

@@ -33,7 +33,7 @@ def serve(
     from shipyard.errors import MissingExtra
 
     with handle_errors():
-        for package in ("numpy", "pandas"):
+        for package in ("numpy", "pandas", "prometheus_client"):
             if importlib.util.find_spec(package) is None:
                 raise MissingExtra(package, "serving")
 

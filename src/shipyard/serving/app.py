@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from shipyard._version import __version__
 from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound, ShipyardError
 from shipyard.models import LoadedModel
 from shipyard.serving._batcher import AdaptiveBatcher, BatchingConfig
+from shipyard.serving._metrics import MODEL_ERROR, ServingMetrics
 from shipyard.serving._mlflow_scoring import parse_invocation, predictions_to_json
 from shipyard.serving._v2 import encode_infer_response, model_metadata, parse_infer_request, request_to_model_input
 
@@ -32,6 +34,7 @@ __all__ = ["ServingConfig", "create_serving_app"]
 
 _log = logging.getLogger("shipyard.serving")
 _HEADER_LENGTH = "inference-header-content-length"
+_ERROR_KIND = "shipyard.error_kind"  # scope key: set when the status alone cannot tell the error's kind
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class _State:
     model: LoadedModel
     config: ServingConfig
     batcher: AdaptiveBatcher
+    metrics: ServingMetrics
     ready: bool = False
 
 
@@ -85,26 +89,42 @@ class _TooLarge(Exception):
         super().__init__(f"The request body is larger than the limit of {limit} bytes.")
 
 
-def _guarded(handler: Callable[[Request, _State], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """Turn every failure of a route into the protocol's error answer; the server keeps serving."""
+def _route(path: str, handler: Callable[[Request, _State], Awaitable[Response]], method: str) -> Route:
+    return Route(path, _guarded(handler, path), methods=[method])
+
+
+def _guarded(
+    handler: Callable[[Request, _State], Awaitable[Response]], route: str
+) -> Callable[[Request], Awaitable[Response]]:
+    """Turn every failure of a route into the protocol's error answer, and count and time it under ``route``."""
 
     async def endpoint(request: Request) -> Response:
         state: _State = request.app.state.serving
+        started_s = time.perf_counter()
         try:
-            return await handler(request, state)
-        except _TooLarge as exc:
-            return _error(413, str(exc))
-        except Overloaded as exc:
-            return _error(503, exc.message, {"Retry-After": str(exc.retry_after_s)})
-        except ShipyardError as exc:
-            status = exc.http_status if 400 <= exc.http_status < 600 else 500
-            return _error(status, exc.message)
-        except Exception:
-            _log.exception("prediction failed")
-            return _error(500, "The model failed to predict; the server log has the details.")
+            response = await handler(request, state)
+        except Exception as exc:
+            response = _error_answer(request, exc)
+        state.metrics.observe(
+            route, response.status_code, time.perf_counter() - started_s, request.scope.get(_ERROR_KIND)
+        )
+        return response
 
     endpoint.__name__ = handler.__name__
     return endpoint
+
+
+def _error_answer(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, _TooLarge):
+        return _error(413, str(exc))
+    if isinstance(exc, Overloaded):
+        return _error(503, exc.message, {"Retry-After": str(exc.retry_after_s)})
+    if isinstance(exc, ShipyardError):
+        status = exc.http_status if 400 <= exc.http_status < 600 else 500
+        return _error(status, exc.message)
+    _log.error("prediction failed", exc_info=exc)
+    request.scope[_ERROR_KIND] = MODEL_ERROR
+    return _error(500, "The model failed to predict; the server log has the details.")
 
 
 def _check_model(request: Request, state: _State) -> None:
@@ -201,11 +221,18 @@ async def _invocations(request: Request, state: _State) -> Response:
     except Exception as exc:
         # As MLflow's scoring server: a model that fails on the input is the input's problem (400).
         _log.warning("prediction failed on /invocations input: %r", exc)
+        request.scope[_ERROR_KIND] = MODEL_ERROR
         message = (
             "Encountered an unexpected error while evaluating the model. Verify that the serialized input "
             f"Dataframe is compatible with the model for inference. ({type(exc).__name__}: {str(exc)[:500]})"
         )
         return _mlflow_error(400, "BAD_REQUEST", message)
+
+
+async def _metrics(request: Request) -> Response:
+    """Prometheus scrape: not counted as a request, so scrapes never show up as traffic."""
+    metrics: ServingMetrics = request.app.state.serving.metrics
+    return Response(metrics.render(), media_type=metrics.content_type)
 
 
 def _mlflow_error(status: int, code: str, message: str) -> Response:
@@ -228,7 +255,9 @@ def create_serving_app(model: LoadedModel, config: ServingConfig) -> Starlette:
     Example:
         >>> app = create_serving_app(sy.load_model("models:/churn@champion"), ServingConfig("churn"))  # doctest: +SKIP
     """
-    state = _State(model, config, AdaptiveBatcher(model.predict, config.batching, name=config.name))
+    batcher = AdaptiveBatcher(model.predict, config.batching, name=config.name)
+    metrics = ServingMetrics(model=config.name, version=config.version, batcher_stats=batcher.snapshot)
+    state = _State(model, config, batcher, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -244,18 +273,19 @@ def create_serving_app(model: LoadedModel, config: ServingConfig) -> Starlette:
             await state.batcher.close()
 
     routes = [
-        Route("/v2/health/live", _guarded(_live), methods=["GET"]),
-        Route("/v2/health/ready", _guarded(_ready), methods=["GET"]),
-        Route("/v2", _guarded(_server_metadata), methods=["GET"]),
-        Route("/v2/models/{name}", _guarded(_metadata), methods=["GET"]),
-        Route("/v2/models/{name}/versions/{version}", _guarded(_metadata), methods=["GET"]),
-        Route("/v2/models/{name}/ready", _guarded(_model_ready), methods=["GET"]),
-        Route("/v2/models/{name}/versions/{version}/ready", _guarded(_model_ready), methods=["GET"]),
-        Route("/v2/models/{name}/infer", _guarded(_infer), methods=["POST"]),
-        Route("/v2/models/{name}/versions/{version}/infer", _guarded(_infer), methods=["POST"]),
-        Route("/invocations", _guarded(_invocations), methods=["POST"]),
-        Route("/ping", _guarded(_live), methods=["GET"]),
-        Route("/health", _guarded(_live), methods=["GET"]),
+        _route("/v2/health/live", _live, "GET"),
+        _route("/v2/health/ready", _ready, "GET"),
+        _route("/v2", _server_metadata, "GET"),
+        _route("/v2/models/{name}", _metadata, "GET"),
+        _route("/v2/models/{name}/versions/{version}", _metadata, "GET"),
+        _route("/v2/models/{name}/ready", _model_ready, "GET"),
+        _route("/v2/models/{name}/versions/{version}/ready", _model_ready, "GET"),
+        _route("/v2/models/{name}/infer", _infer, "POST"),
+        _route("/v2/models/{name}/versions/{version}/infer", _infer, "POST"),
+        _route("/invocations", _invocations, "POST"),
+        _route("/ping", _live, "GET"),
+        _route("/health", _live, "GET"),
+        Route("/metrics", _metrics, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.serving = state

@@ -6,6 +6,7 @@ import typer
 
 from shipyard._version import __version__
 from shipyard.cli import accounts, experiments, models, reproduce, runs, webhooks
+from shipyard.cli.predict import predict
 from shipyard.cli.serve import serve
 from shipyard.cli.server import server
 
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.command()(server)
 app.command()(serve)
+app.command()(predict)
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")

@@ -23,9 +23,15 @@ def serve(
     max_batch_rows: Annotated[int, typer.Option(min=1, help="Most rows one predict call receives.")] = 256,
     max_wait_ms: Annotated[float, typer.Option(min=0, help="Longest a request waits for others to join it.")] = 2.0,
     max_queued_rows: Annotated[int, typer.Option(min=1, help="Rows allowed to wait; past it, 503.")] = 16_384,
+    grpc_port: Annotated[
+        int | None, typer.Option(help="Also serve the v2 protocol over gRPC on this port (same host).")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
-    """Serve a model: ``/v2/health/*``, ``/v2/models/{name}`` (metadata) and ``/v2/models/{name}/infer``."""
+    """Serve a model: ``/v2/health/*``, ``/v2/models/{name}`` (metadata) and ``/v2/models/{name}/infer``.
+
+    With ``--grpc-port`` the same protocol is also served over gRPC (``inference.GRPCInferenceService``).
+    """
     import importlib.util
 
     import uvicorn
@@ -36,6 +42,10 @@ def serve(
         for package in ("numpy", "pandas", "prometheus_client"):
             if importlib.util.find_spec(package) is None:
                 raise MissingExtra(package, "serving")
+        if grpc_port is not None and (
+            importlib.util.find_spec("grpc") is None or importlib.util.find_spec("tritonclient") is None
+        ):
+            raise MissingExtra("tritonclient[grpc]", "grpc")
 
     from shipyard.client.models import load_model
     from shipyard.serving._batcher import BatchingConfig
@@ -51,10 +61,14 @@ def serve(
                 max_wait_ms=max_wait_ms,
                 max_queued_rows=max_queued_rows,
             ),
+            grpc_port=grpc_port,
+            grpc_host=host,
         )
         model = load_model(model_uri)
     app = create_serving_app(model, config)
     typer.echo(f"Serving {model_uri} as '{config.name}' on http://{host}:{port}/v2/models/{config.name}", err=True)
+    if grpc_port is not None:
+        typer.echo(f"Serving the v2 gRPC protocol on {host}:{grpc_port}", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, timeout_keep_alive=30)
 
 

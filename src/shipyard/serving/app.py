@@ -1,5 +1,5 @@
 """The inference server: one model behind the Open Inference Protocol (v2) REST routes and MLflow's
-``/invocations``, with adaptive batching.
+``/invocations``, with adaptive batching; optionally the v2 gRPC service too, in the same event loop.
 
 ``create_serving_app`` takes a model already loaded (the CLI resolves registry URIs and downloads the folder), so
 serving never talks to the metadata store: it is a stateless process. Readiness turns true once the model has
@@ -34,6 +34,7 @@ __all__ = ["ServingConfig", "create_serving_app"]
 
 _log = logging.getLogger("shipyard.serving")
 _HEADER_LENGTH = "inference-header-content-length"
+_GRPC_GRACE_S = 10.0
 _ERROR_KIND = "shipyard.error_kind"  # scope key: set when the status alone cannot tell the error's kind
 
 
@@ -45,13 +46,17 @@ class ServingConfig:
         name: the model's name in the v2 routes (``/v2/models/{name}``).
         version: its version (``/v2/models/{name}/versions/{version}``).
         batching: the adaptive batcher's settings.
-        max_body_bytes: the largest request body accepted (413 past it).
+        max_body_bytes: the largest request body accepted (413 past it; gRPC: the largest message).
+        grpc_port: also serve the v2 protocol over gRPC on this port (the ``grpc`` extra), or None.
+        grpc_host: the address the gRPC server binds.
     """
 
     name: str
     version: str = "1"
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     max_body_bytes: int = 64 * 1024 * 1024
+    grpc_port: int | None = None
+    grpc_host: str = "127.0.0.1"
 
 
 @dataclass
@@ -61,6 +66,18 @@ class _State:
     batcher: AdaptiveBatcher
     metrics: ServingMetrics
     ready: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    async def predict(self, data: Any) -> Any:
+        """Predict ``data`` as the REST routes do (through the batcher): shared with the gRPC service."""
+        return await _predict(self, data)
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -265,11 +282,20 @@ def create_serving_app(model: LoadedModel, config: ServingConfig) -> Starlette:
             await run_in_threadpool(_warm_up, model)
         except Exception:
             _log.exception("warm-up prediction on the input example failed; serving anyway")
+        grpc_server = None
+        if config.grpc_port is not None:
+            from shipyard.serving._grpc import start_grpc_server
+
+            grpc_server = await start_grpc_server(
+                state, host=config.grpc_host, port=config.grpc_port, max_message_bytes=config.max_body_bytes
+            )
         state.ready = True
         try:
             yield
         finally:
             state.ready = False
+            if grpc_server is not None:
+                await grpc_server.stop(grace=_GRPC_GRACE_S)  # in-flight calls finish, new ones are refused
             await state.batcher.close()
 
     routes = [

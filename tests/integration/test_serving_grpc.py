@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.support.models import COLUMNS, save_linear_model
 from tests.support.servers import RunningServer, free_port, serving_server
 
 NAME = "adder"
-COLUMNS = ["a", "b", "c"]
 
 
 @dataclass(frozen=True)
@@ -34,15 +34,8 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    from sklearn.linear_model import LinearRegression
-
-    from shipyard.models import save_model
-
     root = tmp_path_factory.mktemp("serving_grpc")
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=COLUMNS)
-    model = LinearRegression().fit(frame, frame["a"] * 2 + frame["b"] - frame["c"] + 1)
-    save_model(model, root / NAME, input_example=frame.head(3))
+    model = save_linear_model(root / NAME)
     port = free_port()
     with serving_server(root / NAME, root / "server", extra_args=("--grpc-port", str(port))) as server:
         yield Served(server, f"127.0.0.1:{port}", model)

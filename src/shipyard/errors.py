@@ -15,6 +15,7 @@ __all__ = [
     "ModelVersionNotFound",
     "Overloaded",
     "ParamConflict",
+    "PayloadTooLarge",
     "PermissionDenied",
     "ResourceAlreadyExists",
     "ResourceNotFound",
@@ -25,6 +26,7 @@ __all__ = [
     "TooManyAttempts",
     "Unauthenticated",
     "UnsafeModelFormat",
+    "UnsupportedContentType",
     "UnsupportedFlavor",
     "error_from_code",
 ]
@@ -60,6 +62,18 @@ class BadRequest(InvalidParameter):
     """The request itself is malformed (not JSON, not an object)."""
 
     error_code = "BAD_REQUEST"
+
+
+class PayloadTooLarge(InvalidParameter):
+    """A request body is larger than the server accepts (HTTP 413)."""
+
+    http_status = 413
+
+
+class UnsupportedContentType(BadRequest):
+    """A request's content type is not one the route reads (HTTP 415)."""
+
+    http_status = 415
 
 
 class ParamConflict(InvalidParameter):

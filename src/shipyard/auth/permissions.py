@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from shipyard.auth._audit import audit
 from shipyard.auth.entities import RESOURCE_TYPES, Grant, Level, Principal
 from shipyard.auth.tables import permissions, users
 from shipyard.db import Database
 from shipyard.errors import InvalidParameter, PermissionDenied, ResourceNotFound
-from shipyard.events.entities import NewEvent
-from shipyard.events.store import record_event
 
 __all__ = ["Permissions"]
 
@@ -197,14 +195,14 @@ def _audit(
     before: Level | None,
     after: Level | None,
 ) -> None:
-    event = NewEvent(
-        kind=kind,
-        entity_type="permission",
-        entity_id=f"{resource_type}:{resource_id}"[:64],
-        entity_name=resource_id[:256],
-        actor=actor or "system",
+    audit(
+        conn,
+        kind,
+        "permission",
+        f"{resource_type}:{resource_id}",
+        actor,
+        entity_name=resource_id,
         from_value=None if before is None else before.name,
         to_value=None if after is None else after.name,
         payload={"resource_type": resource_type, "resource_id": resource_id, "username": username},
     )
-    record_event(conn, event, int(time.time() * 1000))

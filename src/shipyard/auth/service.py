@@ -13,15 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
+from shipyard.auth._audit import audit
 from shipyard.auth.entities import ApiToken, Principal, User
 from shipyard.auth.tables import api_tokens, sessions, users
 from shipyard.db import Database
 from shipyard.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
-from shipyard.events.entities import NewEvent
-from shipyard.events.store import record_event
 
 __all__ = ["TOKEN_PREFIX", "AuthService", "SignIn"]
 
@@ -99,7 +98,7 @@ class AuthService:
                         updated_at=now,
                     )
                 )
-                _audit(conn, "user.created", "user", username, actor, to_value="admin" if is_admin else "user")
+                audit(conn, "user.created", "user", username, actor, to_value="admin" if is_admin else "user")
         except IntegrityError:
             raise ResourceAlreadyExists(f"User '{username}' already exists.") from None
         return User(username, is_admin, now)
@@ -134,7 +133,7 @@ class AuthService:
             if done.rowcount == 0:
                 raise ResourceNotFound(f"User '{username}' does not exist.")
             conn.execute(delete(sessions).where(sessions.c.username == username))
-            _audit(conn, "user.password_changed", "user", username, actor)
+            audit(conn, "user.password_changed", "user", username, actor)
 
     def set_admin(self, username: str, is_admin: bool, *, actor: str | None = None) -> None:
         """Give or take the admin role."""
@@ -142,7 +141,7 @@ class AuthService:
             done = conn.execute(update(users).where(users.c.username == username).values(is_admin=is_admin))
             if done.rowcount == 0:
                 raise ResourceNotFound(f"User '{username}' does not exist.")
-            _audit(conn, "user.role_changed", "user", username, actor, to_value="admin" if is_admin else "user")
+            audit(conn, "user.role_changed", "user", username, actor, to_value="admin" if is_admin else "user")
 
     def delete_user(self, username: str, *, actor: str | None = None) -> None:
         """Delete an account with its tokens, sessions and grants (what it created stays)."""
@@ -154,7 +153,7 @@ class AuthService:
             done = conn.execute(delete(users).where(users.c.username == username))
             if done.rowcount == 0:
                 raise ResourceNotFound(f"User '{username}' does not exist.")
-            _audit(conn, "user.deleted", "user", username, actor)
+            audit(conn, "user.deleted", "user", username, actor)
 
     def check_password(self, username: str, password: str) -> User | None:
         """The user if ``password`` is theirs, else None (the same answer for an unknown user)."""
@@ -226,7 +225,7 @@ class AuthService:
                     expires_at=token.expires_at_ms,
                 )
             )
-            _audit(conn, "token.created", "user", username, actor, to_value=token.token_id)
+            audit(conn, "token.created", "user", username, actor, to_value=token.token_id)
         return token, secret
 
     def list_tokens(self, username: str | None = None) -> list[ApiToken]:
@@ -252,7 +251,7 @@ class AuthService:
             if row is None:
                 raise ResourceNotFound(f"API token '{token_id}' does not exist.")
             conn.execute(delete(api_tokens).where(api_tokens.c.token_id == token_id))
-            _audit(conn, "token.revoked", "user", row.username, actor, from_value=token_id)
+            audit(conn, "token.revoked", "user", row.username, actor, from_value=token_id)
 
     def user_for_token(self, secret: str) -> User | None:
         """The owner of a valid, unexpired token, or None."""
@@ -343,27 +342,3 @@ def _token(row: Row[Any]) -> ApiToken:
         expires_at_ms=row.expires_at,
         last_used_at_ms=row.last_used_at,
     )
-
-
-def _audit(
-    conn: Connection,
-    kind: str,
-    entity_type: str,
-    entity_id: str,
-    actor: str | None,
-    *,
-    from_value: str | None = None,
-    to_value: str | None = None,
-    payload: dict[str, Any] | None = None,
-) -> None:
-    event = NewEvent(
-        kind=kind,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        entity_name=entity_id,
-        actor=actor or "system",
-        from_value=from_value,
-        to_value=to_value,
-        payload=payload or {},
-    )
-    record_event(conn, event, _now_ms())

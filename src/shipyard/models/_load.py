@@ -60,8 +60,19 @@ class LoadedModel:
         Raises:
             SchemaMismatch: listing every problem with ``data``.
         """
-        if self.signature is not None:
-            data = enforce_schema(data, self.signature.inputs)
+        return self._loaded.predict(self.check_input(data), params)
+
+    def check_input(self, data: Any) -> Any:
+        """``data`` shaped for the model (safe casts applied), or one ``SchemaMismatch`` naming every problem.
+
+        Servers check each request with it before merging requests into a batch, then call
+        ``predict_checked`` on the batch, so one caller's bad input never fails another's and no row is
+        checked twice.
+        """
+        return data if self.signature is None else enforce_schema(data, self.signature.inputs)
+
+    def predict_checked(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        """Predict on ``data`` already returned by ``check_input`` (no second check)."""
         return self._loaded.predict(data, params)
 
     def __repr__(self) -> str:

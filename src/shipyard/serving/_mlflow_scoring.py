@@ -18,14 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.errors import BadRequest
+from shipyard.errors import BadRequest, UnsupportedContentType
 from shipyard.models import ColSpec, Schema, TensorSpec
 
 __all__ = [
     "CONTENT_TYPES",
     "SUPPORTED_FORMATS",
     "ScoringInput",
-    "UnsupportedContentType",
     "parse_csv_input",
     "parse_invocation",
     "parse_json_input",
@@ -64,12 +63,6 @@ _NUMPY_TYPES: dict[str, Any] = {
     "string": np.dtype("str"),
     "binary": np.dtype("bytes"),
 }
-
-
-class UnsupportedContentType(BadRequest):
-    """The request's content type is not one ``/invocations`` reads (MLflow answers 415)."""
-
-    http_status = 415
 
 
 def _invalid_input(message: str) -> BadRequest:

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shipyard._body import read_body
 from shipyard._version import __version__
 from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound, ShipyardError
 from shipyard.models import LoadedModel
@@ -89,23 +90,6 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return _json({"error": message}, status, headers)
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise _TooLarge(limit)
-    return bytes(body)
-
-
-class _TooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"The request body is larger than the limit of {limit} bytes.")
-
-
 def _route(path: str, handler: Callable[[Request, _State], Awaitable[Response]], method: str) -> Route:
     return Route(path, _guarded(handler, path), methods=[method])
 
@@ -132,8 +116,6 @@ def _guarded(
 
 
 def _error_answer(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, _TooLarge):
-        return _error(413, str(exc))
     if isinstance(exc, Overloaded):
         return _error(503, exc.message, {"Retry-After": str(exc.retry_after_s)})
     if isinstance(exc, ShipyardError):
@@ -185,7 +167,7 @@ async def _metadata(request: Request, state: _State) -> Response:
 
 async def _infer(request: Request, state: _State) -> Response:
     _check_model(request, state)
-    body = await _body(request, state.config.max_body_bytes)
+    body = await read_body(request, state.config.max_body_bytes)
     if not body:
         raise InvalidParameter("The request body is empty: send a JSON infer request with 'inputs'.")
     parsed = parse_infer_request(body, header_length=request.headers.get(_HEADER_LENGTH))
@@ -205,20 +187,16 @@ async def _predict(state: _State, data: Any) -> Any:
     import pandas as pd
 
     if isinstance(data, pd.DataFrame) and len(data) > 0:
-        signature = state.model.signature
-        if signature is not None:
-            from shipyard.models._enforce import enforce_schema
-
-            # Checked per request, so one caller's bad input never fails the batch it would have joined.
-            data = enforce_schema(data, signature.inputs)
-        return await state.batcher.predict(data)
+        # Checked per request, so one caller's bad input never fails the batch it would have joined; the batch
+        # itself is predicted without a second check.
+        return await state.batcher.predict(state.model.check_input(data))
     return await run_in_threadpool(state.model.predict, data)
 
 
 async def _invocations(request: Request, state: _State) -> Response:
     """MLflow's scoring protocol: ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``, CSV."""
     try:
-        body = await _body(request, state.config.max_body_bytes)
+        body = await read_body(request, state.config.max_body_bytes)
         signature = state.model.signature
         parsed = parse_invocation(body, request.headers.get("content-type"), signature.inputs if signature else None)
         if parsed.params:
@@ -226,8 +204,6 @@ async def _invocations(request: Request, state: _State) -> Response:
         else:
             prediction = await _predict(state, parsed.data)
         return Response(predictions_to_json(prediction), media_type="application/json")
-    except _TooLarge as exc:
-        return _mlflow_error(413, "BAD_REQUEST", str(exc))
     except Overloaded as exc:
         response = _mlflow_error(503, exc.error_code, exc.message)
         response.headers["Retry-After"] = str(exc.retry_after_s)
@@ -272,7 +248,7 @@ def create_serving_app(model: LoadedModel, config: ServingConfig) -> Starlette:
     Example:
         >>> app = create_serving_app(sy.load_model("models:/churn@champion"), ServingConfig("churn"))  # doctest: +SKIP
     """
-    batcher = AdaptiveBatcher(model.predict, config.batching, name=config.name)
+    batcher = AdaptiveBatcher(model.predict_checked, config.batching, name=config.name)
     metrics = ServingMetrics(model=config.name, version=config.version, batcher_stats=batcher.snapshot)
     state = _State(model, config, batcher, metrics)
 

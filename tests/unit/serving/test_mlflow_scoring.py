@@ -15,10 +15,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 from mlflow.types import Schema as MlflowSchema
 
-from shipyard.errors import BadRequest, InvalidParameter
+from shipyard.errors import BadRequest, InvalidParameter, UnsupportedContentType
 from shipyard.models import ColSpec, Schema, TensorSpec
 from shipyard.serving._mlflow_scoring import (
-    UnsupportedContentType,
     parse_csv_input,
     parse_invocation,
     parse_json_input,

@@ -7,23 +7,18 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from shipyard._body import read_body
 from shipyard.auth import NOBODY, Principal
 from shipyard.errors import BadRequest, InvalidParameter
 from shipyard.tracking.entities import ViewType
 from shipyard.wire.tracking import decode_int
 
-__all__ = ["MAX_JSON_DEPTH", "Fields", "RequestTooLarge", "read_body", "read_fields"]
+__all__ = ["MAX_JSON_DEPTH", "Fields", "read_fields"]
 
 # No MLflow message nests deeper than a few levels; deeper input would only reach recursion limits further on
 # (``repr`` of a 1,000-deep list raises RecursionError).
 MAX_JSON_DEPTH = 100
 _VIEW_TYPES = {"1": ViewType.ACTIVE_ONLY, "2": ViewType.DELETED_ONLY, "3": ViewType.ALL}
-
-
-class RequestTooLarge(InvalidParameter):
-    """The request body is larger than the server accepts (``Settings.max_request_bytes``)."""
-
-    http_status = 413
 
 
 class Fields:
@@ -143,7 +138,11 @@ async def read_fields(request: Request) -> Fields:
         for key, value in request.query_params.multi_items():
             data.setdefault(key, []).append(value)
         return Fields({k: v[0] if len(v) == 1 else v for k, v in data.items()}, from_query=True)
-    body = await read_body(request, _max_bytes(request))
+    body = await read_body(
+        request,
+        _max_bytes(request),
+        hint="raise SHIPYARD_MAX_REQUEST_BYTES or split the request, e.g. log metrics in batches of 1,000.",
+    )
     if not body.strip():
         return Fields({}, from_query=False)
     try:
@@ -160,33 +159,6 @@ async def read_fields(request: Request) -> Fields:
 def _max_bytes(request: Request) -> int:
     limit: int = request.app.state.context.settings.max_request_bytes
     return limit
-
-
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The whole body, refused with 413 as soon as it is known to pass ``max_bytes``.
-
-    A declared ``Content-Length`` over the limit is refused before a byte is read; a chunked body is counted
-    while it streams in, so the server never holds more than the limit (plus one chunk).
-
-    Raises:
-        RequestTooLarge: the body is, or says it is, larger than ``max_bytes``.
-    """
-    declared = request.headers.get("content-length", "").strip()
-    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
-        raise RequestTooLarge(_too_large(f"Request body of {int(declared)} bytes", max_bytes))
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise RequestTooLarge(_too_large("Request body", max_bytes))
-    return bytes(body)
-
-
-def _too_large(what: str, max_bytes: int) -> str:
-    return (
-        f"{what} exceeds the limit of {max_bytes} bytes (SHIPYARD_MAX_REQUEST_BYTES); "
-        "split the request, e.g. log metrics in batches of 1,000."
-    )
 
 
 def _too_deep(value: Any, limit: int) -> bool:

@@ -132,6 +132,7 @@ def serving_server(
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cmd = [sys.executable, "-m", "shipyard", "serve", str(model), "--port", str(port), *extra_args]
+    env = {"SHIPYARD_HOME": str(root / "home"), **(env or {})}  # state and prediction log stay under root
     with _launch(cmd, f"http://127.0.0.1:{port}", root, timeout_s, env, "/v2/health/ready") as server:
         yield server
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import accounts, experiments, models, reproduce, runs, webhooks
+from shipyard.cli import accounts, deployments, experiments, models, reproduce, runs, webhooks
 from shipyard.cli.predict import predict
 from shipyard.cli.serve import serve
 from shipyard.cli.server import server
@@ -28,6 +28,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")
+app.add_typer(deployments.app, name="deployments")
 runs.app.command("reproduce")(reproduce.reproduce)
 
 

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from shipyard.auth import Level, Principal
+from shipyard.auth.entities import RESOURCE_TYPES
 from shipyard.errors import InvalidParameter, PermissionDenied
 from shipyard.server._auth import principal_of
 from shipyard.server._context import AppContext, context_of
@@ -131,6 +132,21 @@ def list_grants(ctx: AppContext, principal: Principal, f: Fields) -> dict[str, A
     return {"grants": [grant_to_json(g) for g in grants], "default_permission": ctx.permissions.default_level.name}
 
 
+def my_permission(ctx: AppContext, principal: Principal, f: Fields) -> dict[str, Any]:
+    """The caller's own effective level on one resource: how an inference server checks deployment callers."""
+    resource_type, resource_id = f.req_str("resource_type"), f.req_str("resource_id")
+    if resource_type not in RESOURCE_TYPES:
+        raise InvalidParameter(f"Invalid resource_type {resource_type!r}: expected one of {', '.join(RESOURCE_TYPES)}.")
+    level = ctx.permissions.level(principal, resource_type, resource_id)
+    return {
+        "username": principal.username,
+        "is_admin": principal.is_admin,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "permission": level.name,
+    }
+
+
 def set_grant(ctx: AppContext, principal: Principal, f: Fields) -> dict[str, Any]:
     resource_type, resource_id = f.req_str("resource_type"), f.req_str("resource_id")
     level = Level.parse(f.req_str("permission"))
@@ -170,6 +186,7 @@ def auth_routes() -> list[BaseRoute]:
         ("PATCH", "/users/{username}", update_user),
         ("DELETE", "/users/{username}", delete_user),
         ("GET", "/permissions", list_grants),
+        ("GET", "/permissions/mine", my_permission),
         ("PUT", "/permissions", set_grant),
         ("DELETE", "/permissions", delete_grant),
     ]

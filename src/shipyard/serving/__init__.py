@@ -1,7 +1,48 @@
-"""Model serving: the Open Inference Protocol (v2) and MLflow's scoring protocol over models from the registry.
+"""Model serving: deployments of registry models behind the Open Inference Protocol (v2) and MLflow's scoring
+protocol, with adaptive batching, traffic splits, shadows, blue-green switches, a prediction log and batch scoring.
 
-Built in steps (issue 4): the wire codecs and the adaptive batcher first, then the server, rollouts, the
-prediction log and batch scoring.
+The spec types load nothing heavy; the server (``create_deployment_app``, ``create_serving_app``,
+``ServingConfig``) is imported on first use, since it needs the ``serving`` extra.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shipyard.serving._state import ResolvedModel, Revision
+from shipyard.serving.deployment import DeploymentSpec, load_spec, parse_spec
+
+if TYPE_CHECKING:
+    from shipyard.serving._batcher import BatchingConfig
+    from shipyard.serving._runtime import ModelProvider
+    from shipyard.serving.app import ServingConfig, create_deployment_app, create_serving_app
+
+__all__ = [
+    "BatchingConfig",
+    "DeploymentSpec",
+    "ModelProvider",
+    "ResolvedModel",
+    "Revision",
+    "ServingConfig",
+    "create_deployment_app",
+    "create_serving_app",
+    "load_spec",
+    "parse_spec",
+]
+
+_LAZY = {
+    "BatchingConfig": "shipyard.serving._batcher",
+    "ModelProvider": "shipyard.serving._runtime",
+    "ServingConfig": "shipyard.serving.app",
+    "create_deployment_app": "shipyard.serving.app",
+    "create_serving_app": "shipyard.serving.app",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard.serving' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,12 +19,12 @@ import numpy as np
 from shipyard._version import __version__
 from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound, ShipyardError
 from shipyard.serving._metrics import MODEL_ERROR
+from shipyard.serving._runtime import metadata_of
 from shipyard.serving._v2 import (
     InferRequest,
     InputTensor,
     OutputTensor,
     RequestedOutput,
-    model_metadata,
     prediction_to_outputs,
     request_to_model_input,
 )
@@ -36,8 +37,8 @@ from shipyard.serving._v2_tensors import (
 )
 
 if TYPE_CHECKING:
-    from shipyard.models import LoadedModel
     from shipyard.serving._metrics import ServingMetrics
+    from shipyard.serving._runtime import DeploymentRuntime
 
 __all__ = ["GrpcState", "infer_request_from_proto", "start_grpc_server"]
 
@@ -65,20 +66,16 @@ _CONTENTS_FIELD = {
 class GrpcState(Protocol):
     """What the gRPC service needs of the serving app's state: the same object the REST routes use."""
 
-    model: LoadedModel
+    runtime: DeploymentRuntime
     metrics: ServingMetrics
-    ready: bool
 
     @property
     def name(self) -> str:
-        """The served model's name."""
+        """The deployment's name (the model name clients ask for)."""
 
     @property
-    def version(self) -> str:
-        """The served model's version."""
-
-    async def predict(self, data: Any) -> Any:
-        """Predict ``data`` through the app's batcher."""
+    def ready(self) -> bool:
+        """Whether the deployment is loaded and warmed."""
 
 
 def _pb() -> tuple[Any, Any]:
@@ -163,8 +160,8 @@ def _choose(outputs: list[OutputTensor], request: InferRequest) -> list[OutputTe
 def _check_model(state: GrpcState, name: str, version: str) -> None:
     if name != state.name:
         raise ResourceNotFound(f"No model named {name[:200]!r} here; this server serves {state.name!r}.")
-    if version and version != state.version:
-        raise ResourceNotFound(f"Model {name!r} has no version {version[:50]!r} here; it serves {state.version}.")
+    if version:
+        state.runtime.pick(version=version)  # raises ResourceNotFound naming the versions served
 
 
 def _status_of(exc: Exception) -> tuple[int, str, str | None]:
@@ -211,12 +208,8 @@ class _Service:
     async def ModelMetadata(self, request: Any) -> Any:  # noqa: N802 - the protocol's method name
         state = self._state
         _check_model(state, request.name, request.version)
-        meta = model_metadata(
-            state.name,
-            versions=[state.version],
-            platform=f"shipyard_{state.model.flavor}",
-            signature=state.model.signature,
-        )
+        _, served = state.runtime.pick(version=request.version or None) if request.version else (None, None)
+        meta = metadata_of(state.runtime, served)
         tensor = self._pb.ModelMetadataResponse.TensorMetadata
         return self._pb.ModelMetadataResponse(
             name=meta["name"],
@@ -228,13 +221,16 @@ class _Service:
 
     async def ModelInfer(self, request: Any) -> Any:  # noqa: N802 - the protocol's method name
         state = self._state
-        _check_model(state, request.model_name, request.model_version)
+        if request.model_name != state.name:
+            _check_model(state, request.model_name, "")
+        route, served = state.runtime.pick(version=request.model_version or None)
         parsed = infer_request_from_proto(request)
-        data = request_to_model_input(parsed, state.model.signature)
-        prediction = await state.predict(data)
-        signature = state.model.signature
+        signature = served.model.signature
+        data = request_to_model_input(parsed, signature)
+        request_id = parsed.id or uuid.uuid4().hex
+        prediction = await state.runtime.predict(route, served, data, request_id=request_id)
         outputs = _choose(prediction_to_outputs(prediction, signature.outputs if signature else None), parsed)
-        response = self._pb.ModelInferResponse(model_name=state.name, model_version=state.version, id=parsed.id or "")
+        response = self._pb.ModelInferResponse(model_name=state.name, model_version=served.version, id=request_id)
         for output in outputs:
             response.outputs.add(name=output.name, datatype=output.datatype, shape=list(output.data.shape))
             response.raw_output_contents.append(encode_binary_data(output.data, output.datatype))
@@ -263,15 +259,20 @@ def _guarded(
             response = await handler(request)
         except Exception as exc:
             status, message, kind = _status_of(exc)
-            state.metrics.observe(route, status, time.perf_counter() - started_s, kind)
+            state.metrics.observe(route, status, time.perf_counter() - started_s, kind, _version_of(request))
             if isinstance(exc, Overloaded):
                 context.set_trailing_metadata((("retry-after", str(exc.retry_after_s)),))
             await context.abort(_grpc_code(status), message)  # raises: the status goes to the client
             raise  # not reached
-        state.metrics.observe(route, 200, time.perf_counter() - started_s)
+        state.metrics.observe(route, 200, time.perf_counter() - started_s, None, _version_of(response))
         return response
 
     return method
+
+
+def _version_of(message: Any) -> str:
+    """The model version a request asked for or a response came from (the metrics' ``version`` label)."""
+    return str(getattr(message, "model_version", "") or "")
 
 
 async def start_grpc_server(state: GrpcState, *, host: str, port: int, max_message_bytes: int) -> Any:

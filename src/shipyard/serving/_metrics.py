@@ -12,7 +12,7 @@ Label values are bounded: ``route`` is the route template (``/v2/models/{name}/i
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from shipyard.errors import MissingExtra
 from shipyard.serving._batcher import BatcherStats
@@ -65,21 +65,21 @@ def error_kind(status: int) -> str:
 
 
 class ServingMetrics:
-    """The metrics of one served model, in a registry of their own.
+    """The metrics of one deployment, in a registry of their own, labelled per model version.
 
     Example:
-        >>> metrics = ServingMetrics(model="churn", version="3", batcher_stats=batcher.snapshot)
-        >>> metrics.observe("/v2/models/{name}/infer", 200, 0.0012)
+        >>> metrics = ServingMetrics(model="churn", batchers=lambda: [("3", batcher.snapshot())])
+        >>> metrics.observe("/v2/models/{name}/infer", 200, 0.0012, version="3")
         >>> text = metrics.render()
     """
 
     content_type = CONTENT_TYPE_LATEST
     """The ``Content-Type`` of :meth:`render`'s output."""
 
-    def __init__(self, *, model: str, version: str, batcher_stats: Callable[[], BatcherStats] | None = None) -> None:
-        """Create the registry; ``batcher_stats`` (``AdaptiveBatcher.snapshot``) adds the batching metrics."""
+    def __init__(self, *, model: str, batchers: Callable[[], Iterable[tuple[str, BatcherStats]]] | None = None) -> None:
+        """Create the registry; ``batchers`` (version, ``AdaptiveBatcher.snapshot()``) adds the batching metrics."""
         self.registry = CollectorRegistry()
-        self._model_labels = (model, version)
+        self._model = model
         self._requests = Counter(
             f"{_PREFIX}requests",
             "Requests answered, by route template and HTTP status.",
@@ -101,19 +101,19 @@ class ServingMetrics:
         )
         dropped = Counter(
             f"{_PREFIX}prediction_log_dropped",
-            "Prediction-log records dropped because the log fell behind (0 until the prediction log exists).",
-            list(_MODEL_LABELS),
+            "Prediction-log records dropped because the log fell behind or could not be written.",
+            ["model"],
             registry=self.registry,
         )
-        self._log_dropped = dropped.labels(*self._model_labels)  # created now, so the series reads 0, not absent
+        self._log_dropped = dropped.labels(model)  # created now, so the series reads 0, not absent
         # prometheus_client's .labels() validates and hashes on every call: cache the children per label values.
-        self._request_children: dict[tuple[str, int], Counter] = {}
-        self._duration_children: dict[str, Histogram] = {}
-        self._error_children: dict[tuple[str, str], Counter] = {}
-        if batcher_stats is not None:
-            self.registry.register(BatcherCollector(batcher_stats, model=model, version=version))
+        self._request_children: dict[tuple[str, str, int], Counter] = {}
+        self._duration_children: dict[tuple[str, str], Histogram] = {}
+        self._error_children: dict[tuple[str, str, str], Counter] = {}
+        if batchers is not None:
+            self.registry.register(BatcherCollector(batchers, model=model))
 
-    def observe(self, route: str, status: int, duration_s: float, kind: str | None = None) -> None:
+    def observe(self, route: str, status: int, duration_s: float, kind: str | None = None, version: str = "") -> None:
         """Record one answered request.
 
         Args:
@@ -121,25 +121,27 @@ class ServingMetrics:
             status: the HTTP status answered.
             duration_s: how long the answer took.
             kind: the error kind when the status alone cannot tell it (``MODEL_ERROR``); ignored below 400.
+            version: the model version that answered ("" when the request never reached a model).
         """
-        counter = self._request_children.get((route, status))
+        counter = self._request_children.get((version, route, status))
         if counter is None:
-            counter = self._requests.labels(*self._model_labels, route, str(status))
-            self._request_children[(route, status)] = counter
+            counter = self._requests.labels(self._model, version, route, str(status))
+            self._request_children[(version, route, status)] = counter
         counter.inc()
-        histogram = self._duration_children.get(route)
+        histogram = self._duration_children.get((version, route))
         if histogram is None:
-            histogram = self._duration_children[route] = self._duration.labels(*self._model_labels, route)
+            histogram = self._duration.labels(self._model, version, route)
+            self._duration_children[(version, route)] = histogram
         histogram.observe(duration_s)
         if status >= 400:
-            key = (route, kind or error_kind(status))
+            key = (version, route, kind or error_kind(status))
             errors = self._error_children.get(key)
             if errors is None:
-                errors = self._error_children[key] = self._errors.labels(*self._model_labels, *key)
+                errors = self._error_children[key] = self._errors.labels(self._model, *key)
             errors.inc()
 
     def prediction_log_dropped(self, records: int = 1) -> None:
-        """Count prediction-log records dropped because the log fell behind."""
+        """Count prediction-log records dropped because the log fell behind or could not be written."""
         self._log_dropped.inc(records)
 
     def render(self) -> bytes:
@@ -148,22 +150,31 @@ class ServingMetrics:
 
 
 class BatcherCollector:
-    """Reads an adaptive batcher's counters at scrape time and exposes them as Prometheus metrics.
+    """Reads the adaptive batchers' counters at scrape time and exposes them as Prometheus metrics.
 
-    Call it where the batcher lives (the event loop thread): the snapshot is a plain read of its counters.
+    Call it where the batchers live (the event loop thread): a snapshot is a plain read of the counters.
     """
 
-    def __init__(self, stats: Callable[[], BatcherStats], *, model: str, version: str) -> None:
-        """Expose ``stats()`` (``AdaptiveBatcher.snapshot``) labelled with the model's name and version."""
-        self._stats = stats
-        self._labels = [model, version]
+    def __init__(self, batchers: Callable[[], Iterable[tuple[str, BatcherStats]]], *, model: str) -> None:
+        """Expose ``batchers()`` (version, ``AdaptiveBatcher.snapshot()``) labelled with the model and version."""
+        self._batchers = batchers
+        self._model = model
 
     def collect(self) -> Iterator[Metric]:
-        """The batching metrics as they are now."""
-        stats = self._stats()
-        labels = self._labels
+        """The batching metrics as they are now, one series per model version."""
+        snapshots = list(self._batchers())
         names = list(_MODEL_LABELS)
+        families: dict[str, Metric] = {}
+        for version, stats in snapshots:
+            for family in self._families(stats, [self._model, version], names):
+                if family.name in families:
+                    families[family.name].samples.extend(family.samples)
+                else:
+                    families[family.name] = family
+        yield from families.values()
 
+    @staticmethod
+    def _families(stats: BatcherStats, labels: list[str], names: list[str]) -> Iterator[Metric]:
         def counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
             family = CounterMetricFamily(f"{_PREFIX}{name}", documentation, labels=names)
             family.add_metric(labels, value)

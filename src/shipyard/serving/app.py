@@ -1,55 +1,76 @@
-"""The inference server: one model behind the Open Inference Protocol (v2) REST routes and MLflow's
-``/invocations``, with adaptive batching; optionally the v2 gRPC service too, in the same event loop.
+"""The inference server: a deployment behind the Open Inference Protocol (v2) REST routes and MLflow's
+``/invocations``, with adaptive batching, a traffic split, a shadow, and optionally the v2 gRPC service.
 
-``create_serving_app`` takes a model already loaded (the CLI resolves registry URIs and downloads the folder), so
-serving never talks to the metadata store: it is a stateless process. Readiness turns true once the model has
-answered its own input example (warm-up), so a load balancer never routes to a cold replica.
+``create_deployment_app`` takes a spec and a model provider (the CLI resolves registry URIs and downloads the
+folders through the SDK), so the server never talks to the metadata store itself. Readiness turns true once
+every route's model has answered its own input example (warm-up), so a load balancer never routes to a cold
+replica. ``/v1/deployment`` (status, apply, rollback) and ``/v1/feedback`` (ground truth) manage the deployment
+while it serves; ``/deployment`` is its page.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from shipyard._body import read_body
 from shipyard._version import __version__
 from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound, ShipyardError
 from shipyard.models import LoadedModel
-from shipyard.serving._batcher import AdaptiveBatcher, BatchingConfig
+from shipyard.serving._batcher import BatcherStats, BatchingConfig
 from shipyard.serving._metrics import MODEL_ERROR, ServingMetrics
 from shipyard.serving._mlflow_scoring import parse_invocation, predictions_to_json
-from shipyard.serving._v2 import encode_infer_response, model_metadata, parse_infer_request, request_to_model_input
+from shipyard.serving._runtime import DeploymentRuntime, ModelProvider, metadata_of
+from shipyard.serving._state import ResolvedModel, StateFile
+from shipyard.serving._v2 import encode_infer_response, parse_infer_request, request_to_model_input
+from shipyard.serving.deployment import DeploymentSpec, RouteSpec, parse_spec
 
-__all__ = ["ServingConfig", "create_serving_app"]
+__all__ = ["Authorizer", "ServingConfig", "create_deployment_app", "create_serving_app"]
 
 _log = logging.getLogger("shipyard.serving")
 _HEADER_LENGTH = "inference-header-content-length"
 _GRPC_GRACE_S = 10.0
 _ERROR_KIND = "shipyard.error_kind"  # scope key: set when the status alone cannot tell the error's kind
+_VERSION = "shipyard.version"  # scope key: the model version that answered, for the metrics
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_MAX_ADMIN_BODY_BYTES = 1024 * 1024
+_FLUSH_EVERY_S = 2.0
+
+Authorizer = Callable[[Mapping[str, str], str, str], Awaitable[str | None]]
+"""``await authorize(headers, deployment, level)`` with level ``READ`` or ``EDIT``: the caller's name (None when
+sign-in is off), or raises ``Unauthenticated``/``PermissionDenied``."""
 
 
 @dataclass(frozen=True)
 class ServingConfig:
-    """How one model is served.
+    """How a deployment is served.
 
     Attributes:
-        name: the model's name in the v2 routes (``/v2/models/{name}``).
-        version: its version (``/v2/models/{name}/versions/{version}``).
-        batching: the adaptive batcher's settings.
+        name: the deployment's name (the model name in ``/v2/models/{name}``); for a spec, the spec's name.
+        version: the version reported for a single model served without a registry (``create_serving_app``).
+        batching: the adaptive batchers' settings (one batcher per loaded model version).
         max_body_bytes: the largest request body accepted (413 past it; gRPC: the largest message).
         grpc_port: also serve the v2 protocol over gRPC on this port (the ``grpc`` extra), or None.
         grpc_host: the address the gRPC server binds.
+        state_dir: where the deployment's revisions are kept (shared by worker processes, kept across
+            restarts); None keeps them in memory.
+        poll_interval_s: how often routes that follow an alias are re-resolved (0: never).
+        prediction_log: where predictions and feedback are logged (a folder or artifact URI), or None.
+        authorize: checks callers of every route but health and ``/metrics``; None serves everyone.
     """
 
     name: str
@@ -58,27 +79,32 @@ class ServingConfig:
     max_body_bytes: int = 64 * 1024 * 1024
     grpc_port: int | None = None
     grpc_host: str = "127.0.0.1"
+    state_dir: Path | None = None
+    poll_interval_s: float = 2.0
+    prediction_log: str | None = None
+    authorize: Authorizer | None = None
 
 
 @dataclass
 class _State:
-    model: LoadedModel
+    runtime: DeploymentRuntime
     config: ServingConfig
-    batcher: AdaptiveBatcher
     metrics: ServingMetrics
-    ready: bool = False
+    log: Any = None  # PredictionLog | None
+    feedback: Any = None  # FeedbackLog | None
+    flushed_at: float = 0.0
 
     @property
     def name(self) -> str:
-        return self.config.name
+        return self.runtime.name
 
     @property
-    def version(self) -> str:
-        return self.config.version
+    def ready(self) -> bool:
+        return self.runtime.ready
 
-    async def predict(self, data: Any) -> Any:
-        """Predict ``data`` as the REST routes do (through the batcher): shared with the gRPC service."""
-        return await _predict(self, data)
+    def batchers(self) -> Iterator[tuple[str, BatcherStats]]:
+        for served in self.runtime.serving_now():
+            yield served.version, served.batcher.snapshot()
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -107,7 +133,11 @@ def _guarded(
         except Exception as exc:
             response = _error_answer(request, exc)
         state.metrics.observe(
-            route, response.status_code, time.perf_counter() - started_s, request.scope.get(_ERROR_KIND)
+            route,
+            response.status_code,
+            time.perf_counter() - started_s,
+            request.scope.get(_ERROR_KIND),
+            request.scope.get(_VERSION, ""),
         )
         return response
 
@@ -126,15 +156,33 @@ def _error_answer(request: Request, exc: Exception) -> Response:
     return _error(500, "The model failed to predict; the server log has the details.")
 
 
-def _check_model(request: Request, state: _State) -> None:
+async def _authorize(request: Request, state: _State, level: str) -> str | None:
+    if state.config.authorize is None:
+        return None
+    return await state.config.authorize(request.headers, state.name, level)
+
+
+def _check_name(request: Request, state: _State) -> None:
     name = request.path_params["name"]
-    version = request.path_params.get("version")
-    if name != state.config.name:
-        raise ResourceNotFound(f"No model named {name[:200]!r} here; this server serves {state.config.name!r}.")
-    if version is not None and version != state.config.version:
-        raise ResourceNotFound(
-            f"Model {name!r} has no version {version[:50]!r} here; it serves {state.config.version}."
-        )
+    if name != state.name:
+        raise ResourceNotFound(f"No model named {name[:200]!r} here; this server serves {state.name!r}.")
+
+
+def _request_id(request: Request, given: str | None = None) -> str:
+    """The caller's id for the request (v2 ``id`` or ``X-Request-ID``) when it is sane, else a new one."""
+    candidate = given or request.headers.get("x-request-id")
+    if candidate and _REQUEST_ID.match(candidate):
+        return candidate
+    return uuid.uuid4().hex
+
+
+def _sticky_key(request: Request, state: _State) -> str | None:
+    sticky = state.runtime.revision.spec.sticky
+    return request.headers.get(sticky.header) if sticky is not None else None
+
+
+def _answer_headers(route: str, version: str, request_id: str) -> dict[str, str]:
+    return {"X-Request-ID": request_id, "X-Shipyard-Variant": route, "X-Shipyard-Model-Version": version}
 
 
 async def _live(_request: Request, _state: _State) -> Response:
@@ -146,8 +194,11 @@ async def _ready(_request: Request, state: _State) -> Response:
 
 
 async def _model_ready(request: Request, state: _State) -> Response:
-    _check_model(request, state)
-    return _json({"name": state.config.name, "ready": state.ready}, 200 if state.ready else 503)
+    _check_name(request, state)
+    version = request.path_params.get("version")
+    if version is not None and state.ready:
+        state.runtime.pick(version=version)
+    return _json({"name": state.name, "ready": state.ready}, 200 if state.ready else 503)
 
 
 async def _server_metadata(_request: Request, _state: _State) -> Response:
@@ -155,55 +206,56 @@ async def _server_metadata(_request: Request, _state: _State) -> Response:
 
 
 async def _metadata(request: Request, state: _State) -> Response:
-    _check_model(request, state)
-    meta = model_metadata(
-        state.config.name,
-        versions=[state.config.version],
-        platform=f"shipyard_{state.model.flavor}",
-        signature=state.model.signature,
-    )
-    return _json(meta)
+    _check_name(request, state)
+    await _authorize(request, state, "READ")
+    version = request.path_params.get("version")
+    served = state.runtime.pick(version=version)[1] if version is not None else None
+    return _json(metadata_of(state.runtime, served))
 
 
 async def _infer(request: Request, state: _State) -> Response:
-    _check_model(request, state)
+    _check_name(request, state)
+    await _authorize(request, state, "READ")
+    route, served = state.runtime.pick(_sticky_key(request, state), request.path_params.get("version"))
+    request.scope[_VERSION] = served.version
     body = await read_body(request, state.config.max_body_bytes)
     if not body:
         raise InvalidParameter("The request body is empty: send a JSON infer request with 'inputs'.")
     parsed = parse_infer_request(body, header_length=request.headers.get(_HEADER_LENGTH))
-    data = request_to_model_input(parsed, state.model.signature)
-    prediction = await _predict(state, data)
+    signature = served.model.signature
+    data = request_to_model_input(parsed, signature)
+    request_id = _request_id(request, parsed.id)
+    prediction = await state.runtime.predict(route, served, data, request_id=request_id)
     content, headers = encode_infer_response(
         prediction,
         request=parsed,
-        model_name=state.config.name,
-        model_version=state.config.version,
-        signature=state.model.signature,
+        model_name=state.name,
+        model_version=served.version,
+        signature=signature,
     )
+    headers.update(_answer_headers(route, served.version, request_id))
     return Response(content, headers=headers, media_type=headers.pop("Content-Type", "application/json"))
-
-
-async def _predict(state: _State, data: Any) -> Any:
-    import pandas as pd
-
-    if isinstance(data, pd.DataFrame) and len(data) > 0:
-        # Checked per request, so one caller's bad input never fails the batch it would have joined; the batch
-        # itself is predicted without a second check.
-        return await state.batcher.predict(state.model.check_input(data))
-    return await run_in_threadpool(state.model.predict, data)
 
 
 async def _invocations(request: Request, state: _State) -> Response:
     """MLflow's scoring protocol: ``dataframe_split``, ``dataframe_records``, ``instances``, ``inputs``, CSV."""
     try:
+        await _authorize(request, state, "READ")
+        route, served = state.runtime.pick(_sticky_key(request, state))
+        request.scope[_VERSION] = served.version
         body = await read_body(request, state.config.max_body_bytes)
-        signature = state.model.signature
+        signature = served.model.signature
         parsed = parse_invocation(body, request.headers.get("content-type"), signature.inputs if signature else None)
+        request_id = _request_id(request)
         if parsed.params:
-            prediction = await run_in_threadpool(state.model.predict, parsed.data, parsed.params)
+            prediction = await run_in_threadpool(served.model.predict, parsed.data, parsed.params)
         else:
-            prediction = await _predict(state, parsed.data)
-        return Response(predictions_to_json(prediction), media_type="application/json")
+            prediction = await state.runtime.predict(route, served, parsed.data, request_id=request_id)
+        return Response(
+            predictions_to_json(prediction),
+            media_type="application/json",
+            headers=_answer_headers(route, served.version, request_id),
+        )
     except Overloaded as exc:
         response = _mlflow_error(503, exc.error_code, exc.message)
         response.headers["Retry-After"] = str(exc.retry_after_s)
@@ -233,31 +285,190 @@ def _mlflow_error(status: int, code: str, message: str) -> Response:
     return _json({"error_code": code, "message": message}, status)
 
 
-def _warm_up(model: LoadedModel) -> None:
-    if model.input_example is not None:
-        model.predict(model.input_example)
+# ---- deployment management --------------------------------------------------------------------------------
+
+
+async def _status(request: Request, state: _State) -> Response:
+    await _authorize(request, state, "READ")
+    return _json(await _status_of(state))
+
+
+async def _status_of(state: _State) -> dict[str, Any]:
+    status = state.runtime.status()
+    if state.log is not None:
+        status["prediction_log"] = {
+            "uri": state.config.prediction_log,
+            "written_records": state.log.written_records,
+            "dropped": state.log.dropped,
+            "queued": state.log.queued,
+        }
+        status["analysis"] = await run_in_threadpool(_analysis_of, state)
+    return status
+
+
+def _analysis_of(state: _State) -> dict[str, Any]:
+    """The A/B analysis from the log, after writing out what is buffered (so fresh feedback counts)."""
+    from shipyard.serving._abtest import analyse_deployment
+
+    spec = state.runtime.revision.spec
+    try:
+        _flush_logs(state)
+        return analyse_deployment(spec, str(state.config.prediction_log))
+    except ShipyardError as exc:
+        return {"metric": spec.analysis.metric, "message": f"No analysis: {exc.message}", "variants": []}
+    except Exception as exc:  # a damaged segment must not take the status page down with it
+        _log.warning("A/B analysis of %r failed: %r", spec.name, exc)
+        return {"metric": spec.analysis.metric, "message": f"No analysis: {type(exc).__name__}", "variants": []}
+
+
+def _flush_logs(state: _State) -> None:
+    now = time.monotonic()
+    if now - state.flushed_at < _FLUSH_EVERY_S:
+        return
+    state.flushed_at = now
+    for log in (state.log, state.feedback):
+        if log is not None:
+            log.flush(timeout_s=5.0)
+
+
+def _bandit_weights(state: _State, spec: DeploymentSpec) -> dict[str, float] | None:
+    from shipyard.serving._abtest import bandit_weights
+
+    _flush_logs(state)
+    return bandit_weights(spec, str(state.config.prediction_log))
+
+
+async def _bandit(state: _State) -> None:
+    """Every ``bandit.interval_s``, set the split to the Thompson-sampling weights (when the spec turns it on)."""
+    import asyncio
+
+    while True:
+        spec = state.runtime.revision.spec
+        await asyncio.sleep(spec.bandit.interval_s)
+        spec = state.runtime.revision.spec
+        if not spec.bandit.enabled or len(spec.routes) < 2:
+            state.runtime.set_weights(None)
+            continue
+        try:
+            found = await run_in_threadpool(_bandit_weights, state, spec)
+        except Exception as exc:
+            _log.warning("bandit update of %r failed: %r", spec.name, exc)
+            continue
+        if found is not None and state.runtime.revision.spec is spec:
+            state.runtime.set_weights(found)
+            _log.info("bandit weights for %r: %s", spec.name, found)
+
+
+async def _apply(request: Request, state: _State) -> Response:
+    actor = await _authorize(request, state, "EDIT")
+    body = await read_body(request, _MAX_ADMIN_BODY_BYTES)
+    spec = parse_spec(body)
+    revision = await state.runtime.apply(spec, actor=actor)
+    _log.warning("deployment %r: revision %d applied by %s", state.name, revision.number, actor or "anonymous")
+    return _json(await _status_of(state))
+
+
+async def _rollback(request: Request, state: _State) -> Response:
+    actor = await _authorize(request, state, "EDIT")
+    body = await read_body(request, _MAX_ADMIN_BODY_BYTES)
+    to = None
+    if body.strip():
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise InvalidParameter('The rollback body must be JSON: {} or {"revision": N}.') from None
+        revision = data.get("revision") if isinstance(data, dict) else None
+        if revision is not None and (not isinstance(revision, int) or isinstance(revision, bool) or revision < 1):
+            raise InvalidParameter(f"'revision' must be a revision number (1, 2, ...), got {revision!r}.")
+        to = revision
+    await state.runtime.rollback(to=to, actor=actor)
+    return _json(await _status_of(state))
+
+
+async def _feedback(request: Request, state: _State) -> Response:
+    await _authorize(request, state, "EDIT")
+    if state.feedback is None:
+        raise InvalidParameter("This server keeps no prediction log, so feedback cannot be joined: start it with one.")
+    from shipyard.serving.predlog import parse_feedback
+
+    records = parse_feedback(await read_body(request, state.config.max_body_bytes))
+    if not state.feedback.append(records, deployment=state.name):
+        state.metrics.prediction_log_dropped(len(records))
+        raise Overloaded(f"The feedback log is behind: {len(records)} label(s) not accepted; send them again.")
+    return _json({"accepted": len(records)})
+
+
+async def _page(request: Request, state: _State) -> Response:
+    await _authorize(request, state, "READ")
+    from shipyard.serving._page import render_deployment_page
+
+    html = render_deployment_page(await _status_of(state))
+    return HTMLResponse(html, headers=_PAGE_HEADERS)
+
+
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+# ---- assembly ---------------------------------------------------------------------------------------------
+
+
+class _FixedModel:
+    """A provider for one model already loaded (``create_serving_app``): nothing to resolve or follow."""
+
+    def __init__(self, model: LoadedModel, name: str, version: str) -> None:
+        self._model = model
+        self._resolved = ResolvedModel(uri=str(model.path), name=name, version=version, source=str(model.path))
+
+    def resolve(self, uri: str) -> ResolvedModel:
+        return self._resolved
+
+    def load(self, model: ResolvedModel) -> LoadedModel:
+        return self._model
 
 
 def create_serving_app(model: LoadedModel, config: ServingConfig) -> Starlette:
-    """The inference server for ``model``.
-
-    Args:
-        model: the loaded model (``shipyard.models.load_model`` or the SDK's ``sy.load_model``).
-        config: its name, version and batching settings.
+    """The inference server for one model already loaded (no registry, no rollouts).
 
     Example:
-        >>> app = create_serving_app(sy.load_model("models:/churn@champion"), ServingConfig("churn"))  # doctest: +SKIP
+        >>> app = create_serving_app(sy.load_model("model"), ServingConfig("churn"))  # doctest: +SKIP
     """
-    batcher = AdaptiveBatcher(model.predict_checked, config.batching, name=config.name)
-    metrics = ServingMetrics(model=config.name, version=config.version, batcher_stats=batcher.snapshot)
-    state = _State(model, config, batcher, metrics)
+    spec = DeploymentSpec(name=config.name, routes=[RouteSpec(name="main", model=str(model.path))])
+    return create_deployment_app(spec, _FixedModel(model, config.name, config.version), config)
+
+
+def create_deployment_app(spec: DeploymentSpec, provider: ModelProvider, config: ServingConfig) -> Starlette:
+    """The inference server for a deployment.
+
+    Args:
+        spec: the deployment to start with (a newer revision stored in ``config.state_dir`` wins).
+        provider: resolves model URIs to versions and loads them.
+        config: batching, limits, gRPC, state, prediction log and authorization.
+
+    Example:
+        >>> app = create_deployment_app(load_spec("churn.yaml"), provider, ServingConfig("churn"))  # doctest: +SKIP
+    """
+    state_file = StateFile(config.state_dir, spec.name) if config.state_dir is not None else None
+    runtime = DeploymentRuntime(
+        spec, provider, batching=config.batching, state=state_file, poll_interval_s=config.poll_interval_s
+    )
+    state = _State(runtime, config, ServingMetrics(model=spec.name))
+    state.metrics = ServingMetrics(model=spec.name, batchers=lambda: list(state.batchers()))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        try:
-            await run_in_threadpool(_warm_up, model)
-        except Exception:
-            _log.exception("warm-up prediction on the input example failed; serving anyway")
+        if config.prediction_log is not None:
+            _open_logs(state, config.prediction_log)
+        await runtime.start()
+        bandit = None
+        if state.log is not None:
+            import asyncio
+
+            bandit = asyncio.create_task(_bandit(state), name=f"shipyard-bandit-{spec.name}")
         grpc_server = None
         if config.grpc_port is not None:
             from shipyard.serving._grpc import start_grpc_server
@@ -265,14 +476,17 @@ def create_serving_app(model: LoadedModel, config: ServingConfig) -> Starlette:
             grpc_server = await start_grpc_server(
                 state, host=config.grpc_host, port=config.grpc_port, max_message_bytes=config.max_body_bytes
             )
-        state.ready = True
         try:
             yield
         finally:
-            state.ready = False
+            if bandit is not None:
+                bandit.cancel()
             if grpc_server is not None:
                 await grpc_server.stop(grace=_GRPC_GRACE_S)  # in-flight calls finish, new ones are refused
-            await state.batcher.close()
+            await runtime.stop()
+            for log in (state.log, state.feedback):
+                if log is not None:
+                    await run_in_threadpool(log.close)
 
     routes = [
         _route("/v2/health/live", _live, "GET"),
@@ -287,8 +501,44 @@ def create_serving_app(model: LoadedModel, config: ServingConfig) -> Starlette:
         _route("/invocations", _invocations, "POST"),
         _route("/ping", _live, "GET"),
         _route("/health", _live, "GET"),
+        _route("/v1/deployment", _status, "GET"),
+        _route("/v1/deployment", _apply, "PUT"),
+        _route("/v1/deployment/rollback", _rollback, "POST"),
+        _route("/v1/feedback", _feedback, "POST"),
+        _route("/deployment", _page, "GET"),
         Route("/metrics", _metrics, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.serving = state
     return app
+
+
+def _open_logs(state: _State, uri: str) -> None:
+    """Open the prediction and feedback logs and hook the runtime's predictions into the first."""
+    from shipyard.serving.predlog import FeedbackLog, PredictionLog, PredictionLogConfig, PredictionRecord
+
+    config = PredictionLogConfig(uri=uri)
+    log = state.log = PredictionLog(config)
+    state.feedback = FeedbackLog(config)
+    deployment = state.name
+    metrics = state.metrics
+
+    def on_prediction(
+        *, request_id: str, route: str, served: Any, inputs: Any, outputs: Any, latency_ms: float, shadow: bool = False
+    ) -> None:
+        record = PredictionRecord(
+            request_id=request_id,
+            time_ms=int(time.time() * 1000),
+            deployment=deployment,
+            variant=route,
+            model_name=served.resolved.name,
+            model_version=served.version,
+            inputs=inputs,
+            outputs=outputs,
+            latency_ms=latency_ms,
+            shadow=shadow,
+        )
+        if not log.append(record):
+            metrics.prediction_log_dropped()
+
+    state.runtime.on_prediction = on_prediction

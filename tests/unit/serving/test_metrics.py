@@ -53,7 +53,7 @@ def _collected(stats: BatcherStats) -> dict[tuple[str, frozenset[tuple[str, str]
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry()
-    registry.register(BatcherCollector(lambda: stats, model="churn", version="3"))
+    registry.register(BatcherCollector(lambda: [("3", stats)], model="churn"))
     return _samples(generate_latest(registry).decode())
 
 
@@ -89,7 +89,7 @@ def test_collector_exposes_counters_and_queue_gauges() -> None:
 
 def test_collector_reads_the_snapshot_at_every_scrape() -> None:
     current = [_stats()]
-    metrics = ServingMetrics(model="churn", version="3", batcher_stats=lambda: current[0])
+    metrics = ServingMetrics(model="churn", batchers=lambda: [("3", current[0])])
     before = _value(_samples(metrics.render().decode()), "shipyard_serving_queue_depth_rows")
     current[0] = _stats(queued_rows=0)
     after = _value(_samples(metrics.render().decode()), "shipyard_serving_queue_depth_rows")
@@ -98,10 +98,10 @@ def test_collector_reads_the_snapshot_at_every_scrape() -> None:
 
 
 def test_requests_are_counted_and_timed_by_route_and_status() -> None:
-    metrics = ServingMetrics(model="churn", version="3")
-    metrics.observe(INFER, 200, 0.0004)
-    metrics.observe(INFER, 200, 0.003)
-    metrics.observe(INFER, 400, 0.0002)
+    metrics = ServingMetrics(model="churn")
+    metrics.observe(INFER, 200, 0.0004, version="3")
+    metrics.observe(INFER, 200, 0.003, version="3")
+    metrics.observe(INFER, 400, 0.0002, version="3")
     samples = _samples(metrics.render().decode())
 
     assert (2, 1, 3, 2, 3) == (
@@ -114,7 +114,7 @@ def test_requests_are_counted_and_timed_by_route_and_status() -> None:
 
 
 def test_errors_are_counted_by_kind_and_a_model_error_overrides_the_status() -> None:
-    metrics = ServingMetrics(model="churn", version="3")
+    metrics = ServingMetrics(model="churn")
     metrics.observe(INFER, 400, 0.001)
     metrics.observe(INFER, 404, 0.001)
     metrics.observe("/invocations", 400, 0.001, MODEL_ERROR)
@@ -145,7 +145,7 @@ def test_error_kind_follows_the_status(status: int, kind: str) -> None:
 
 
 def test_prediction_log_drops_read_zero_until_counted() -> None:
-    metrics = ServingMetrics(model="churn", version="3")
+    metrics = ServingMetrics(model="churn")
     before = _value(_samples(metrics.render().decode()), "shipyard_serving_prediction_log_dropped_total")
     metrics.prediction_log_dropped(3)
     after = _value(_samples(metrics.render().decode()), "shipyard_serving_prediction_log_dropped_total")
@@ -154,10 +154,25 @@ def test_prediction_log_drops_read_zero_until_counted() -> None:
 
 
 def test_each_app_has_its_own_registry() -> None:
-    first = ServingMetrics(model="churn", version="3")
-    second = ServingMetrics(model="churn", version="3")
+    first = ServingMetrics(model="churn")
+    second = ServingMetrics(model="churn")
     first.observe(INFER, 200, 0.001)
 
     assert [] == [
         name for (name, _), _ in _samples(second.render().decode()).items() if name == "shipyard_serving_requests_total"
     ]
+
+
+def test_each_model_version_gets_its_own_series() -> None:
+    metrics = ServingMetrics(model="churn", batchers=lambda: [("3", _stats()), ("4", _stats(queued_rows=0))])
+    metrics.observe(INFER, 200, 0.001, version="3")
+    metrics.observe(INFER, 200, 0.001, version="4")
+    metrics.observe(INFER, 200, 0.001, version="4")
+    samples = _samples(metrics.render().decode())
+
+    assert (1, 2, 5, 0) == (
+        _value(samples, "shipyard_serving_requests_total", version="3"),
+        _value(samples, "shipyard_serving_requests_total", version="4"),
+        _value(samples, "shipyard_serving_queue_depth_rows", version="3"),
+        _value(samples, "shipyard_serving_queue_depth_rows", version="4"),
+    )

@@ -364,3 +364,58 @@ def test_workers_adopt_a_change_made_through_any_of_them(registry: Registry, tmp
 
     assert 0 == applied.returncode, applied.stderr
     assert {2} == pids
+
+
+def test_with_auth_the_deployment_grants_of_the_tracking_server_decide(tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from tests.support.auth import auth_server
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(50, 3)), columns=COLUMNS)
+    model = LinearRegression().fit(frame, frame["a"])
+    with auth_server(tmp_path / "tracking") as tracking:
+        env = {"SHIPYARD_TRACKING_URI": tracking.url, "SHIPYARD_TRACKING_TOKEN": tracking.admin_token}
+        code = (
+            "import pickle, sys, shipyard as sy\n"
+            "model, frame = pickle.loads(sys.stdin.buffer.read())\n"
+            "with sy.start_run(experiment='auth'):\n"
+            "    sy.log_model(model, 'model', input_example=frame.head(2), registered_model_name='guarded')\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code], input=pickle.dumps((model, frame)), env={**os.environ, **env}, check=True
+        )
+        reader = tracking.user("reader")
+        editor = tracking.user("editor")
+        with tracking.admin() as admin:
+            granted = admin.put(
+                "/api/v1/auth/permissions",
+                json={
+                    "resource_type": "deployment",
+                    "resource_id": "guarded",
+                    "username": "editor",
+                    "permission": "EDIT",
+                },
+            )
+        assert 200 == granted.status_code, granted.text
+        spec = _spec(tmp_path / "v1.yaml", "name: guarded\nroutes: [{name: main, model: 'models:/guarded/1'}]\n")
+        with serving_server(
+            "models:/guarded/1",
+            tmp_path / "serve",
+            extra_args=("--auth", "--no-prediction-log", "--state-dir", str(tmp_path / "state")),
+            env=env,
+        ) as server:
+
+            def call(token: str | None, method: str, path: str, **kwargs: object) -> int:
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                return httpx.request(method, server.url + path, headers=headers, timeout=30, **kwargs).status_code  # type: ignore[arg-type]
+
+            body = {"json": {"dataframe_records": [ROW]}}
+            anonymous = call(None, "POST", "/invocations", **body)
+            forged = call("sy_not-a-token", "POST", "/invocations", **body)
+            read = (call(reader, "POST", "/invocations", **body), call(reader, "GET", "/v1/deployment"))
+            reader_apply = call(reader, "PUT", "/v1/deployment", content=spec.read_bytes())
+            editor_apply = call(editor, "PUT", "/v1/deployment", content=spec.read_bytes())
+            health = call(None, "GET", "/v2/health/ready")
+
+    assert (401, 401, (200, 200), 403, 200, 200) == (anonymous, forged, read, reader_apply, editor_apply, health)

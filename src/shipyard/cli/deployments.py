@@ -186,6 +186,7 @@ def _show_analysis(analysis: dict[str, Any] | None) -> None:
         table.add_row(variant["name"], str(variant["n"]), "-" if mean is None else f"{mean:.4g}", interval)
     console.print(table)
     for comparison in analysis.get("comparisons", []):
-        console.print(f"  {comparison.get('message', '')}", highlight=False)
+        if comparison.get("message") != analysis.get("message"):
+            console.print(f"  {comparison.get('message', '')}", highlight=False)
     if analysis.get("message"):
         console.print(f"[bold]Verdict:[/bold] {analysis['message']}", highlight=False)

@@ -64,7 +64,8 @@ th{font-weight:600;color:#555}.num{text-align:right;font-variant-numeric:tabular
 <td class="num">{{ v.n }}</td><td class="num">{{ num(v.mean) }}</td>
 <td>{{ num(v.ci_low) }} to {{ num(v.ci_high) }}</td></tr>
 {% endfor %}</tbody></table>
-{% for c in a.comparisons %}<p>{{ c.message }} <span class="muted">(p = {{ num(c.p_value_adjusted) }}
+{% for c in a.comparisons if a.comparisons|length > 1 or c.message != a.message %}
+<p>{{ c.message }} <span class="muted">(p = {{ num(c.p_value_adjusted) }}
 {%- if c.more_samples_per_variant %}; about {{ c.more_samples_per_variant }} more samples per variant needed
 {%- endif %})</span></p>
 {% endfor %}{% endif %}{% endif %}

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -59,8 +60,6 @@ class Served:
         self.resolved = resolved
         self.model = model
         self.batcher = AdaptiveBatcher(model.predict_checked, batching, name=f"{resolved.name}/{resolved.version}")
-        self.requests = 0
-        self.errors = 0
 
     @property
     def version(self) -> str:
@@ -130,6 +129,10 @@ class DeploymentRuntime:
         self._state_mtime_ns = 0
         self._weights_override: dict[str, float] | None = None
         self._rng = random.Random()  # noqa: S311 - shadow sampling, not cryptography
+        self._requests: Counter[str] = Counter()  # per route name, since the process started
+        self._errors: Counter[str] = Counter()
+        self.shadow_requests = 0
+        self.shadow_errors = 0
         self.shadow_skipped = 0
         self.ready = False
         self.on_prediction: Callable[..., None] | None = None
@@ -228,11 +231,11 @@ class DeploymentRuntime:
     async def predict(self, route: str, served: Served, data: Any, *, request_id: str) -> Any:
         """Predict with ``served`` (picked for ``route``), copy the request to the shadow, and log both."""
         started = time.perf_counter()
-        served.requests += 1
+        self._requests[route] += 1
         try:
             outputs = await served.predict(data)
         except Exception:
-            served.errors += 1
+            self._errors[route] += 1
             raise
         latency_ms = (time.perf_counter() - started) * 1000
         if self.on_prediction is not None:
@@ -257,11 +260,11 @@ class DeploymentRuntime:
 
     async def _shadow_predict(self, shadow: Served, data: Any, request_id: str) -> None:
         started = time.perf_counter()
-        shadow.requests += 1
+        self.shadow_requests += 1
         try:
             outputs = await shadow.predict(data)
         except Exception as exc:
-            shadow.errors += 1
+            self.shadow_errors += 1
             _log.warning("shadow model %s/%s failed: %r", shadow.resolved.name, shadow.version, exc)
             return
         if self.on_prediction is not None:
@@ -519,8 +522,8 @@ class DeploymentRuntime:
                     "weight": route.weight,
                     "share": round(active.router.weights[route.name], 6),
                     "follows_alias": route.follows_alias,
-                    "requests": served.requests,
-                    "errors": served.errors,
+                    "requests": self._requests[route.name],
+                    "errors": self._errors[route.name],
                 }
             )
         shadow = None
@@ -530,8 +533,8 @@ class DeploymentRuntime:
                 "model_name": active.shadow.resolved.name,
                 "version": active.shadow.version,
                 "sample": spec.shadow.sample,
-                "requests": active.shadow.requests,
-                "errors": active.shadow.errors,
+                "requests": self.shadow_requests,
+                "errors": self.shadow_errors,
                 "skipped": self.shadow_skipped,
             }
         return {

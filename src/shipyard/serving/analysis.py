@@ -607,6 +607,8 @@ def _numbers(x: float, y: float) -> tuple[str, str]:
     """Both numbers with three significant digits of the larger, plus as many decimals as it takes to differ."""
     largest = max(abs(x), abs(y))
     decimals = max(0, 2 - math.floor(math.log10(largest))) if largest > 0 else 3
+    if math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12):  # equal but for float noise: no extra digits
+        return f"{x:,.{decimals}f}", f"{y:,.{decimals}f}"
     for extra in range(5):
         shown = f"{x:,.{decimals + extra}f}", f"{y:,.{decimals + extra}f}"
         if x == y or shown[0] != shown[1]:
@@ -618,7 +620,9 @@ def _change(difference: float, lift: float | None) -> str:
     if lift is None:
         return f"{difference:+#.3g}"
     percent = 100.0 * lift
-    return f"{percent:+.1f}%" if percent == 0.0 or abs(percent) >= 0.1 else f"{percent:+.2g}%"
+    if abs(percent) < 1e-6:  # float noise, not a change
+        return "+0.0%"
+    return f"{percent:+.1f}%" if abs(percent) >= 0.1 else f"{percent:+.2g}%"
 
 
 def _p_text(p: float) -> str:

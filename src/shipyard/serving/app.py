@@ -296,13 +296,14 @@ async def _status(request: Request, state: _State) -> Response:
 async def _status_of(state: _State) -> dict[str, Any]:
     status = state.runtime.status()
     if state.log is not None:
+        status["analysis"] = await run_in_threadpool(_analysis_of, state)  # flushes the log first
         status["prediction_log"] = {
             "uri": state.config.prediction_log,
             "written_records": state.log.written_records,
             "dropped": state.log.dropped,
+            "failed": state.log.failed,
             "queued": state.log.queued,
         }
-        status["analysis"] = await run_in_threadpool(_analysis_of, state)
     return status
 
 

@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(PY) bench/artifact_memory.py $(ARTIFACT_BENCH_ARGS)
 	$(PY) bench/auth_overhead.py $(BENCH_ARGS)
 	$(PY) bench/batch_scoring.py $(BATCH_BENCH_ARGS)
+	$(PY) bench/serving_speed.py $(SERVING_BENCH_ARGS)
 
 server: $(STAMP)
 	$(PY) -m shipyard server --host $(HOST) --port $(PORT)

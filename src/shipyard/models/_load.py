@@ -71,6 +71,24 @@ class LoadedModel:
         """
         return data if self.signature is None else enforce_schema(data, self.signature.inputs)
 
+    def matrix_predictor(self) -> Any:
+        """``predict`` on a float64 numpy array of the signature's columns, when the flavor offers one and it gives
+        exactly ``predict``'s answer on the input example; else None (then predict on a DataFrame)."""
+        import numpy as np
+
+        fast = self._loaded.predict_matrix
+        example = self.input_example
+        if fast is None or example is None or self.signature is None:
+            return None
+        try:
+            checked = self.check_input(example)
+            expected = np.asarray(self._loaded.predict(checked, None))
+            got = np.asarray(fast(checked.to_numpy(dtype=np.float64)))
+        except Exception:  # a pipeline that selects columns by name, say: it needs the DataFrame
+            return None
+        same = got.shape == expected.shape and got.dtype == expected.dtype and np.array_equal(got, expected)
+        return fast if same else None
+
     def predict_checked(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         """Predict on ``data`` already returned by ``check_input`` (no second check)."""
         return self._loaded.predict(data, params)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InternalError, InvalidParameter, Overloaded
+from shipyard.serving._matrix import RowMatrix
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,7 +116,10 @@ class _Pending:
     def signature(self) -> Hashable:
         """What must match for two requests to share a batch: column labels, their order and their dtypes."""
         if self._signature is None:  # computed only when there is someone to compare with: lone requests skip it
-            self._signature = (tuple(self.frame.columns), tuple(self.frame.dtypes))
+            if isinstance(self.frame, RowMatrix):
+                self._signature = ("matrix", self.frame.columns)
+            else:
+                self._signature = (tuple(self.frame.columns), tuple(self.frame.dtypes))
         return self._signature
 
 
@@ -137,10 +141,19 @@ class AdaptiveBatcher:
     """
 
     def __init__(
-        self, predict: Callable[[Any], Any], config: BatchingConfig | None = None, *, name: str = "model"
+        self,
+        predict: Callable[[Any], Any],
+        config: BatchingConfig | None = None,
+        *,
+        name: str = "model",
+        predict_matrix: Callable[[Any], Any] | None = None,
     ) -> None:
-        """Wrap ``predict`` (a function of one DataFrame); nothing starts until the first request."""
+        """Wrap ``predict`` (a function of one DataFrame); nothing starts until the first request.
+
+        ``predict_matrix``, when given, predicts `RowMatrix` requests from their numpy values directly.
+        """
         self._predict = predict
+        self._predict_matrix = predict_matrix
         self.config = config or BatchingConfig()
         self.name = name
         self._max_wait_s = self.config.max_wait_ms / 1000
@@ -328,6 +341,13 @@ class AdaptiveBatcher:
 
     def _predict_batch(self, frames: list[Any], counts: list[int]) -> list[Any]:
         """Runs in the model's thread: concatenate, predict once, split back."""
+        if isinstance(frames[0], RowMatrix):  # the fast path: one numpy concatenate, one DataFrame per batch
+            merged = frames[0] if len(frames) == 1 else RowMatrix.concat(frames)
+            if self._predict_matrix is not None:
+                output = self._predict_matrix(merged.values)
+            else:
+                output = self._predict(merged.to_frame())
+            return [output] if len(frames) == 1 else _split(output, counts)
         if len(frames) == 1:
             return [self._predict(frames[0])]
         import pandas as pd

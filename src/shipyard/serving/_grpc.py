@@ -18,6 +18,7 @@ import numpy as np
 
 from shipyard._version import __version__
 from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound, ShipyardError
+from shipyard.serving._matrix import v2_matrix
 from shipyard.serving._metrics import MODEL_ERROR
 from shipyard.serving._runtime import metadata_of
 from shipyard.serving._v2 import (
@@ -226,7 +227,9 @@ class _Service:
         route, served = state.runtime.pick(version=request.model_version or None)
         parsed = infer_request_from_proto(request)
         signature = served.model.signature
-        data = request_to_model_input(parsed, signature)
+        data = v2_matrix(parsed.inputs, served.matrix_columns) if served.matrix_columns else None
+        if data is None:
+            data = request_to_model_input(parsed, signature)
         request_id = parsed.id or uuid.uuid4().hex
         prediction = await state.runtime.predict(route, served, data, request_id=request_id)
         outputs = _choose(prediction_to_outputs(prediction, signature.outputs if signature else None), parsed)

@@ -7,6 +7,8 @@ import math
 from collections.abc import Hashable, Sequence
 from typing import Any
 
+from shipyard.serving._matrix import RowMatrix
+
 __all__ = ["Blocks", "blocks", "prediction_table"]
 
 #: A value split into column blocks: their shape (a hashable key), their data, and the row count (None: unknown).
@@ -29,8 +31,8 @@ def blocks(value: Any, prefix: str) -> Blocks:
     import numpy as np
     import pandas as pd
 
-    if value is None:
-        return (), [], None
+    if value is None or isinstance(value, RowMatrix):  # RowMatrix: the serving fast path's named float64 columns
+        return _named(value, prefix)
     if isinstance(value, list | tuple) and value and all(isinstance(item, dict) for item in value):
         value = pd.DataFrame(list(value))  # records, as JSON-speaking models answer
     if isinstance(value, pd.DataFrame):
@@ -48,6 +50,12 @@ def blocks(value: Any, prefix: str) -> Blocks:
         return (("list", prefix),), [items], len(items)
     array = array.reshape(1) if array.ndim == 0 else array
     return (("array", prefix, array.dtype.kind, array.shape[1:]),), [array], len(array)
+
+
+def _named(value: RowMatrix | None, prefix: str) -> Blocks:
+    if value is None:
+        return (), [], None
+    return (("named", prefix, value.columns),), [value.values], len(value)
 
 
 def _dict_blocks(value: dict[Any, Any], prefix: str) -> Blocks:
@@ -117,7 +125,11 @@ def _append_block(key: Any, values: list[Any], names: list[str], arrays: list[An
     import pyarrow as pa
 
     kind, prefix = key[0], key[1]
-    if kind == "frame":
+    if kind == "named":
+        matrix = values[0] if len(values) == 1 else np.concatenate(values)
+        names.extend(f"{prefix}.{column}" for column in key[2])
+        arrays.extend(pa.array(np.ascontiguousarray(matrix[:, i])) for i in range(matrix.shape[1]))
+    elif kind == "frame":
         frame = values[0] if len(values) == 1 else pd.concat(values, ignore_index=True)
         names.extend(f"{prefix}.{column}" for column in frame.columns)
         arrays.extend(pa.Table.from_pandas(frame, preserve_index=False).columns)

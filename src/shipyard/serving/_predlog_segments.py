@@ -22,6 +22,8 @@ from shipyard.errors import InvalidParameter, MissingExtra, ShipyardError
 __all__ = ["NAME", "Part", "PredictionLogConfig", "SegmentLog", "day", "require_arrow", "time_type"]
 
 _log = logging.getLogger("shipyard.serving")
+_LINGER_S = 0.2  # how long the writer waits for more records before converting what it has
+_LINGER_ITEMS = 1024  # ... or until this many are queued
 
 #: The names a deployment may have (as in deployment specs); a log's folder is named after it.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -224,7 +226,7 @@ class SegmentLog(Generic[_T]):
                     self._dropped += records
                 return False
             self._queue.append(item)
-            if len(self._queue) == 1:  # the thread only sleeps on an empty queue
+            if len(self._queue) in (1, _LINGER_ITEMS):  # the thread waits for a first item, then for a group
                 self._cond.notify()
         return True
 
@@ -234,6 +236,9 @@ class SegmentLog(Generic[_T]):
         while True:
             with self._cond:
                 self._cond.wait_for(self._has_work, timeout=self._sleep_s())
+                # Linger a moment so records are converted in groups, not one by one: far less CPU (and GIL)
+                # per record under a steady trickle. Flushes and closes do not wait.
+                self._cond.wait_for(self._batch_ready, timeout=_LINGER_S)
                 items = list(self._queue)
                 self._queue.clear()
                 flush_to = self._flush_wanted
@@ -249,6 +254,9 @@ class SegmentLog(Generic[_T]):
                 self._cond.notify_all()
                 if closing and not self._queue:
                     return
+
+    def _batch_ready(self) -> bool:
+        return len(self._queue) >= _LINGER_ITEMS or self._closing or self._flush_wanted > self._flush_done
 
     def _has_work(self) -> bool:
         if self._queue or self._closing or self._flush_wanted > self._flush_done:

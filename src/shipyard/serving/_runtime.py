@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from shipyard.errors import InvalidParameter, InvalidState, ResourceNotFound
 from shipyard.models import LoadedModel
 from shipyard.serving._batcher import AdaptiveBatcher, BatchingConfig
+from shipyard.serving._matrix import RowMatrix, matrix_columns
 from shipyard.serving._router import Router
 from shipyard.serving._state import ResolvedModel, Revision, StateFile
 from shipyard.serving._v2 import model_metadata
@@ -56,10 +57,23 @@ class ModelProvider(Protocol):
 class Served:
     """One loaded model version with its own adaptive batcher and counters."""
 
-    def __init__(self, resolved: ResolvedModel, model: LoadedModel, batching: BatchingConfig) -> None:
+    def __init__(
+        self,
+        resolved: ResolvedModel,
+        model: LoadedModel,
+        batching: BatchingConfig,
+        predict_matrix: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.resolved = resolved
         self.model = model
-        self.batcher = AdaptiveBatcher(model.predict_checked, batching, name=f"{resolved.name}/{resolved.version}")
+        self.matrix_columns = matrix_columns(model.signature)
+        """The fast path's columns (every input a required double column), or None."""
+        self.batcher = AdaptiveBatcher(
+            model.predict_checked,
+            batching,
+            name=f"{resolved.name}/{resolved.version}",
+            predict_matrix=predict_matrix if self.matrix_columns else None,
+        )
 
     @property
     def version(self) -> str:
@@ -69,6 +83,8 @@ class Served:
         """Predict ``data``: checked here, per request, then batched with other requests' checked rows."""
         import pandas as pd
 
+        if isinstance(data, RowMatrix):  # parsed against the signature already
+            return await self.batcher.predict(data)
         if isinstance(data, pd.DataFrame) and len(data) > 0:
             return await self.batcher.predict(self.model.check_input(data))
         return await asyncio.to_thread(self.model.predict, data)
@@ -352,7 +368,7 @@ class DeploymentRuntime:
         if served is not None:
             return served
 
-        def load() -> LoadedModel:
+        def load() -> tuple[LoadedModel, Callable[[Any], Any] | None]:
             loaded = self._provider.load(model)
             try:
                 _warm_up(loaded)
@@ -360,12 +376,12 @@ class DeploymentRuntime:
                 raise InvalidParameter(
                     f"Model {model.uri!r} (version {model.version}) failed on its own input example: {exc!r}"
                 ) from exc
-            return loaded
+            return loaded, loaded.matrix_predictor()
 
-        loaded = await asyncio.to_thread(load)
+        loaded, predict_matrix = await asyncio.to_thread(load)
         served = self._served.get(model.source)  # another change may have loaded it meanwhile
         if served is None:
-            served = self._served[model.source] = Served(model, loaded, self._batching)
+            served = self._served[model.source] = Served(model, loaded, self._batching, predict_matrix)
         return served
 
     async def _activate(self, revision: Revision) -> None:

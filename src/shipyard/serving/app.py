@@ -32,6 +32,7 @@ from shipyard._version import __version__
 from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound, ShipyardError
 from shipyard.models import LoadedModel
 from shipyard.serving._batcher import BatcherStats, BatchingConfig
+from shipyard.serving._matrix import invocation_matrix, v2_matrix
 from shipyard.serving._metrics import MODEL_ERROR, ServingMetrics
 from shipyard.serving._mlflow_scoring import parse_invocation, predictions_to_json
 from shipyard.serving._runtime import DeploymentRuntime, ModelProvider, metadata_of
@@ -223,7 +224,9 @@ async def _infer(request: Request, state: _State) -> Response:
         raise InvalidParameter("The request body is empty: send a JSON infer request with 'inputs'.")
     parsed = parse_infer_request(body, header_length=request.headers.get(_HEADER_LENGTH))
     signature = served.model.signature
-    data = request_to_model_input(parsed, signature)
+    data = v2_matrix(parsed.inputs, served.matrix_columns) if served.matrix_columns else None
+    if data is None:
+        data = request_to_model_input(parsed, signature)
     request_id = _request_id(request, parsed.id)
     prediction = await state.runtime.predict(route, served, data, request_id=request_id)
     content, headers = encode_infer_response(
@@ -244,9 +247,18 @@ async def _invocations(request: Request, state: _State) -> Response:
         route, served = state.runtime.pick(_sticky_key(request, state))
         request.scope[_VERSION] = served.version
         body = await read_body(request, state.config.max_body_bytes)
-        signature = served.model.signature
-        parsed = parse_invocation(body, request.headers.get("content-type"), signature.inputs if signature else None)
         request_id = _request_id(request)
+        content_type = request.headers.get("content-type")
+        fast = invocation_matrix(body, content_type, served.matrix_columns) if served.matrix_columns else None
+        if fast is not None:
+            prediction = await state.runtime.predict(route, served, fast, request_id=request_id)
+            return Response(
+                predictions_to_json(prediction),
+                media_type="application/json",
+                headers=_answer_headers(route, served.version, request_id),
+            )
+        signature = served.model.signature
+        parsed = parse_invocation(body, content_type, signature.inputs if signature else None)
         if parsed.params:
             prediction = await run_in_threadpool(served.model.predict, parsed.data, parsed.params)
         else:

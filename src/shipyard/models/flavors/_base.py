@@ -45,12 +45,16 @@ class NativeModel:
         predict: the prediction function used by ``LoadedModel.predict``.
         serialization: how it was stored, when it was loaded from a folder.
         executes_code_on_load: True when loading it ran code from the model file.
+        predict_matrix: see the attribute.
     """
 
     native: Any
     predict: Predict
     serialization: str = ""
     executes_code_on_load: bool = False
+    predict_matrix: Callable[[Any], Any] | None = None
+    """Optional: predict on a float64 ``(n, k)`` numpy array whose columns are the signature's, in order, without
+    building a DataFrame (servers use it only after checking it agrees with ``predict`` on the input example)."""
 
 
 class Flavor(Protocol):

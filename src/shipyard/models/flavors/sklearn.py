@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,7 @@ class SklearnFlavor:
             predict=_predictor(model, predict_fn),
             serialization=serialization,
             executes_code_on_load=serialization != "skops",
+            predict_matrix=_matrix_predictor(model, predict_fn, meta),
         )
 
 
@@ -89,6 +92,34 @@ def _predictor(model: Any, method: str) -> Any:
         return function(data)
 
     return predict
+
+
+_FEATURE_NAMES_WARNING = "X does not have valid feature names"
+_warnings_lock = threading.Lock()  # catch_warnings swaps a process-wide list: one thread at a time
+
+
+def _matrix_predictor(model: Any, method: str, meta: ModelMeta) -> Any:
+    """``predict`` on a numpy array, for an estimator fitted on exactly the signature's columns, in order.
+
+    scikit-learn validates a DataFrame's columns and dtypes on every call (about 0.7 ms for one row); with the
+    columns already checked against the signature, the array gives the same answer without that cost. The one
+    warning it then raises (fitted with feature names, given none) is silenced for that call only.
+    """
+    signature = meta.signature
+    if signature is None or signature.inputs.is_tensor:
+        return None
+    names = [getattr(spec, "name", None) for spec in signature.inputs.items]
+    fitted = getattr(model, "feature_names_in_", None)
+    if fitted is not None and [str(name) for name in fitted] != names:
+        return None
+    function = getattr(model, method)
+
+    def predict_matrix(values: Any) -> Any:
+        with _warnings_lock, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING, category=UserWarning)
+            return function(values)
+
+    return predict_matrix
 
 
 FLAVOR = SklearnFlavor()

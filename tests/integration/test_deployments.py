@@ -419,3 +419,44 @@ def test_with_auth_the_deployment_grants_of_the_tracking_server_decide(tmp_path:
             health = call(None, "GET", "/v2/health/ready")
 
     assert (401, 401, (200, 200), 403, 200, 200) == (anonymous, forged, read, reader_apply, editor_apply, health)
+
+
+def test_the_bandit_moves_traffic_toward_the_better_variant_within_its_bounds(
+    registry: Registry, tmp_path: Path
+) -> None:
+    spec = _spec(
+        tmp_path / "bandit.yaml",
+        f"""
+name: {MODEL}
+routes:
+  - {{name: good, model: "models:/{MODEL}/1", weight: 50}}
+  - {{name: poor, model: "models:/{MODEL}/3", weight: 50}}
+analysis: {{metric: absolute_error, min_samples: 20}}
+bandit: {{enabled: true, min_weight: 0.1, max_weight: 0.9, interval_s: 1}}
+""",
+    )
+    rng = np.random.default_rng(8)
+    with (
+        serving_server(
+            str(spec),
+            tmp_path,
+            extra_args=("--state-dir", str(tmp_path / "state"), "--prediction-log", str(tmp_path / "log")),
+            env=registry.env,
+        ) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        before = {route["name"]: route["share"] for route in client.get("/v1/deployment").json()["routes"]}
+        for _ in range(150):
+            row = dict(zip(COLUMNS, rng.normal(size=3).tolist(), strict=True))
+            answer = predict(client, row)
+            client.post("/v1/feedback", json={"request_id": answer.headers["x-request-id"], "label": expected(1, row)})
+
+        def shares() -> dict[str, float]:
+            return {route["name"]: route["share"] for route in client.get("/v1/deployment").json()["routes"]}
+
+        wait_for(lambda: shares()["good"] > 0.85, timeout_s=30)
+        after = shares()
+
+    assert {"good": 0.5, "poor": 0.5} == before
+    assert after["good"] == pytest.approx(0.9)  # the bound holds: the worse route keeps its minimum share
+    assert after["poor"] == pytest.approx(0.1)

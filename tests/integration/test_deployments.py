@@ -460,3 +460,22 @@ bandit: {{enabled: true, min_weight: 0.1, max_weight: 0.9, interval_s: 1}}
     assert {"good": 0.5, "poor": 0.5} == before
     assert after["good"] == pytest.approx(0.9)  # the bound holds: the worse route keeps its minimum share
     assert after["poor"] == pytest.approx(0.1)
+
+
+def test_apply_over_the_api_refuses_a_local_folder_the_server_was_not_started_with(
+    registry: Registry, tmp_path: Path
+) -> None:
+    from tests.support.models import save_linear_model
+
+    save_linear_model(tmp_path / "planted")
+    planted = f"name: {MODEL}\nroutes: [{{name: main, model: '{tmp_path / 'planted'}'}}]\n"
+    with (
+        deployment(registry, f"models:/{MODEL}/1", tmp_path / "serve") as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        refused = client.put("/v1/deployment", content=planted)
+        status = client.get("/v1/deployment").json()
+
+    assert 400 == refused.status_code
+    assert "local folder" in refused.json()["error"]
+    assert 1 == status["revision"]["number"]

@@ -226,6 +226,12 @@ class DeploymentRuntime:
             unique.setdefault(id(served), served)
         return list(unique.values())
 
+    def known_models(self) -> set[str]:
+        """Every model reference the starting spec and the kept revisions name."""
+        specs = [self._initial, *(revision.spec for revision in self._revisions)]
+        known = {route.model for spec in specs for route in spec.routes}
+        return known | {spec.shadow.model for spec in specs if spec.shadow is not None}
+
     @property
     def revision(self) -> Revision:
         return self.active.revision

@@ -376,9 +376,27 @@ async def _apply(request: Request, state: _State) -> Response:
     actor = await _authorize(request, state, "EDIT")
     body = await read_body(request, _MAX_ADMIN_BODY_BYTES)
     spec = parse_spec(body)
+    _check_sources(spec, state)
     revision = await state.runtime.apply(spec, actor=actor)
     _log.warning("deployment %r: revision %d applied by %s", state.name, revision.number, actor or "anonymous")
     return _json(await _status_of(state))
+
+
+def _check_sources(spec: DeploymentSpec, state: _State) -> None:
+    """Over the API, models come from the registry or runs; a local folder only if the server already knew it.
+
+    Loading a model can run code from its files (pickle), so a caller with EDIT on the deployment must not be able
+    to point the server at any folder on its disk.
+    """
+    known = state.runtime.known_models()
+    models = [route.model for route in spec.routes] + ([spec.shadow.model] if spec.shadow else [])
+    local = [model for model in models if not model.startswith(("models:/", "runs:/")) and model not in known]
+    if local:
+        raise InvalidParameter(
+            f"Model {local[0][:200]!r} is a local folder: over the API a deployment may name registry models "
+            "(models:/name/version, models:/name@alias) or runs (runs:/<run_id>/<path>); local folders only in the "
+            "spec the server was started with."
+        )
 
 
 async def _rollback(request: Request, state: _State) -> Response:

@@ -256,3 +256,42 @@ def test_no_request_reaches_a_worker_before_its_startup_has_finished(tmp_path: P
         _stop(server.process)
 
     assert 200 == status
+
+
+def test_shipyard_serve_finishes_predictions_in_flight_on_sigterm(tmp_path: Path) -> None:
+    """The real `shipyard serve`: requests waiting on a slow model (and its batcher) all get their answer."""
+    import concurrent.futures
+
+    import httpx
+
+    from tests.support.models import save_slow_model
+
+    save_slow_model(tmp_path / "slow", delay_s=0.4)
+    port = free_port()
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-m", "shipyard", "serve", str(tmp_path / "slow"), "--port", str(port)]
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.1)
+        body = {"dataframe_records": [{"a": 1.0, "b": 2.0, "c": 3.0}]}
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            answers = [pool.submit(httpx.post, f"{url}/invocations", json=body, timeout=30) for _ in range(6)]
+            time.sleep(0.3)
+            process.send_signal(signal.SIGTERM)
+            results = [answer.result() for answer in answers]
+        code = process.wait(timeout=40)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert [200] * 6 == [result.status_code for result in results]
+    assert [[6.0]] * 6 == [result.json()["predictions"] for result in results]
+    assert 0 == code

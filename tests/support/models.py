@@ -24,3 +24,31 @@ def save_linear_model(folder: Path, *, seed: int = 0) -> Any:
     model = LinearRegression().fit(frame, frame["a"] * 2 + frame["b"] - frame["c"] + 1)
     save_model(model, folder, input_example=frame.head(3))
     return model
+
+
+class SlowModel:
+    """A plain Python model that takes ``delay_s`` per predict call and returns the row sums (for shutdown tests)."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    def predict(self, data: Any) -> Any:
+        import time
+
+        time.sleep(self.delay_s)
+        return data.sum(axis=1).to_numpy()
+
+
+def save_slow_model(folder: Path, delay_s: float) -> None:
+    """Save a `SlowModel` with an input example of the three float columns."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from shipyard.models import save_model
+
+    frame = pd.DataFrame(np.ones((2, 3)), columns=COLUMNS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the pickle warning: this test model is ours
+        save_model(SlowModel(delay_s), folder, input_example=frame)

@@ -65,7 +65,9 @@ def handle_errors() -> Iterator[None]:
     try:
         yield
     except ShipyardError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        from rich.markup import escape
+
+        err_console.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import accounts, deployments, experiments, models, reproduce, runs, webhooks
+from shipyard.cli import accounts, deployments, experiments, models, monitoring, monitors, reproduce, runs, webhooks
 from shipyard.cli.predict import predict
 from shipyard.cli.serve import serve
 from shipyard.cli.server import server
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.command()(server)
 app.command()(serve)
 app.command()(predict)
+app.command()(monitoring.drift)
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
@@ -29,6 +30,7 @@ app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")
 app.add_typer(deployments.app, name="deployments")
+app.add_typer(monitors.app, name="monitors")
 runs.app.command("reproduce")(reproduce.reproduce)
 
 

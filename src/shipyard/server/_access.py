@@ -53,6 +53,19 @@ class Access:
         if not principal.is_admin:
             self.permissions.require(principal, "registered_model", name, needed, f"registered model '{name}'")
 
+    def deployment(self, principal: Principal, name: str, needed: Level) -> None:
+        """Require ``needed`` on a deployment."""
+        if not principal.is_admin:
+            self.permissions.require(principal, "deployment", name, needed, f"deployment '{name}'")
+
+    def monitor(self, principal: Principal, name: str, deployment: str | None, needed: Level) -> None:
+        """Require ``needed`` on the deployment a monitor watches; a data set monitor is for admins only."""
+        if principal.is_admin:
+            return
+        if deployment is None:
+            raise PermissionDenied(f"Only an admin may reach monitor '{name[:128]}': it watches a data set.")
+        self.deployment(principal, deployment, needed)
+
     def admin(self, principal: Principal, what: str) -> None:
         """Require the admin role."""
         self.permissions.require_admin(principal, what)
@@ -79,6 +92,10 @@ class Access:
     def readable_experiments(self, principal: Principal) -> Callable[[str], bool]:
         """A predicate on experiment ids: which ones the principal may see."""
         return self.permissions.readable(principal, "experiment")
+
+    def readable_deployments(self, principal: Principal) -> Callable[[str], bool]:
+        """A predicate on deployment names: which ones the principal may see."""
+        return self.permissions.readable(principal, "deployment")
 
     def readable_models(self, principal: Principal) -> Callable[[str], bool]:
         """A predicate on registered model names: which ones the principal may see."""

@@ -10,6 +10,7 @@ from shipyard.artifacts import ArtifactStore
 from shipyard.auth import AuthService, Permissions
 from shipyard.config import Settings
 from shipyard.events.webhooks import WebhookService
+from shipyard.monitoring.monitors import MonitorService
 from shipyard.registry.service import RegistryService
 from shipyard.server._access import Access
 from shipyard.server._throttle import SignInThrottle
@@ -33,6 +34,7 @@ class AppContext:
     permissions: Permissions
     access: Access
     sign_in_throttle: SignInThrottle
+    monitors: MonitorService
 
 
 def context_of(request: Request) -> AppContext:

@@ -17,6 +17,7 @@ from shipyard.config import Settings
 from shipyard.db import open_database
 from shipyard.events import WebhookDispatcher
 from shipyard.events.webhooks import WebhookService
+from shipyard.monitoring.monitors import MonitorService
 from shipyard.registry.service import RegistryService
 from shipyard.server._access import Access
 from shipyard.server._auth import AuthMiddleware
@@ -27,6 +28,7 @@ from shipyard.server._json import json_response
 from shipyard.server._throttle import SignInThrottle
 from shipyard.server.auth_api import auth_routes
 from shipyard.server.mlflow_api import mlflow_routes
+from shipyard.server.monitoring_api import monitoring_routes
 from shipyard.server.native_api import native_routes
 from shipyard.server.ui import ui_routes
 from shipyard.tracking.service import TrackingService
@@ -55,6 +57,7 @@ def build_context(settings: Settings) -> AppContext:
         permissions=permissions,
         access=Access(permissions, tracking, registry),
         sign_in_throttle=SignInThrottle(),
+        monitors=MonitorService(database, s3_endpoint_url=settings.s3_endpoint_url),
     )
 
 
@@ -127,6 +130,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         app.add_route(f"{prefix}/3.0/mlflow/server-info", _server_info, methods=["GET"])
     app.router.routes.extend(mlflow_routes())
     app.router.routes.extend(native_routes())
+    app.router.routes.extend(monitoring_routes())
     app.router.routes.extend(auth_routes())
     app.router.routes.extend(ui_routes())
     return app

@@ -6,6 +6,7 @@ from alembic import context
 
 import shipyard.auth.tables
 import shipyard.events.tables
+import shipyard.monitoring.tables
 import shipyard.registry.tables
 import shipyard.tracking.tables  # noqa: F401
 from shipyard.db._metadata import metadata

@@ -22,7 +22,7 @@ from shipyard.errors import ResourceNotFound, ShipyardError
 from shipyard.server._auth import SESSION_COOKIE
 from shipyard.server._context import AppContext, context_of
 from shipyard.server._json import json_response
-from shipyard.server.ui import _account, _login, _model_pages, _pages
+from shipyard.server.ui import _account, _login, _model_pages, _monitoring_pages, _pages
 from shipyard.server.ui._render import error_page
 from shipyard.server.ui._viewer import Viewer, csrf_matches, remember_csrf, viewer_of
 
@@ -189,6 +189,14 @@ def ui_routes() -> list[BaseRoute]:
             page(_model_pages.version_raw),
             methods=["GET"],
             name="ui_version_raw",
+        ),
+        Route("/monitoring", page(_monitoring_pages.monitors_page), methods=["GET"], name="ui_monitors"),
+        Route("/monitoring/{name}", page(_monitoring_pages.monitor_page), methods=["GET"], name="ui_monitor"),
+        Route(
+            "/monitoring/{name}/columns/{column:path}",
+            page(_monitoring_pages.column_page),
+            methods=["GET"],
+            name="ui_monitor_column",
         ),
         Route("/ui/artifacts/{run_id}/raw", page(_pages.raw_artifact), methods=["GET"], name="ui_raw_artifact"),
         Route("/ui/api/runs/{run_id}/metrics/{key:path}", metric_history, methods=["GET"], name="ui_metric_history"),

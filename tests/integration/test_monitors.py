@@ -301,3 +301,29 @@ def test_rest_routes_follow_the_deployment_grants(tmp_path: Path) -> None:
     statuses = [r.status_code for r in (refused, granted, created, outside, ran, shown, anonymous)]
     assert [403, 200, 200, 403, 200, 200, 401] == statuses, [r.text for r in (refused, created, outside, ran)]
     assert [_day(1), _day(2)] == [w["start_ms"] for w in shown.json()["windows"]]
+
+
+def test_error_rates_come_from_the_servers_counters_and_alert_like_any_metric(
+    database: Database, tmp_path: Path
+) -> None:
+    from shipyard.artifacts import open_artifact_store
+    from shipyard.serving._ops import write_ops_snapshot
+
+    uri = str(tmp_path / "log")
+    write_log(uri, days=4)
+    store = open_artifact_store(uri)
+    # one serving process, snapshots at the end of each day: day 2 fails 30 of 100 requests, the others 1
+    served, failed = 0, 0
+    for day in range(4):
+        served, failed = served + 100, failed + (30 if day == 2 else 1)
+        totals = {"1": {"requests": served, "errors": failed, "client_errors": 0}}
+        write_ops_snapshot(store, DEPLOYMENT, totals, started_ms=T0_MS - 1, now_ms=_day(day + 1) - 1)
+    rule = {"name": "errors", "rule": "metric", "metric": "error_rate", "above": 0.1}
+    monitors = MonitorService(database)
+    monitors.create(parse_spec(spec_of(uri, name="errors", alerts=[rule])), actor="alice")
+
+    monitors.run("errors", now_ms=_day(4) + 1)
+    windows = monitors.windows("errors", limit=10)
+
+    assert [0.01, 0.3, 0.01] == [round(w.ops["error_rate"], 4) for w in windows]
+    assert [(ALERT_FIRED, "errors", 2), (ALERT_RESOLVED, "errors", 3)] == _events(database)

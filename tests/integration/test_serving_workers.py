@@ -295,3 +295,28 @@ def test_shipyard_serve_finishes_predictions_in_flight_on_sigterm(tmp_path: Path
     assert [200] * 6 == [result.status_code for result in results]
     assert [[6.0]] * 6 == [result.json()["predictions"] for result in results]
     assert 0 == code
+
+
+def test_shipyard_serve_writes_request_and_error_counters_for_monitors(tmp_path: Path) -> None:
+    """Failed predictions never reach the prediction log; the ops snapshots count them per version."""
+    import httpx
+
+    from shipyard.serving._ops import error_rates, read_ops
+    from tests.support.models import save_picky_model
+    from tests.support.servers import serving_server
+
+    save_picky_model(tmp_path / "picky")
+    log = tmp_path / "log"
+    started = int(time.time() * 1000)
+    with (
+        serving_server(tmp_path / "picky", tmp_path / "serve", extra_args=("--prediction-log", str(log))) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        for a in [1.0] * 8 + [500.0] * 2:
+            client.post("/invocations", json={"dataframe_records": [{"a": a, "b": 1.0, "c": 1.0}]})
+        client.post("/invocations", content=b"{not json", headers={"Content-Type": "application/json"})
+    # stopped: the last snapshot is written on the way out
+    end = started + 600_000
+    found = error_rates(read_ops(str(log), "picky", start_ms=started - 1, end_ms=end), start_ms=0, end_ms=end)
+
+    assert {"1": {"requests": 11, "errors": 2, "client_errors": 1, "error_rate": 2 / 11}} == found["error_versions"]

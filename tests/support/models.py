@@ -52,3 +52,27 @@ def save_slow_model(folder: Path, delay_s: float) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the pickle warning: this test model is ours
         save_model(SlowModel(delay_s), folder, input_example=frame)
+
+
+class PickyModel:
+    """A plain Python model that fails on rows whose ``a`` is above 100 and answers the row sums otherwise."""
+
+    def predict(self, data: Any) -> Any:
+        if (data["a"] > 100).any():
+            raise ValueError("a is out of the range this model was trained on")
+        return data.sum(axis=1).to_numpy()
+
+
+def save_picky_model(folder: Path) -> None:
+    """Save a `PickyModel` with an input example of the three float columns."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from shipyard.models import save_model
+
+    frame = pd.DataFrame(np.ones((2, 3)), columns=COLUMNS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the pickle warning: this test model is ours
+        save_model(PickyModel(), folder, input_example=frame)

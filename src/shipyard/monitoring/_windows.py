@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from shipyard.monitoring._monitor_spec import MonitorSpec
 
-__all__ = ["WindowResult", "compute_window", "due_windows", "histograms", "ops_summary"]
+__all__ = ["WindowResult", "compute_window", "due_windows", "histograms", "ops_summary", "with_metrics"]
 
 MAX_BINS = 20
 MAX_CATEGORIES = 20
@@ -157,7 +157,7 @@ def flat_metrics(result: WindowResult) -> dict[str, float]:
     if result.drifted_share is not None:
         out["drifted_share"] = result.drifted_share
         out["drifted_columns"] = float(sum(1 for c in result.columns.values() if c.get("drifted")))
-    for key in ("requests", *(f"latency_p{p}_ms" for p in _PERCENTILES)):
+    for key in ("requests", "error_rate", "errors", "served_requests", *(f"latency_p{p}_ms" for p in _PERCENTILES)):
         value = result.ops.get(key)
         if isinstance(value, int | float):
             out[key] = float(value)
@@ -250,7 +250,7 @@ def compute_window(
     rows = len(current)
     if rows == 0 or not columns:
         result = WindowResult(rows=rows, drifted_share=None, dataset_drift=None, ops=ops)
-        return _with_metrics(result)
+        return with_metrics(result)
     ref, cur = reference[columns], current[columns]
     per_column: dict[str, Any] = {}
     error = None
@@ -279,10 +279,11 @@ def compute_window(
         ops=ops,
         error=error,
     )
-    return _with_metrics(result)
+    return with_metrics(result)
 
 
-def _with_metrics(result: WindowResult) -> WindowResult:
+def with_metrics(result: WindowResult) -> WindowResult:
+    """``result`` with its flat metrics (what metric rules read) computed from its sections."""
     return WindowResult(
         rows=result.rows,
         drifted_share=result.drifted_share,

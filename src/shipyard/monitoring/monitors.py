@@ -35,7 +35,7 @@ from shipyard.monitoring._monitor_spec import (
     load_spec,
     parse_spec,
 )
-from shipyard.monitoring._windows import WindowResult, compute_window, due_windows
+from shipyard.monitoring._windows import WindowResult, compute_window, due_windows, with_metrics
 from shipyard.monitoring.store import ALERT_FIRED, ALERT_RESOLVED, MonitorStore
 
 __all__ = [
@@ -182,7 +182,20 @@ class MonitorService:
         assert isinstance(reference, pd.DataFrame)
         data = source.window(start, end)
         columns, _missing = columns_for(source.spec, reference, data.inputs)
-        return compute_window(source.spec, reference, data.inputs, columns, log=data.log, labelled=data.labelled)
+        result = compute_window(source.spec, reference, data.inputs, columns, log=data.log, labelled=data.labelled)
+        deployment = source.spec.deployment
+        if deployment is None:
+            return result
+        from shipyard.serving._ops import error_rates, read_ops
+
+        snapshots = read_ops(
+            deployment.uri, deployment.name, start_ms=start, end_ms=end, s3_endpoint_url=self.s3_endpoint_url
+        )
+        if not snapshots:
+            return result
+        # The serving processes' own counters: requests that failed never reach the prediction log.
+        result.ops.update(error_rates(snapshots, start_ms=start, end_ms=end))
+        return with_metrics(result)
 
     def _evaluate(self, monitor: Monitor, *, now_ms: int, actor: str) -> tuple[list[Alert], list[Alert], int | None]:
         """Replay the rules over the windows newer than ``evaluated_through``; returns the transitions and the

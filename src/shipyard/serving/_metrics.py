@@ -51,6 +51,10 @@ _PREFIX = "shipyard_serving_"
 _MODEL_LABELS = ("model", "version")
 
 
+def _is_prediction(route: str) -> bool:
+    return route.endswith(("/infer", "/ModelInfer")) or route == "/invocations"
+
+
 def error_kind(status: int) -> str:
     """The ``kind`` of an error answer from its HTTP status (a model's own failure is marked by the caller)."""
     if status == 404:
@@ -112,6 +116,9 @@ class ServingMetrics:
         self._error_children: dict[tuple[str, str, str], Counter] = {}
         if batchers is not None:
             self.registry.register(BatcherCollector(batchers, model=model))
+        self.totals: dict[str, dict[str, int]] = {}
+        """Prediction requests per model version since the process started (``requests``, ``errors`` for 5xx and
+        model failures, ``client_errors`` for other 4xx): what the ops snapshots write."""
 
     def observe(self, route: str, status: int, duration_s: float, kind: str | None = None, version: str = "") -> None:
         """Record one answered request.
@@ -133,6 +140,15 @@ class ServingMetrics:
             histogram = self._duration.labels(self._model, version, route)
             self._duration_children[(version, route)] = histogram
         histogram.observe(duration_s)
+        if version and _is_prediction(route):
+            total = self.totals.get(version)
+            if total is None:
+                total = self.totals[version] = {"requests": 0, "errors": 0, "client_errors": 0}
+            total["requests"] += 1
+            if status >= 500 or kind == MODEL_ERROR:
+                total["errors"] += 1
+            elif status >= 400:
+                total["client_errors"] += 1
         if status >= 400:
             key = (version, route, kind or error_kind(status))
             errors = self._error_children.get(key)

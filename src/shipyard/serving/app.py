@@ -72,6 +72,8 @@ class ServingConfig:
         poll_interval_s: how often routes that follow an alias are re-resolved (0: never).
         prediction_log: where predictions and feedback are logged (a folder or artifact URI), or None.
         authorize: checks callers of every route but health and ``/metrics``; None serves everyone.
+        ops_interval_s: how often request and error counters per version are written beside the prediction log
+            (``ops/``), for monitors' error rates.
     """
 
     name: str
@@ -84,6 +86,7 @@ class ServingConfig:
     poll_interval_s: float = 2.0
     prediction_log: str | None = None
     authorize: Authorizer | None = None
+    ops_interval_s: float = 30.0
 
 
 @dataclass
@@ -351,6 +354,33 @@ def _bandit_weights(state: _State, spec: DeploymentSpec) -> dict[str, float] | N
     return bandit_weights(spec, str(state.config.prediction_log))
 
 
+async def _ops_snapshots(state: _State, uri: str) -> None:
+    """Every ``ops_interval_s``, write this process's request and error counters per version (and once at exit)."""
+    import asyncio
+
+    from shipyard.artifacts import open_artifact_store
+    from shipyard.serving._ops import write_ops_snapshot
+
+    store = await run_in_threadpool(open_artifact_store, uri)
+    started_ms = int(time.time() * 1000)
+    try:
+        while True:
+            await asyncio.sleep(state.config.ops_interval_s)
+            await _write_ops(store, state, started_ms, write_ops_snapshot)
+    finally:
+        await _write_ops(store, state, started_ms, write_ops_snapshot)
+
+
+async def _write_ops(store: Any, state: _State, started_ms: int, write: Any) -> None:
+    totals = {version: dict(counts) for version, counts in state.metrics.totals.items()}
+    if not totals:
+        return
+    try:
+        await run_in_threadpool(write, store, state.name, totals, started_ms=started_ms)
+    except Exception as exc:  # the artifact store being away must not stop serving
+        _log.warning("writing the ops snapshot of %r failed: %r", state.name, exc)
+
+
 async def _bandit(state: _State) -> None:
     """Every ``bandit.interval_s``, set the split to the Thompson-sampling weights (when the spec turns it on)."""
     import asyncio
@@ -495,11 +525,12 @@ def create_deployment_app(spec: DeploymentSpec, provider: ModelProvider, config:
         if config.prediction_log is not None:
             _open_logs(state, config.prediction_log)
         await runtime.start()
-        bandit = None
+        bandit = ops = None
         if state.log is not None:
             import asyncio
 
             bandit = asyncio.create_task(_bandit(state), name=f"shipyard-bandit-{spec.name}")
+            ops = asyncio.create_task(_ops_snapshots(state, str(config.prediction_log)), name="shipyard-ops")
         grpc_server = None
         if config.grpc_port is not None:
             from shipyard.serving._grpc import start_grpc_server
@@ -510,8 +541,12 @@ def create_deployment_app(spec: DeploymentSpec, provider: ModelProvider, config:
         try:
             yield
         finally:
-            if bandit is not None:
-                bandit.cancel()
+            for task in (bandit, ops):
+                if task is not None:
+                    task.cancel()
+            if ops is not None:
+                with contextlib.suppress(BaseException):
+                    await ops  # its last snapshot
             if grpc_server is not None:
                 await grpc_server.stop(grace=_GRPC_GRACE_S)  # in-flight calls finish, new ones are refused
             await runtime.stop()

@@ -128,8 +128,15 @@ def _quality_series(windows: Sequence[MonitorWindow]) -> list[tuple[str, Line]]:
 def _ops_rows(windows: Sequence[MonitorWindow]) -> list[dict[str, Any]]:
     rows = []
     for window in reversed(windows[-HEATMAP_WINDOWS:]):
+        errors = window.ops.get("error_versions") or {}
         for version, figures in sorted((window.ops.get("versions") or {}).items()):
-            rows.append({"start_ms": window.start_ms, "version": version, **figures})
+            failed = errors.get(version.removesuffix(" (shadow)")) if not version.endswith("(shadow)") else None
+            rows.append(
+                {"start_ms": window.start_ms, "version": version, "error_rate": None, "errors": None, **figures}
+            )
+            if failed:
+                rows[-1]["error_rate"] = failed.get("error_rate")
+                rows[-1]["errors"] = failed.get("errors")
     return rows
 
 
@@ -152,6 +159,7 @@ def monitor_page(ctx: AppContext, viewer: Viewer, _query: QueryParams, path: dic
         share_line=_line(times, [w.drifted_share for w in windows], label="drifted share", y_max=1.0),
         latency_line=_line(times, [w.metrics.get("latency_p95_ms") for w in windows], label="p95 latency ms"),
         traffic_line=_line(times, [w.metrics.get("requests") for w in windows], label="requests"),
+        error_line=_line(times, [w.metrics.get("error_rate") for w in windows], label="error rate", y_max=1.0),
         quality=_quality_series(windows),
         ops_rows=_ops_rows(windows),
         alerts=ctx.monitors.alerts(monitor.name, limit=100),

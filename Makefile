@@ -45,6 +45,8 @@ bench: $(STAMP)
 	$(PY) bench/auth_overhead.py $(BENCH_ARGS)
 	$(PY) bench/batch_scoring.py $(BATCH_BENCH_ARGS)
 	$(PY) bench/serving_speed.py $(SERVING_BENCH_ARGS)
+	$(PY) bench/monitoring_drift.py $(DRIFT_BENCH_ARGS)
+	$(PY) bench/monitoring_profile.py $(PROFILE_BENCH_ARGS)
 
 server: $(STAMP)
 	$(PY) -m shipyard server --host $(HOST) --port $(PORT)

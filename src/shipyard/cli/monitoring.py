@@ -7,7 +7,7 @@ set drifted, 2 on a usage error (an unknown option, a bad value for ``--preset``
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from shipyard.monitoring.entities import DriftReport
+    from shipyard.monitoring.report import ColumnData
 
 __all__ = ["drift"]
 
@@ -93,8 +94,8 @@ def drift(
         selected, numerical, categorical = _names(columns), _names(num_columns), _names(cat_columns)
         reference, current = _load(reference_path, current_path, [*selected, *numerical, *categorical], selected)
         report = _compute(
-            reference,
-            current,
+            reference_path,
+            current_path,
             preset=preset.value,
             columns=selected or None,
             numerical_columns=numerical or None,
@@ -140,22 +141,29 @@ def _require(*packages: str) -> None:
 
 def _load(
     reference_path: Path, current_path: Path, named: list[str], selected: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The two files, each read with only the columns to test, after checking that every named column exists.
+) -> tuple[ColumnData, ColumnData]:
+    """Check both files and every named column; return each file as a reader of one column (for the report's plots).
 
     As ``data_drift``: without ``--columns``, every column of the current data is tested, and one the reference
-    lacks is listed as skipped.
+    lacks is listed as skipped. The drift itself reads the files a column pair at a time (``data_drift_files``).
     """
     ref_names = _column_names(reference_path)
     cur_names = _column_names(current_path)
     named = list(dict.fromkeys(named))
     _check_columns(named, ref_names, reference_path)
     _check_columns(named, cur_names, current_path)
-    wanted = list(dict.fromkeys([*(selected or cur_names), *named]))
-    if not wanted:
+    if not [*(selected or cur_names), *named]:
         raise InvalidParameter(f"{current_path.name!r} has no columns to test.")
-    in_reference = set(ref_names)
-    return _read(reference_path, [name for name in wanted if name in in_reference]), _read(current_path, wanted)
+    return _reader(reference_path, set(ref_names)), _reader(current_path, set(cur_names))
+
+
+def _reader(path: Path, names: set[str]) -> Callable[[str], pd.Series | None]:
+    """One column of the file at a time, as a pandas series (None for a column the file lacks)."""
+
+    def read(name: str) -> pd.Series | None:
+        return _read(path, [name])[name] if name in names else None
+
+    return read
 
 
 def _check_suffix(path: Path) -> str:
@@ -226,12 +234,12 @@ def _arrow_errors(path: Path, suffix: str) -> Iterator[None]:
         raise InvalidParameter(f"Cannot read {path.name!r} as {kind}: {message}") from None
 
 
-def _compute(reference: pd.DataFrame, current: pd.DataFrame, **options: Any) -> DriftReport:
-    """``data_drift`` with a progress bar on stderr (drawn only on a terminal) while columns finish."""
+def _compute(reference: Path, current: Path, **options: Any) -> DriftReport:
+    """``data_drift_files`` with a progress bar on stderr (drawn only on a terminal) while columns finish."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from shipyard.monitoring.drift import data_drift
+    from shipyard.monitoring.drift import data_drift_files
 
     bar = Progress(
         TextColumn("drift"),
@@ -250,13 +258,13 @@ def _compute(reference: pd.DataFrame, current: pd.DataFrame, **options: Any) -> 
         bar.update(task, completed=done, total=total, description=column)
 
     with bar:
-        return data_drift(reference, current, progress=progress, **options)
+        return data_drift_files(reference, current, progress=progress, **options)
 
 
 def _outputs(
     report: DriftReport,
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
+    reference: ColumnData,
+    current: ColumnData,
     reference_path: Path,
     current_path: Path,
     report_path: Path | None,

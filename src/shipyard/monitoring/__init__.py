@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.monitoring.entities import ColumnDrift, DriftReport
 
 if TYPE_CHECKING:
-    from shipyard.monitoring.drift import data_drift
+    from shipyard.monitoring.drift import data_drift, data_drift_files
     from shipyard.monitoring.profiles import (
         Profile,
         build_reference_profile,
@@ -30,6 +30,7 @@ __all__ = [
     "build_reference_profile",
     "classification_quality",
     "data_drift",
+    "data_drift_files",
     "data_quality",
     "profile_drift",
     "profile_like",
@@ -41,6 +42,7 @@ __all__ = [
 
 _LAZY = {
     "data_drift": "shipyard.monitoring.drift",
+    "data_drift_files": "shipyard.monitoring.drift",
     "Profile": "shipyard.monitoring.profiles",
     "build_reference_profile": "shipyard.monitoring.profiles",
     "profile_drift": "shipyard.monitoring.profiles",

@@ -1,11 +1,18 @@
-"""Data drift between a reference and a current data frame: Evidently's DataDriftPreset, or the robust preset."""
+"""Data drift between a reference and a current data set: Evidently's DataDriftPreset, or the robust preset.
+
+``data_drift`` compares two pandas data frames; ``data_drift_files`` two Parquet or CSV files, read a column at a
+time so that memory holds a few columns, not both data sets.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidParameter
 from shipyard.monitoring.entities import ColumnDrift, ColumnKind, DriftReport, Preset
@@ -14,8 +21,11 @@ from shipyard.monitoring.stats.selection import Overrides
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
 
-__all__ = ["data_drift"]
+    from shipyard.monitoring.stats.columns import InferredKind
+
+__all__ = ["data_drift", "data_drift_files"]
 
 
 def data_drift(
@@ -125,10 +135,237 @@ def data_drift(
         columns=tuple(results[name] for name in kinds if name in results),
         preset=preset,
         drift_share=drift_share,
-        skipped={name: skipped[name] for name in _ordered(current, reference, skipped)},
+        skipped={name: skipped[name] for name in _ordered(current.columns, reference.columns, skipped)},
         reference_rows=len(reference),
         current_rows=len(current),
     )
+
+
+def data_drift_files(
+    reference_path: str | os.PathLike[str],
+    current_path: str | os.PathLike[str],
+    *,
+    preset: Preset = "default",
+    columns: Sequence[str] | None = None,
+    numerical_columns: Iterable[str] | None = None,
+    categorical_columns: Iterable[str] | None = None,
+    method: str | None = None,
+    num_method: str | None = None,
+    cat_method: str | None = None,
+    per_column_method: Mapping[str, str] | None = None,
+    threshold: float | None = None,
+    num_threshold: float | None = None,
+    cat_threshold: float | None = None,
+    per_column_threshold: Mapping[str, float] | None = None,
+    drift_share: float = 0.5,
+    workers: int | None = None,
+    progress: Callable[..., None] | None = None,
+) -> DriftReport:
+    """``data_drift`` on two Parquet or CSV files, reading a column at a time.
+
+    The report is the one ``data_drift(pandas.read_parquet(reference_path), pandas.read_parquet(current_path))``
+    gives, but memory holds only the columns being tested (two per worker), not both data sets. Plain columns
+    (floats, integers, booleans, strings) go from Arrow to numpy without pandas; other types are read with pandas,
+    one column at a time. A CSV file is parsed once by pyarrow (only the columns to test are kept).
+
+    Args:
+        reference_path: the reference data, a ``.parquet``, ``.pq`` or ``.csv`` file.
+        current_path: the current data, in the same formats.
+        preset: as ``data_drift``; so are every other argument.
+        columns: as ``data_drift``.
+        numerical_columns: as ``data_drift``.
+        categorical_columns: as ``data_drift``.
+        method: as ``data_drift``.
+        num_method: as ``data_drift``.
+        cat_method: as ``data_drift``.
+        per_column_method: as ``data_drift``.
+        threshold: as ``data_drift``.
+        num_threshold: as ``data_drift``.
+        cat_threshold: as ``data_drift``.
+        per_column_threshold: as ``data_drift``.
+        drift_share: as ``data_drift``.
+        workers: columns read and tested at once (default: one per core).
+        progress: called as each column finishes, with keyword arguments ``done``, ``total`` and ``column``.
+
+    Returns:
+        One result per tested column, in the current file's column order, and the skipped columns with reasons.
+
+    Raises:
+        InvalidParameter: as ``data_drift``, and a file that is missing, of another format or unreadable.
+
+    Example:
+        >>> report = data_drift_files("reference.parquet", "current.parquet")  # doctest: +SKIP
+        >>> report.dataset_drift  # doctest: +SKIP
+        False
+    """
+    if preset not in {"default", "robust"}:
+        raise InvalidParameter(f"preset={preset!r} is not a drift preset; expected 'default' or 'robust'.")
+    overrides = Overrides(
+        method=method,
+        num_method=num_method,
+        cat_method=cat_method,
+        per_column_method=per_column_method,
+        threshold=threshold,
+        num_threshold=num_threshold,
+        cat_threshold=cat_threshold,
+        per_column_threshold=per_column_threshold,
+    )
+    overrides.validate()
+    reference, current = _Source.open(Path(reference_path)), _Source.open(Path(current_path))
+    planned, skipped = _plan(reference.names, current.names, columns, numerical_columns, categorical_columns)
+    reference.keep(list(planned))
+    current.keep(list(planned))
+
+    results: dict[str, ColumnDrift] = {}
+    pool_size = max(1, min(workers or os.cpu_count() or 1, len(planned)))
+    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="drift") as pool:
+        futures: dict[Future[ColumnDrift | str], str] = {
+            pool.submit(_test_file_column, name, kind, reference, current, preset, overrides): name
+            for name, kind in planned.items()
+        }
+        for done, future in enumerate(as_completed(futures), start=1):
+            name = futures[future]
+            outcome = future.result()
+            if isinstance(outcome, str):
+                skipped[name] = outcome
+            else:
+                results[name] = outcome
+            if progress is not None:
+                progress(done=done, total=len(futures), column=name)
+
+    return DriftReport(
+        columns=tuple(results[name] for name in planned if name in results),
+        preset=preset,
+        drift_share=drift_share,
+        skipped={name: skipped[name] for name in _ordered(current.names, reference.names, skipped)},
+        reference_rows=reference.rows,
+        current_rows=current.rows,
+    )
+
+
+def _test_file_column(
+    name: str,
+    explicit: ColumnKind | None,
+    reference: _Source,
+    current: _Source,
+    preset: Preset,
+    overrides: Overrides,
+) -> ColumnDrift | str:
+    """One column read from both files and tested: its result, or the reason it was skipped."""
+    from shipyard.monitoring.stats import arrow
+    from shipyard.monitoring.stats.columns import test_categorical, test_numerical
+
+    cur = current.column(name)
+    plain = arrow.is_plain(cur, current.numpy_types.get(name))
+    inferred: InferredKind = explicit
+    reason = ""
+    if inferred is None:
+        inferred, reason = (arrow.infer_kind(cur), "") if plain else infer_kind(current.series(name))
+    if inferred is None:
+        return reason
+    if inferred == "text":
+        return TEXT_REASON
+    kind: ColumnKind = inferred
+    ref = reference.column(name)
+    try:
+        if plain and arrow.is_plain(ref, reference.numpy_types.get(name)):
+            if kind == "numerical":
+                ref_sample = arrow.sample(ref)
+                cur_sample = arrow.sample(cur)
+                if ref_sample is not None and cur_sample is not None:
+                    del ref, cur  # the samples are copies: let the Arrow columns go
+                    return test_numerical(name, ref_sample, cur_sample, preset, overrides)
+            else:
+                counts = arrow.category_counts(ref, cur)
+                if counts is not None:
+                    return test_categorical(name, counts, preset, overrides)
+        return test_column(name, kind, reference.series(name), current.series(name), preset, overrides)
+    except ColumnSkipped as exc:
+        return str(exc)
+
+
+@dataclass
+class _Source:
+    """One input file: its column names, row count and pandas dtypes, and its columns read one at a time."""
+
+    path: Path
+    names: list[str]
+    rows: int
+    numpy_types: dict[str, str] = field(default_factory=dict)
+    table: Any = None  # a CSV file, parsed once (pyarrow.Table)
+
+    SUFFIXES = (".parquet", ".pq", ".csv")
+
+    @classmethod
+    def open(cls, path: Path) -> _Source:
+        suffix = path.suffix.lower()
+        if suffix not in cls.SUFFIXES:
+            raise InvalidParameter(
+                f"Cannot read {path.name!r}: expected a {', '.join(cls.SUFFIXES)} file, got {suffix or 'no suffix'}."
+            )
+        if not path.is_file():
+            raise InvalidParameter(f"Input file {str(path)!r} does not exist or is not a file.")
+        with _read_errors(path):
+            if suffix == ".csv":
+                import pyarrow.csv as pa_csv  # type: ignore[import-untyped]  # pyarrow ships no type information
+
+                names = [str(name) for name in pa_csv.open_csv(path).schema.names]
+                return cls(path, names, rows=-1)
+            import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+            metadata = pq.ParquetFile(path).metadata
+            schema = metadata.schema.to_arrow_schema()
+        pandas = schema.pandas_metadata or {}
+        index = {name for name in pandas.get("index_columns", ()) if isinstance(name, str)}
+        names = [name for name in schema.names if name not in index and not name.startswith("__index_level_")]
+        numpy_types = {
+            str(column.get("field_name", column.get("name"))): str(column.get("numpy_type"))
+            for column in pandas.get("columns", ())
+        }
+        return cls(path, names, rows=int(metadata.num_rows), numpy_types=numpy_types)
+
+    def keep(self, names: list[str]) -> None:
+        """Parse a CSV file now, keeping only these columns (a Parquet file is read later, column by column)."""
+        if self.path.suffix.lower() != ".csv":
+            return
+        import pyarrow.csv as pa_csv
+
+        wanted = [name for name in names if name in set(self.names)]
+        with _read_errors(self.path):
+            self.table = pa_csv.read_csv(self.path, convert_options=pa_csv.ConvertOptions(include_columns=wanted))
+        self.rows = int(self.table.num_rows)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        if self.table is not None:
+            return self.table.column(name)
+        import pyarrow.parquet as pq
+
+        with _read_errors(self.path):
+            return pq.ParquetFile(self.path).read(columns=[name], use_pandas_metadata=False).column(0)
+
+    def series(self, name: str) -> pd.Series:
+        """The column as ``pandas.read_parquet`` gives it (the pandas metadata restores its dtype)."""
+        import pandas as pd
+
+        with _read_errors(self.path):
+            if self.table is not None:
+                frame: pd.DataFrame = self.table.select([name]).to_pandas()
+            else:
+                frame = pd.read_parquet(self.path, columns=[name])
+        return frame[name]
+
+
+@contextlib.contextmanager
+def _read_errors(path: Path) -> Iterator[None]:
+    """Turn pyarrow's and the file system's read errors into one-line ``InvalidParameter`` naming the file."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        message = " ".join(str(exc).split())
+        kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+        raise InvalidParameter(f"Cannot read {path.name!r} as {kind}: {message}") from None
 
 
 def _column_kinds(
@@ -139,24 +376,13 @@ def _column_kinds(
     categorical_columns: Iterable[str] | None,
 ) -> tuple[dict[str, ColumnKind], dict[str, str]]:
     """Each column to test with its kind, in the current data's order, and the columns skipped with why."""
-    explicit: dict[str, ColumnKind] = dict.fromkeys(numerical_columns or (), "numerical")
-    for name in categorical_columns or ():
-        if explicit.get(name) == "numerical":
-            raise InvalidParameter(f"Column {name!r} is listed as both numerical and categorical; expected one.")
-        explicit[name] = "categorical"
-    wanted = list(columns) if columns is not None else list(current.columns)
-    for name in [*wanted, *explicit]:
-        for frame, side in ((current, "current"), (reference, "reference")):
-            if name not in frame.columns and (columns is not None or name in explicit or side == "current"):
-                raise InvalidParameter(f"Column {name!r} is not in the {side} data; expected one of its columns.")
+    planned, skipped = _plan(
+        list(reference.columns), list(current.columns), columns, numerical_columns, categorical_columns
+    )
     kinds: dict[str, ColumnKind] = {}
-    skipped: dict[str, str] = {}
-    for name in wanted:
-        if name not in reference.columns:
-            skipped[name] = "not in the reference data"
-            continue
-        if name in explicit:
-            kinds[name] = explicit[name]
+    for name, explicit in planned.items():
+        if explicit is not None:
+            kinds[name] = explicit
             continue
         kind, reason = infer_kind(current[name])
         if kind == "text":
@@ -168,6 +394,39 @@ def _column_kinds(
     return kinds, skipped
 
 
-def _ordered(current: pd.DataFrame, reference: pd.DataFrame, names: Mapping[str, str]) -> list[str]:
-    order = {name: i for i, name in enumerate([*current.columns, *reference.columns])}
+def _plan(
+    reference_names: Sequence[str],
+    current_names: Sequence[str],
+    columns: Sequence[str] | None,
+    numerical_columns: Iterable[str] | None,
+    categorical_columns: Iterable[str] | None,
+) -> tuple[dict[str, ColumnKind | None], dict[str, str]]:
+    """The columns to test, each with the kind the caller gave it (None: to infer), and those not in the reference.
+
+    Raises:
+        InvalidParameter: a column named in two kinds, or a named column missing from either side.
+    """
+    explicit: dict[str, ColumnKind] = dict.fromkeys(numerical_columns or (), "numerical")
+    for name in categorical_columns or ():
+        if explicit.get(name) == "numerical":
+            raise InvalidParameter(f"Column {name!r} is listed as both numerical and categorical; expected one.")
+        explicit[name] = "categorical"
+    wanted = list(columns) if columns is not None else list(current_names)
+    in_reference, in_current = set(reference_names), set(current_names)
+    for name in [*wanted, *explicit]:
+        for names, side in ((in_current, "current"), (in_reference, "reference")):
+            if name not in names and (columns is not None or name in explicit or side == "current"):
+                raise InvalidParameter(f"Column {name!r} is not in the {side} data; expected one of its columns.")
+    planned: dict[str, ColumnKind | None] = {}
+    skipped: dict[str, str] = {}
+    for name in wanted:
+        if name not in in_reference:
+            skipped[name] = "not in the reference data"
+        else:
+            planned[name] = explicit.get(name)
+    return planned, skipped
+
+
+def _ordered(current: Iterable[str], reference: Iterable[str], names: Mapping[str, str]) -> list[str]:
+    order = {name: i for i, name in enumerate([*current, *reference])}
     return sorted(names, key=lambda name: order.get(name, len(order)))

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import jinja2
 import numpy as np
@@ -25,7 +25,11 @@ from shipyard.monitoring.stats.binned import sturges_edges
 from shipyard.monitoring.stats.numerical import Sample
 from shipyard.monitoring.stats.robust import MAX_QUANTILE_BINS, MIN_ROWS_PER_BIN
 
-__all__ = ["render_drift_report", "write_atomically", "write_drift_report"]
+__all__ = ["ColumnData", "render_drift_report", "write_atomically", "write_drift_report"]
+
+ColumnData: TypeAlias = pd.DataFrame | Callable[[str], pd.Series | None]
+"""A data set for the report: a data frame, or a function giving one column (None when absent), called once per
+plotted column so that a report over files holds one column pair at a time."""
 
 #: Categories drawn one by one in a categorical plot; the rest are summed into "other".
 TOP_CATEGORIES = 20
@@ -151,8 +155,8 @@ current {{ '{:,}'.format(c.current_rows) }}</td></tr>
 
 def render_drift_report(
     report: DriftReport,
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
+    reference: ColumnData,
+    current: ColumnData,
     *,
     title: str = "Data drift report",
 ) -> str:
@@ -166,9 +170,10 @@ def render_drift_report(
     "other").
 
     Args:
-        report: the result of ``data_drift``.
-        reference: the reference data the report was computed on (only the report's columns are read).
-        current: the current data.
+        report: the result of ``data_drift`` or ``data_drift_files``.
+        reference: the reference data the report was computed on (only the report's columns are read): a data
+            frame, or a function from a column name to that column (None when absent), called once per column.
+        current: the current data, in the same forms.
         title: the page's title.
 
     Returns:
@@ -194,8 +199,8 @@ def render_drift_report(
 def write_drift_report(
     path: str | os.PathLike[str],
     report: DriftReport,
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
+    reference: ColumnData,
+    current: ColumnData,
     *,
     title: str = "Data drift report",
 ) -> Path:
@@ -220,7 +225,7 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
-def _section(index: int, result: ColumnDrift, reference: pd.DataFrame, current: pd.DataFrame) -> _Section:
+def _section(index: int, result: ColumnDrift, reference: ColumnData, current: ColumnData) -> _Section:
     ref = _column(reference, result.column)
     cur = _column(current, result.column)
     if result.kind == "numerical":
@@ -241,10 +246,12 @@ def _section(index: int, result: ColumnDrift, reference: pd.DataFrame, current: 
     )
 
 
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
-    if name in frame.columns:
-        return frame[name]
-    return pd.Series([], dtype="float64")
+def _column(data: ColumnData, name: str) -> pd.Series:
+    if callable(data):
+        found: pd.Series | None = data(name)
+    else:
+        found = data[name] if name in data.columns else None
+    return pd.Series([], dtype="float64") if found is None else found
 
 
 def _missing_share(series: pd.Series) -> float:

@@ -78,3 +78,27 @@ def test_binned_counts_go_per_value_at_twenty_reference_values_with_new_current_
 def test_per_value_counts_cover_the_union_in_order() -> None:
     keys, ref_counts, cur_counts = per_value_counts(Sample.from_values([1.0, 1.0, 3.0]), Sample.from_values([2.0]))
     assert ([1.0, 2.0, 3.0], [2, 0, 1], [0, 1, 0]) == (keys.tolist(), ref_counts.tolist(), cur_counts.tolist())
+
+
+@pytest.mark.parametrize(
+    ("ref", "cur"),
+    [
+        (RNG.poisson(20, 30_000), RNG.poisson(22, 20_000)),  # integers in a narrow range: counted with bincount
+        (RNG.choice([0.5, 1.5, 4.0], 30_000), RNG.choice([0.5, 1.5, 4.0, 7.0], 20_000)),  # few floats: looked up
+    ],
+)
+def test_counted_samples_give_the_sorted_values_and_scipy_wasserstein(ref: np.ndarray, cur: np.ndarray) -> None:
+    u, v = Sample.from_values(ref), Sample.from_values(cur)
+
+    assert (u.counted, v.counted) == (True, True)
+    assert np.sort(ref).tolist() == u.values.tolist()
+    expected = stats.wasserstein_distance(ref, cur) / np.std(ref)
+    assert expected == pytest.approx(wasserstein_normed(u, v), rel=1e-12)
+
+
+def test_a_value_missing_from_the_head_falls_back_to_sorting() -> None:
+    values = np.r_[np.zeros(3000), 0.25]
+
+    sample = Sample.from_values(values)
+
+    assert (False, [0.0, 0.25]) == (sample.counted, sample.unique[0].tolist())

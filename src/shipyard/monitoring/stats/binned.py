@@ -10,8 +10,6 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats  # type: ignore[import-untyped]  # scipy ships no type hints
-from scipy.spatial import distance  # type: ignore[import-untyped]
 
 __all__ = [
     "chisquare_counts",
@@ -84,6 +82,8 @@ def kl_div(ref_shares: npt.ArrayLike, cur_shares: npt.ArrayLike) -> float:
         >>> round(kl_div([0.5, 0.5], [0.4, 0.6]), 6)
         0.020411
     """
+    from scipy import stats  # type: ignore[import-untyped]  # scipy ships no type hints; imported when used
+
     return float(stats.entropy(fill_zeroes(ref_shares), fill_zeroes(cur_shares)))
 
 
@@ -96,6 +96,8 @@ def jensenshannon(ref_shares: npt.ArrayLike, cur_shares: npt.ArrayLike) -> float
         >>> round(jensenshannon([1.0, 0.0], [0.0, 1.0]), 4)
         0.8326
     """
+    from scipy.spatial import distance  # type: ignore[import-untyped]  # imported when used (import time)
+
     ref = np.asarray(ref_shares, dtype=np.float64)
     cur = np.asarray(cur_shares, dtype=np.float64)
     return float(distance.jensenshannon(ref, cur))
@@ -122,6 +124,8 @@ def chisquare_counts(ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike) -> fl
     expected = ref * (n_cur / n_ref)
     with np.errstate(divide="ignore"):  # scipy.stats.chisquare's statistic, without its divide-by-zero warning
         statistic = float(np.sum((cur - expected) ** 2 / expected))
+    from scipy import stats
+
     return float(stats.chi2.sf(statistic, ref.size - 1))
 
 
@@ -139,6 +143,8 @@ def z_test_counts(ref_ones: int, n_ref: int, cur_ones: int, n_cur: int) -> float
     pooled = float(p_ref * n_ref + p_cur * n_cur) / (n_ref + n_cur)
     if pooled in {0.0, 1.0}:
         return 1.0
+    from scipy import stats
+
     z = (p_ref - p_cur) / np.sqrt(pooled * (1 - pooled) * (1.0 / n_ref + 1.0 / n_cur))
     return float(2 * (1 - stats.norm.cdf(np.abs(z))))
 

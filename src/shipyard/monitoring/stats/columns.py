@@ -24,7 +24,17 @@ from shipyard.monitoring.stats.selection import Overrides, is_drifted, override_
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CATEGORICAL_MAX_INT_DISTINCT", "TEXT_REASON", "ColumnSkipped", "infer_kind", "test_column"]
+__all__ = [
+    "CATEGORICAL_MAX_INT_DISTINCT",
+    "TEXT_REASON",
+    "ColumnSkipped",
+    "InferredKind",
+    "infer_kind",
+    "test_categorical",
+    "test_column",
+    "test_numerical",
+    "text_or_categorical",
+]
 
 CATEGORICAL_MAX_INT_DISTINCT = 10
 """Evidently: an integer column with at most this many distinct values is categorical."""
@@ -72,7 +82,12 @@ def infer_kind(series: pd.Series) -> tuple[InferredKind, str]:  # noqa: PLR0911 
 
 
 def _text_or_categorical(series: pd.Series) -> InferredKind:
-    return "text" if series.nunique() > 0.5 * series.count() else "categorical"
+    return text_or_categorical(int(series.nunique()), int(series.count()))
+
+
+def text_or_categorical(distinct: int, values: int) -> InferredKind:
+    """Evidently's rule for a string column: text when more than half its non-missing values are distinct."""
+    return "text" if distinct > 0.5 * values else "categorical"
 
 
 def test_column(
@@ -85,8 +100,27 @@ def test_column(
         InvalidParameter: a numerical column holds non-numbers, or the chosen test cannot test this kind.
     """
     if kind == "numerical":
-        return _numerical(name, _sample(name, reference), _sample(name, current), preset, overrides)
-    counts = CategoryCounts.from_series(reference, current)
+        return test_numerical(name, _sample(name, reference), _sample(name, current), preset, overrides)
+    return test_categorical(name, CategoryCounts.from_series(reference, current), preset, overrides)
+
+
+def test_numerical(name: str, ref: Sample, cur: Sample, preset: Preset, overrides: Overrides) -> ColumnDrift:
+    """A numerical column's test from its two cleaned samples (``test_column`` once the values are read).
+
+    Raises:
+        ColumnSkipped: a side has no value left.
+        InvalidParameter: the chosen test cannot test numerical columns.
+    """
+    return _numerical(name, ref, cur, preset, overrides)
+
+
+def test_categorical(name: str, counts: CategoryCounts, preset: Preset, overrides: Overrides) -> ColumnDrift:
+    """A categorical column's test from both sides' counts per category (``test_column`` once counted).
+
+    Raises:
+        ColumnSkipped: a side has no value left.
+        InvalidParameter: the chosen test cannot test categorical columns.
+    """
     _require_values(counts.reference_rows, counts.current_rows)
     return _categorical(name, counts, preset, overrides)
 

@@ -12,7 +12,6 @@ from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats  # type: ignore[import-untyped]  # scipy ships no type hints
 
 from shipyard.monitoring.entities import Binning
 from shipyard.monitoring.stats.binned import sturges_edges
@@ -47,18 +46,27 @@ class Sample:
 
     @classmethod
     def from_values(cls, values: npt.ArrayLike) -> Sample:
-        """Clean (``±inf`` and NaN dropped) and sort."""
+        """Clean (``±inf`` and NaN dropped) and sort.
+
+        A column with few distinct values (or integers in a narrow range) is counted per value instead, and its
+        sorted array rebuilt from the counts: the same array, without a sort of the whole column.
+        """
         array = np.asarray(values)
         if array.dtype.kind == "f":
-            array = array[np.isfinite(array)]
+            array = _finite(array.astype(np.float64, copy=False))
         elif array.dtype.kind in "iu":
             array = array.astype(np.int64, copy=False)
         elif array.dtype.kind == "b":
             array = array.astype(np.int64)
         else:
-            array = np.asarray(array, dtype=np.float64)
-            array = array[np.isfinite(array)]
-        return cls(np.sort(array))
+            array = _finite(np.asarray(array, dtype=np.float64))
+        counted = _count_values(array)
+        if counted is None:
+            return cls(np.sort(array))
+        keys, counts = counted
+        sample = cls(np.repeat(keys, counts))  # type: ignore[arg-type]  # numpy's stubs widen repeat's dtype
+        sample.__dict__["unique"] = counted  # cached_property's slot: the counts are already known
+        return sample
 
     @property
     def size(self) -> int:
@@ -78,37 +86,95 @@ class Sample:
         counts = np.diff(np.r_[starts, values.size]).astype(np.int64)
         return values[starts], counts
 
-    @property
+    @cached_property
     def distinct(self) -> int:
-        return int(self.unique[0].size)
+        if "unique" in self.__dict__ or self.values.size == 0:
+            return int(self.unique[0].size)
+        values = self.values
+        return 1 + int(np.count_nonzero(values[1:] != values[:-1]))
+
+    @property
+    def counted(self) -> bool:
+        """True when the per-value counts are known (few distinct values): tests may work on them directly."""
+        return "unique" in self.__dict__
+
+
+_HEAD = 2048
+"""Values looked at to guess whether a column has few distinct values."""
+_FEW = 64
+"""At most this many distinct values in the head: try counting per value instead of sorting."""
+
+
+def _finite(array: FloatArray) -> FloatArray:
+    finite = np.isfinite(array)
+    return array if bool(finite.all()) else array[finite]
+
+
+def _count_values(array: FloatArray | IntArray) -> tuple[FloatArray | IntArray, IntArray] | None:
+    """The distinct values (ascending) and their counts without sorting, or None when there are too many.
+
+    Integers in a range no wider than the sample are counted with ``bincount``; otherwise, when the first values
+    hold few distinct ones, every value is looked up among those (all must be found, else None).
+    """
+    if array.size < _HEAD:
+        return None
+    if array.dtype.kind in "iu":
+        low, high = int(array.min()), int(array.max())
+        if high - low < array.size:
+            counts = np.bincount(array - low)
+            present = np.flatnonzero(counts)
+            return (present + low).astype(np.int64), counts[present].astype(np.int64)
+    keys = np.unique(array[:_HEAD])
+    if keys.size > _FEW:
+        return None
+    positions = np.searchsorted(keys, array)
+    np.minimum(positions, keys.size - 1, out=positions)
+    if not bool(np.array_equal(keys[positions], array)):
+        return None
+    counts = np.bincount(positions, minlength=keys.size).astype(np.int64)
+    seen = counts > 0
+    found: FloatArray | IntArray = keys[seen]  # type: ignore[assignment]  # unique keeps the dtype
+    return found, counts[seen]
 
 
 def ks(ref: Sample, cur: Sample) -> float:
     """``scipy.stats.ks_2samp`` p-value with scipy's defaults (exact when both samples have at most 10,000 values)."""
+    from scipy import stats  # type: ignore[import-untyped]  # scipy ships no type hints; imported when used
+
     return float(stats.ks_2samp(ref.values, cur.values).pvalue)
 
 
 def wasserstein_normed(ref: Sample, cur: Sample) -> float:
     """``scipy.stats.wasserstein_distance(ref, cur) / max(std(ref), 0.001)`` (population std), from sorted samples.
 
-    Reproduces scipy's sum term for term from the already sorted samples: a linear merge replaces its argsorts and
-    searches. Within a run of equal values the merged order may differ from scipy's, but those terms are multiplied
-    by a zero gap; every other term has the same value, so the result is identical.
+    Reproduces scipy's sum term for term from the already sorted samples: a stable merge replaces its argsorts and
+    searches (numpy's stable sort merges the two sorted runs in linear time). Within a run of equal values the
+    merged order may differ from scipy's, but those terms are multiplied by a zero gap; every other term has the
+    same value. When both samples were counted per value, the sum runs over the distinct values only: the same
+    non-zero terms, in the same order.
     """
     u = ref.values.astype(np.float64, copy=False)
-    v = cur.values.astype(np.float64, copy=False)
-    positions_u = np.arange(u.size) + v.searchsorted(u, "left")
-    positions_v = np.arange(v.size) + u.searchsorted(v, "right")
-    merged = np.empty(u.size + v.size, dtype=np.float64)
-    merged[positions_u] = u
-    merged[positions_v] = v
-    from_u = np.zeros(merged.size, dtype=np.int64)
-    from_u[positions_u] = 1
-    u_below = np.cumsum(from_u[:-1])
-    u_cdf = u_below / u.size
-    v_cdf = (np.arange(1, merged.size) - u_below) / v.size
-    distance = float(np.vecdot(np.abs(u_cdf - v_cdf), np.diff(merged)))
+    if ref.counted and cur.counted and 8 * (ref.distinct + cur.distinct) <= ref.size + cur.size:
+        distance = _wasserstein_counted(ref, cur)
+    else:
+        v = cur.values.astype(np.float64, copy=False)
+        both = np.concatenate([u, v])
+        order = np.argsort(both, kind="stable")  # ties: reference values first, as scipy's searchsorted(right)
+        merged = both[order]
+        del both
+        u_below = np.cumsum(order[:-1] < u.size)
+        del order
+        u_cdf = u_below / u.size
+        v_cdf = (np.arange(1, merged.size) - u_below) / v.size
+        distance = float(np.vecdot(np.abs(u_cdf - v_cdf), np.diff(merged)))
     return distance / max(float(np.std(u)), 0.001)
+
+
+def _wasserstein_counted(ref: Sample, cur: Sample) -> float:
+    keys, ref_counts, cur_counts = per_value_counts(ref, cur)
+    u_cdf = np.cumsum(ref_counts[:-1]) / ref.size
+    v_cdf = np.cumsum(cur_counts[:-1]) / cur.size
+    return float(np.vecdot(np.abs(u_cdf - v_cdf), np.diff(keys.astype(np.float64))))
 
 
 def anderson(ref: Sample, cur: Sample) -> float:
@@ -117,6 +183,8 @@ def anderson(ref: Sample, cur: Sample) -> float:
     scipy interpolates the p-value from a table of critical values and caps it to ``[0.001, 0.25]``: scores of
     0.001 mean "at most 0.001" and 0.25 "at least 0.25". scipy's warnings about the capping are silenced.
     """
+    from scipy import stats
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = stats.anderson_ksamp([ref.values, cur.values], variant="midrank")
@@ -125,6 +193,8 @@ def anderson(ref: Sample, cur: Sample) -> float:
 
 def cramer_von_mises(ref: Sample, cur: Sample) -> float:
     """Two-sample Cramér-von Mises p-value (``scipy.stats.cramervonmises_2samp``, exact for small samples)."""
+    from scipy import stats
+
     return float(stats.cramervonmises_2samp(ref.values, cur.values).pvalue)
 
 

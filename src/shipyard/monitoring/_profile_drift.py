@@ -15,31 +15,27 @@ from shipyard.monitoring._profile_entities import (
     _OTHER,
     ColumnProfile,
     Profile,
-    ProfileKind,
     _check_same_columns,
     _check_same_layout,
     _sort_key,
 )
 from shipyard.monitoring.entities import ColumnDrift, ColumnKind, DriftReport, Preset
 from shipyard.monitoring.stats import binned
+from shipyard.monitoring.stats.selection import (
+    METHODS,
+    Overrides,
+    default_method,
+    is_drifted,
+    override_method,
+    override_threshold,
+)
 
 __all__ = ["histogram_wasserstein", "profile_drift"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-_SMALL_REFERENCE = 1000  # Evidently's switch from p-value tests to distances (non-missing reference values)
-_P_VALUE_TESTS = {"chisquare", "z"}
-_NUMERICAL_METHODS = {"wasserstein", "psi", "kl_div", "jensenshannon"}
-_CATEGORICAL_METHODS = {"psi", "kl_div", "jensenshannon", "chisquare", "z"}
-_DEFAULT_THRESHOLDS = {
-    "wasserstein": 0.1,
-    "psi": 0.1,
-    "kl_div": 0.1,
-    "jensenshannon": 0.1,
-    "chisquare": 0.05,
-    "z": 0.05,
-}
+_RAW_VALUE_TESTS = ("ks", "anderson", "cramer_von_mises")  # need the values themselves, not histograms
 
 
 def profile_drift(
@@ -95,9 +91,17 @@ def profile_drift(
     """
     if preset not in ("default", "robust"):
         raise InvalidParameter(f"Unknown preset {preset!r}: expected 'default' or 'robust'.")
+    overrides = Overrides(
+        method=method,
+        num_method=num_method,
+        cat_method=cat_method,
+        per_column_method=per_column_method,
+        threshold=threshold,
+        num_threshold=num_threshold,
+        cat_threshold=cat_threshold,
+        per_column_threshold=per_column_threshold,
+    )
     _check_same_columns(reference, current)
-    methods = per_column_method or {}
-    thresholds = per_column_threshold or {}
     results: list[ColumnDrift] = []
     skipped: dict[str, str] = {}
     for ref, cur in zip(reference.columns, current.columns, strict=True):
@@ -107,11 +111,7 @@ def profile_drift(
         if ref.count == 0 or cur.count == 0:
             skipped[ref.name] = f"no values in the {'reference' if ref.count == 0 else 'current'} data"
             continue
-        kind_method = num_method if ref.kind == "numerical" else cat_method
-        kind_threshold = num_threshold if ref.kind == "numerical" else cat_threshold
-        chosen = methods.get(ref.name, kind_method or method)
-        limit = thresholds.get(ref.name, kind_threshold if kind_threshold is not None else threshold)
-        results.append(_column_drift(ref, cur, preset, chosen, limit))
+        results.append(_column_drift(ref, cur, preset, overrides))
     return DriftReport(
         columns=tuple(results),
         preset=preset,
@@ -147,25 +147,24 @@ def histogram_wasserstein(reference: ColumnProfile, current: ColumnProfile) -> f
     return float(stats.wasserstein_distance(ref_means, cur_means, ref_counts, cur_counts))
 
 
-def _column_drift(
-    ref: ColumnProfile, cur: ColumnProfile, preset: Preset, method: str | None, threshold: float | None
-) -> ColumnDrift:
-    """One column's test on its two profiles."""
+def _column_drift(ref: ColumnProfile, cur: ColumnProfile, preset: Preset, overrides: Overrides) -> ColumnDrift:
+    """One column's test on its two profiles (the tests, thresholds and decisions of ``stats.selection``)."""
+    kind: ColumnKind = "numerical" if ref.kind == "numerical" else "categorical"
     labels, ref_counts, cur_counts = _aligned_counts(ref, cur)
     seen = (ref_counts > 0) | (cur_counts > 0)
     k = int(seen.sum())
-    small = ref.count <= _SMALL_REFERENCE
     details: dict[str, Any] = {"bins": k, "histogram": _histogram_kind(ref)}
-    if method is None:
-        method = _default_method(ref.kind, k, small, preset)
-        if ref.kind == "numerical" and k > 5 and small and preset == "default":
+    name = override_method(ref.name, kind, overrides)
+    if name is None:
+        name = _default_method(kind, k, ref.count, preset)
+        if name == "wasserstein" and default_method(kind, ref.count, k) == "ks" and preset == "default":
             details["evidently_test"] = "ks"  # KS needs raw values; the profile can only give a distance
     else:
-        _check_method(ref, method)
-    score = _score(method, ref, cur, labels, ref_counts[seen], cur_counts[seen], seen)
-    limit = _DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
-    is_p_value = method in _P_VALUE_TESTS
-    drifted = (score < limit) if is_p_value else (score >= limit)  # NaN compares false: no drift
+        _check_method(ref, kind, name)
+    method = METHODS[name]
+    score = _score(name, ref, cur, labels, ref_counts[seen], cur_counts[seen], seen)
+    given = override_threshold(ref.name, kind, overrides)
+    limit = method.threshold if given is None else given
     if ref.kind == "categorical":
         known = {value for value, _ in ref.categories}
         new = [(value, count) for value, count in cur.categories if value not in known]
@@ -173,15 +172,14 @@ def _column_drift(
         details["new_category_share"] = sum(count for _, count in new) / cur.count
     else:
         details["out_of_range_share"] = (cur.histogram[0] + cur.histogram[-1]) / cur.count
-    kind: ColumnKind = "numerical" if ref.kind == "numerical" else "categorical"
     return ColumnDrift(
         column=ref.name,
         kind=kind,
-        test=method,
+        test=name,
         score=score,
         threshold=limit,
-        drifted=bool(drifted),
-        score_is_p_value=is_p_value,
+        drifted=is_drifted(score, limit, method.comparison),
+        score_is_p_value=method.score_is_p_value,
         binning="reference_bins",
         reference_rows=ref.count,
         current_rows=cur.count,
@@ -189,13 +187,13 @@ def _column_drift(
     )
 
 
-def _default_method(kind: ProfileKind, k: int, small: bool, preset: Preset) -> str:
-    """Evidently's default test for a column (section 3), or the robust preset's."""
-    if kind == "numerical" and k > 5:
-        return "wasserstein"
-    if preset == "robust" or not small:
-        return "jensenshannon"
-    return "chisquare" if k > 2 else "z"
+def _default_method(kind: ColumnKind, k: int, reference_rows: int, preset: Preset) -> str:
+    """Evidently's default test (``stats.selection``), with Wasserstein where it would pick KS; or the robust
+    preset's: a distance, never a p-value."""
+    if preset == "robust":
+        return "wasserstein" if kind == "numerical" and k > 5 else "jensenshannon"
+    name = default_method(kind, reference_rows, k)
+    return "wasserstein" if name == "ks" else name
 
 
 def _score(
@@ -252,15 +250,14 @@ def _aligned_counts(ref: ColumnProfile, cur: ColumnProfile) -> tuple[list[Any], 
     return labels, np.asarray(ref_counts, dtype=np.int64), np.asarray(cur_counts, dtype=np.int64)
 
 
-def _check_method(column: ColumnProfile, method: str) -> None:
-    """Raise unless ``method`` may be asked for on this column's profiles."""
-    allowed = _NUMERICAL_METHODS if column.kind == "numerical" else _CATEGORICAL_METHODS
-    if method in allowed:
+def _check_method(column: ColumnProfile, kind: ColumnKind, name: str) -> None:
+    """Raise unless the test ``name`` may be asked for on this column's profiles."""
+    allowed = sorted(m.name for m in METHODS.values() if kind in m.kinds and m.name not in _RAW_VALUE_TESTS)
+    if name in allowed:
         return
-    why = " (it needs raw values; profiles hold histograms)" if method in ("ks", "anderson", "cramer_von_mises") else ""
+    why = " (it needs raw values; profiles hold histograms)" if name in _RAW_VALUE_TESTS else ""
     raise InvalidParameter(
-        f"Column {column.name!r} ({column.kind}) cannot use the test {method!r} on profiles{why}; "
-        f"expected one of {sorted(allowed)}."
+        f"Column {column.name!r} ({kind}) cannot use the test {name!r} on profiles{why}; expected one of {allowed}."
     )
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shipyard.errors import InvalidParameter
 from shipyard.monitoring.entities import ColumnDrift, ColumnKind, DriftReport, Preset
@@ -98,39 +98,28 @@ def data_drift(
         >>> report.dataset_drift
         True
     """
-    if preset not in {"default", "robust"}:
-        raise InvalidParameter(f"preset={preset!r} is not a drift preset; expected 'default' or 'robust'.")
-    overrides = Overrides(
-        method=method,
-        num_method=num_method,
-        cat_method=cat_method,
-        per_column_method=per_column_method,
-        threshold=threshold,
-        num_threshold=num_threshold,
-        cat_threshold=cat_threshold,
-        per_column_threshold=per_column_threshold,
+    overrides = _checked(
+        preset,
+        Overrides(
+            method=method,
+            num_method=num_method,
+            cat_method=cat_method,
+            per_column_method=per_column_method,
+            threshold=threshold,
+            num_threshold=num_threshold,
+            cat_threshold=cat_threshold,
+            per_column_threshold=per_column_threshold,
+        ),
     )
-    overrides.validate()
     kinds, skipped = _column_kinds(reference, current, columns, numerical_columns, categorical_columns)
 
-    results: dict[str, ColumnDrift] = {}
-    failures: dict[str, str] = {}
-    pool_size = max(1, min(workers or os.cpu_count() or 1, len(kinds)))
-    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="drift") as pool:
-        futures: dict[Future[ColumnDrift], str] = {
-            pool.submit(test_column, name, kind, reference[name], current[name], preset, overrides): name
-            for name, kind in kinds.items()
-        }
-        for done, future in enumerate(as_completed(futures), start=1):
-            name = futures[future]
-            try:
-                results[name] = future.result()
-            except ColumnSkipped as exc:
-                failures[name] = str(exc)
-            if progress is not None:
-                progress(done=done, total=len(futures), column=name)
+    def one(name: str, kind: ColumnKind) -> ColumnDrift | str:
+        try:
+            return test_column(name, kind, reference[name], current[name], preset, overrides)
+        except ColumnSkipped as exc:
+            return str(exc)
 
-    skipped.update(failures)
+    results = _each_column(one, kinds, skipped, workers, progress)
     return DriftReport(
         columns=tuple(results[name] for name in kinds if name in results),
         preset=preset,
@@ -198,41 +187,28 @@ def data_drift_files(
         >>> report.dataset_drift  # doctest: +SKIP
         False
     """
-    if preset not in {"default", "robust"}:
-        raise InvalidParameter(f"preset={preset!r} is not a drift preset; expected 'default' or 'robust'.")
-    overrides = Overrides(
-        method=method,
-        num_method=num_method,
-        cat_method=cat_method,
-        per_column_method=per_column_method,
-        threshold=threshold,
-        num_threshold=num_threshold,
-        cat_threshold=cat_threshold,
-        per_column_threshold=per_column_threshold,
+    overrides = _checked(
+        preset,
+        Overrides(
+            method=method,
+            num_method=num_method,
+            cat_method=cat_method,
+            per_column_method=per_column_method,
+            threshold=threshold,
+            num_threshold=num_threshold,
+            cat_threshold=cat_threshold,
+            per_column_threshold=per_column_threshold,
+        ),
     )
-    overrides.validate()
     reference, current = _Source.open(Path(reference_path)), _Source.open(Path(current_path))
     planned, skipped = _plan(reference.names, current.names, columns, numerical_columns, categorical_columns)
     reference.keep(list(planned))
     current.keep(list(planned))
 
-    results: dict[str, ColumnDrift] = {}
-    pool_size = max(1, min(workers or os.cpu_count() or 1, len(planned)))
-    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="drift") as pool:
-        futures: dict[Future[ColumnDrift | str], str] = {
-            pool.submit(_test_file_column, name, kind, reference, current, preset, overrides): name
-            for name, kind in planned.items()
-        }
-        for done, future in enumerate(as_completed(futures), start=1):
-            name = futures[future]
-            outcome = future.result()
-            if isinstance(outcome, str):
-                skipped[name] = outcome
-            else:
-                results[name] = outcome
-            if progress is not None:
-                progress(done=done, total=len(futures), column=name)
+    def one(name: str, kind: ColumnKind | None) -> ColumnDrift | str:
+        return _test_file_column(name, kind, reference, current, preset, overrides)
 
+    results = _each_column(one, planned, skipped, workers, progress)
     return DriftReport(
         columns=tuple(results[name] for name in planned if name in results),
         preset=preset,
@@ -430,3 +406,39 @@ def _plan(
 def _ordered(current: Iterable[str], reference: Iterable[str], names: Mapping[str, str]) -> list[str]:
     order = {name: i for i, name in enumerate([*current, *reference])}
     return sorted(names, key=lambda name: order.get(name, len(order)))
+
+
+_K = TypeVar("_K")
+
+
+def _checked(preset: str, overrides: Overrides) -> Overrides:
+    """``overrides`` once the preset and every named test are known (else ``InvalidParameter``)."""
+    if preset not in {"default", "robust"}:
+        raise InvalidParameter(f"preset={preset!r} is not a drift preset; expected 'default' or 'robust'.")
+    overrides.validate()
+    return overrides
+
+
+def _each_column(
+    test: Callable[[str, _K], ColumnDrift | str],
+    kinds: Mapping[str, _K],
+    skipped: dict[str, str],
+    workers: int | None,
+    progress: Callable[..., None] | None,
+) -> dict[str, ColumnDrift]:
+    """Run ``test`` on every column in a thread pool (numpy and scipy release the GIL); results by column, and the
+    reasons of the columns it skipped added to ``skipped``; ``progress`` is told as each column finishes."""
+    results: dict[str, ColumnDrift] = {}
+    pool_size = max(1, min(workers or os.cpu_count() or 1, len(kinds)))
+    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="drift") as pool:
+        futures = {pool.submit(test, name, kind): name for name, kind in kinds.items()}
+        for done, future in enumerate(as_completed(futures), start=1):
+            name = futures[future]
+            outcome = future.result()
+            if isinstance(outcome, str):
+                skipped[name] = outcome
+            else:
+                results[name] = outcome
+            if progress is not None:
+                progress(done=done, total=len(futures), column=name)
+    return results

@@ -14,7 +14,16 @@ from typing import Literal
 from shipyard.errors import InvalidParameter
 from shipyard.monitoring.entities import ColumnKind
 
-__all__ = ["METHODS", "Method", "Overrides", "default_method", "is_drifted", "override_threshold", "resolve"]
+__all__ = [
+    "METHODS",
+    "Method",
+    "Overrides",
+    "default_method",
+    "is_drifted",
+    "override_method",
+    "override_threshold",
+    "resolve",
+]
 
 Comparison = Literal["le", "lt", "ge"]
 
@@ -137,9 +146,7 @@ def resolve(
     Raises:
         InvalidParameter: the chosen test cannot test this column's kind (``chisquare`` on a numerical column...).
     """
-    per_column = (overrides.per_column_method or {}).get(column)
-    per_kind = overrides.num_method if kind == "numerical" else overrides.cat_method
-    name = per_column or per_kind or overrides.method
+    name = override_method(column, kind, overrides)
     automatic = name is None
     if name is None:
         name = default_method(kind, reference_rows, distinct)
@@ -151,6 +158,13 @@ def resolve(
         )
     threshold = override_threshold(column, kind, overrides)
     return method, method.threshold if threshold is None else threshold, automatic
+
+
+def override_method(column: str, kind: ColumnKind, overrides: Overrides) -> str | None:
+    """The caller's test for this column (per column, else per kind, else for all), or None."""
+    per_column = (overrides.per_column_method or {}).get(column)
+    per_kind = overrides.num_method if kind == "numerical" else overrides.cat_method
+    return per_column or per_kind or overrides.method
 
 
 def override_threshold(column: str, kind: ColumnKind, overrides: Overrides) -> float | None:

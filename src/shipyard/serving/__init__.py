@@ -7,8 +7,9 @@ The spec types load nothing heavy; the server (``create_deployment_app``, ``crea
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from shipyard._lazy import lazy_exports
 from shipyard.serving._state import ResolvedModel, Revision
 from shipyard.serving.deployment import DeploymentSpec, load_spec, parse_spec
 
@@ -39,10 +40,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shipyard.serving' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY, globals())

@@ -307,7 +307,7 @@ def test_error_rates_come_from_the_servers_counters_and_alert_like_any_metric(
     database: Database, tmp_path: Path
 ) -> None:
     from shipyard.artifacts import open_artifact_store
-    from shipyard.serving._ops import write_ops_snapshot
+    from shipyard.serving.ops import write_ops_snapshot
 
     uri = str(tmp_path / "log")
     write_log(uri, days=4)

@@ -265,32 +265,17 @@ def test_shipyard_serve_finishes_predictions_in_flight_on_sigterm(tmp_path: Path
     import httpx
 
     from tests.support.models import save_slow_model
+    from tests.support.servers import serving_server
 
     save_slow_model(tmp_path / "slow", delay_s=0.4)
-    port = free_port()
-    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path / "home")}
-    command = [sys.executable, "-m", "shipyard", "serve", str(tmp_path / "slow"), "--port", str(port)]
-    with (tmp_path / "serve.log").open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
+    with serving_server(tmp_path / "slow", tmp_path / "serve") as server:
         body = {"dataframe_records": [{"a": 1.0, "b": 2.0, "c": 3.0}]}
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            answers = [pool.submit(httpx.post, f"{url}/invocations", json=body, timeout=30) for _ in range(6)]
+            answers = [pool.submit(httpx.post, f"{server.url}/invocations", json=body, timeout=30) for _ in range(6)]
             time.sleep(0.3)
-            process.send_signal(signal.SIGTERM)
+            server.process.send_signal(signal.SIGTERM)
             results = [answer.result() for answer in answers]
-        code = process.wait(timeout=40)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        code = server.process.wait(timeout=40)
 
     assert [200] * 6 == [result.status_code for result in results]
     assert [[6.0]] * 6 == [result.json()["predictions"] for result in results]
@@ -301,7 +286,7 @@ def test_shipyard_serve_writes_request_and_error_counters_for_monitors(tmp_path:
     """Failed predictions never reach the prediction log; the ops snapshots count them per version."""
     import httpx
 
-    from shipyard.serving._ops import error_rates, read_ops
+    from shipyard.serving.ops import error_rates, read_ops
     from tests.support.models import save_picky_model
     from tests.support.servers import serving_server
 

@@ -134,7 +134,7 @@ def build_app(target: str, options: dict[str, Any]) -> Any:
     from shipyard.client import open_backend
     from shipyard.client.deployments import RegistryModels
     from shipyard.config import Settings
-    from shipyard.serving._batcher import BatchingConfig
+    from shipyard.serving import BatchingConfig
     from shipyard.serving.app import ServingConfig, create_deployment_app
 
     settings = Settings.from_env()

@@ -186,7 +186,7 @@ class MonitorService:
         deployment = source.spec.deployment
         if deployment is None:
             return result
-        from shipyard.serving._ops import error_rates, read_ops
+        from shipyard.serving.ops import error_rates, read_ops
 
         snapshots = read_ops(
             deployment.uri, deployment.name, start_ms=start, end_ms=end, s3_endpoint_url=self.s3_endpoint_url

@@ -18,7 +18,6 @@ import numpy as np
 
 from shipyard._version import __version__
 from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound, ShipyardError
-from shipyard.serving._matrix import v2_matrix
 from shipyard.serving._metrics import MODEL_ERROR
 from shipyard.serving._runtime import metadata_of
 from shipyard.serving._v2 import (
@@ -27,7 +26,6 @@ from shipyard.serving._v2 import (
     OutputTensor,
     RequestedOutput,
     prediction_to_outputs,
-    request_to_model_input,
 )
 from shipyard.serving._v2_tensors import (
     V2_TO_NUMPY,
@@ -227,9 +225,7 @@ class _Service:
         route, served = state.runtime.pick(version=request.model_version or None)
         parsed = infer_request_from_proto(request)
         signature = served.model.signature
-        data = v2_matrix(parsed.inputs, served.matrix_columns) if served.matrix_columns else None
-        if data is None:
-            data = request_to_model_input(parsed, signature)
+        data = served.v2_input(parsed)
         request_id = parsed.id or uuid.uuid4().hex
         prediction = await state.runtime.predict(route, served, data, request_id=request_id)
         outputs = _choose(prediction_to_outputs(prediction, signature.outputs if signature else None), parsed)

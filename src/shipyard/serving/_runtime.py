@@ -29,10 +29,10 @@ from typing import Any, Protocol
 from shipyard.errors import InvalidParameter, InvalidState, ResourceNotFound
 from shipyard.models import LoadedModel
 from shipyard.serving._batcher import AdaptiveBatcher, BatchingConfig
-from shipyard.serving._matrix import RowMatrix, matrix_columns
+from shipyard.serving._matrix import RowMatrix, matrix_columns, v2_matrix
 from shipyard.serving._router import Router
 from shipyard.serving._state import ResolvedModel, Revision, StateFile
-from shipyard.serving._v2 import model_metadata
+from shipyard.serving._v2 import InferRequest, model_metadata, request_to_model_input
 from shipyard.serving.deployment import DeploymentSpec
 
 __all__ = ["DeploymentRuntime", "ModelProvider", "Served", "metadata_of"]
@@ -78,6 +78,11 @@ class Served:
     @property
     def version(self) -> str:
         return self.resolved.version
+
+    def v2_input(self, request: InferRequest) -> Any:
+        """The model input of a v2 infer request: the fast path's matrix when it applies, else the general one."""
+        fast = v2_matrix(request.inputs, self.matrix_columns) if self.matrix_columns else None
+        return fast if fast is not None else request_to_model_input(request, self.model.signature)
 
     async def predict(self, data: Any) -> Any:
         """Predict ``data``: checked here, per request, then batched with other requests' checked rows."""
@@ -350,7 +355,7 @@ class DeploymentRuntime:
         """Override the spec's split (the bandit does), or go back to it with None."""
         self._weights_override = dict(weights) if weights else None
         active = self.active
-        self._active = _Active(active.revision, active.variants, active.shadow, self._router(active.revision.spec))
+        self._active = replace(active, router=self._router(active.revision.spec))
 
     def _router(self, spec: DeploymentSpec) -> Router:
         weights = {route.name: route.weight for route in spec.routes}
@@ -433,20 +438,15 @@ class DeploymentRuntime:
             with state.locked() as stored:
                 if stored and _same_serving(stored[-1], revision):
                     return stored  # another worker already recorded this very change (an alias move seen by all)
-                revisions = [*stored, revision] if not stored or stored[-1].number < revision.number else stored
-                if revisions is stored:  # another worker wrote meanwhile: renumber after it
-                    revisions = [*stored, replace(revision, number=stored[-1].number + 1)]
+                number = max(revision.number, stored[-1].number + 1) if stored else revision.number
+                revisions = [*stored, replace(revision, number=number)]  # renumbered if another worker wrote first
                 state.write(revisions)
                 return revisions
 
         self._revisions = await asyncio.to_thread(append)
         self._state_mtime_ns = state.mtime_ns()
         if self._revisions[-1].number != revision.number and self._active is not None:
-            self._active = _Active(self._revisions[-1], *self._parts(self._active))
-
-    @staticmethod
-    def _parts(active: _Active) -> tuple[dict[str, Served], Served | None, Router]:
-        return active.variants, active.shadow, active.router
+            self._active = replace(self._active, revision=self._revisions[-1])
 
     # ---- following ----------------------------------------------------------------------------------------
 

@@ -32,12 +32,12 @@ from shipyard._version import __version__
 from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound, ShipyardError
 from shipyard.models import LoadedModel
 from shipyard.serving._batcher import BatcherStats, BatchingConfig
-from shipyard.serving._matrix import invocation_matrix, v2_matrix
+from shipyard.serving._matrix import invocation_matrix
 from shipyard.serving._metrics import MODEL_ERROR, ServingMetrics
 from shipyard.serving._mlflow_scoring import parse_invocation, predictions_to_json
 from shipyard.serving._runtime import DeploymentRuntime, ModelProvider, metadata_of
 from shipyard.serving._state import ResolvedModel, StateFile
-from shipyard.serving._v2 import encode_infer_response, parse_infer_request, request_to_model_input
+from shipyard.serving._v2 import encode_infer_response, parse_infer_request
 from shipyard.serving.deployment import DeploymentSpec, RouteSpec, parse_spec
 
 __all__ = ["Authorizer", "ServingConfig", "create_deployment_app", "create_serving_app"]
@@ -227,9 +227,7 @@ async def _infer(request: Request, state: _State) -> Response:
         raise InvalidParameter("The request body is empty: send a JSON infer request with 'inputs'.")
     parsed = parse_infer_request(body, header_length=request.headers.get(_HEADER_LENGTH))
     signature = served.model.signature
-    data = v2_matrix(parsed.inputs, served.matrix_columns) if served.matrix_columns else None
-    if data is None:
-        data = request_to_model_input(parsed, signature)
+    data = served.v2_input(parsed)
     request_id = _request_id(request, parsed.id)
     prediction = await state.runtime.predict(route, served, data, request_id=request_id)
     content, headers = encode_infer_response(
@@ -255,17 +253,13 @@ async def _invocations(request: Request, state: _State) -> Response:
         fast = invocation_matrix(body, content_type, served.matrix_columns) if served.matrix_columns else None
         if fast is not None:
             prediction = await state.runtime.predict(route, served, fast, request_id=request_id)
-            return Response(
-                predictions_to_json(prediction),
-                media_type="application/json",
-                headers=_answer_headers(route, served.version, request_id),
-            )
-        signature = served.model.signature
-        parsed = parse_invocation(body, content_type, signature.inputs if signature else None)
-        if parsed.params:
-            prediction = await run_in_threadpool(served.model.predict, parsed.data, parsed.params)
         else:
-            prediction = await state.runtime.predict(route, served, parsed.data, request_id=request_id)
+            signature = served.model.signature
+            parsed = parse_invocation(body, content_type, signature.inputs if signature else None)
+            if parsed.params:
+                prediction = await run_in_threadpool(served.model.predict, parsed.data, parsed.params)
+            else:
+                prediction = await state.runtime.predict(route, served, parsed.data, request_id=request_id)
         return Response(
             predictions_to_json(prediction),
             media_type="application/json",
@@ -359,7 +353,7 @@ async def _ops_snapshots(state: _State, uri: str) -> None:
     import asyncio
 
     from shipyard.artifacts import open_artifact_store
-    from shipyard.serving._ops import write_ops_snapshot
+    from shipyard.serving.ops import write_ops_snapshot
 
     store = await run_in_threadpool(open_artifact_store, uri)
     started_ms = int(time.time() * 1000)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.artifacts import open_artifact_store
-from shipyard.serving._ops import error_rates, read_ops, write_ops_snapshot
+from shipyard.serving.ops import error_rates, read_ops, write_ops_snapshot
 
 
 def snapshot(pid: int, started_ms: int, time_ms: int, requests: int, errors: int, version: str = "1") -> dict:

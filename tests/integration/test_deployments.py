@@ -260,12 +260,7 @@ sticky: {{header: X-User-Id}}
 """,
     )
     with (
-        serving_server(
-            str(spec),
-            tmp_path,
-            extra_args=("--state-dir", str(tmp_path / "state"), "--no-prediction-log"),
-            env=registry.env,
-        ) as server,
+        deployment(registry, str(spec), tmp_path, "--no-prediction-log") as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
         per_user = {
@@ -314,12 +309,7 @@ analysis: {{metric: absolute_error, control: good, min_samples: 20}}
     )
     rng = np.random.default_rng(5)
     with (
-        serving_server(
-            str(spec),
-            tmp_path,
-            extra_args=("--state-dir", str(tmp_path / "state"), "--prediction-log", str(tmp_path / "log")),
-            env=registry.env,
-        ) as server,
+        deployment(registry, str(spec), tmp_path) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
         for i in range(200):
@@ -437,12 +427,7 @@ bandit: {{enabled: true, min_weight: 0.1, max_weight: 0.9, interval_s: 1}}
     )
     rng = np.random.default_rng(8)
     with (
-        serving_server(
-            str(spec),
-            tmp_path,
-            extra_args=("--state-dir", str(tmp_path / "state"), "--prediction-log", str(tmp_path / "log")),
-            env=registry.env,
-        ) as server,
+        deployment(registry, str(spec), tmp_path) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
         before = {route["name"]: route["share"] for route in client.get("/v1/deployment").json()["routes"]}

@@ -3,6 +3,7 @@
 from shipyard.auth.entities import ANONYMOUS, NOBODY, RESOURCE_TYPES, ApiToken, Grant, Level, Principal, User
 from shipyard.auth.permissions import Permissions
 from shipyard.auth.service import AuthService, SignIn
+from shipyard.auth.throttle import SignInThrottle
 
 __all__ = [
     "ANONYMOUS",
@@ -15,5 +16,6 @@ __all__ = [
     "Permissions",
     "Principal",
     "SignIn",
+    "SignInThrottle",
     "User",
 ]

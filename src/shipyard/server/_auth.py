@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shipyard.auth import ANONYMOUS, AuthService, Principal
 from shipyard.errors import TooManyAttempts, Unauthenticated
 from shipyard.server._errors import error_response
-from shipyard.server._throttle import SignInThrottle
+from shipyard.auth.throttle import SignInThrottle
 
 __all__ = ["SESSION_COOKIE", "AuthMiddleware", "csrf_of", "principal_of"]
 
@@ -112,7 +112,7 @@ class AuthMiddleware:
             if scheme == "basic":
                 username, password = _basic(credentials)
                 address = conn.client.host if conn.client else ""
-                wait_s = self.throttle.retry_after_s(address, username)
+                wait_s = self.throttle.reserve(address, username)
                 if wait_s:
                     raise TooManyAttempts(
                         f"Too many failed sign-ins for '{username[:64]}' from this address; try again in {wait_s} s.",
@@ -120,7 +120,6 @@ class AuthMiddleware:
                     )
                 user = await run_in_threadpool(accounts.check_password, username, password)
                 if user is None:
-                    self.throttle.failed(address, username)
                     raise Unauthenticated("Invalid username or password.")
                 self.throttle.succeeded(address, username)
                 return accounts.principal(user, "basic"), None

@@ -13,7 +13,7 @@ from shipyard.events.webhooks import WebhookService
 from shipyard.monitoring.monitors import MonitorService
 from shipyard.registry.service import RegistryService
 from shipyard.server._access import Access
-from shipyard.server._throttle import SignInThrottle
+from shipyard.auth.throttle import SignInThrottle
 from shipyard.tracking.service import TrackingService
 
 __all__ = ["AppContext", "actor_of", "context_of"]

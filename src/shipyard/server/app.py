@@ -25,7 +25,7 @@ from shipyard.server._context import AppContext
 from shipyard.server._errors import install_error_handlers
 from shipyard.server._guards import install_request_guards
 from shipyard.server._json import json_response
-from shipyard.server._throttle import SignInThrottle
+from shipyard.auth.throttle import SignInThrottle
 from shipyard.server.auth_api import auth_routes
 from shipyard.server.mlflow_api import mlflow_routes
 from shipyard.server.monitoring_api import monitoring_routes

@@ -200,14 +200,13 @@ def change_password_action(
         return _password_refused(
             ctx, viewer, f"The new password is too short: use at least {MIN_PASSWORD_CHARS} characters."
         )
-    wait_s = ctx.sign_in_throttle.retry_after_s(_ACCOUNT_PAGE_ADDRESS, username)
+    wait_s = ctx.sign_in_throttle.reserve(_ACCOUNT_PAGE_ADDRESS, username)
     if wait_s:
         message = f"Too many wrong current passwords; try again in {wait_s} seconds."
         refused = _password_refused(ctx, viewer, message, status=429)
         refused.headers["Retry-After"] = str(wait_s)
         return refused
     if ctx.accounts.check_password(username, form.get("current_password", "")) is None:
-        ctx.sign_in_throttle.failed(_ACCOUNT_PAGE_ADDRESS, username)
         return _password_refused(ctx, viewer, "The current password is wrong; the password was not changed.")
     ctx.sign_in_throttle.succeeded(_ACCOUNT_PAGE_ADDRESS, username)
     try:

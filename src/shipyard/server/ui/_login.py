@@ -36,7 +36,7 @@ def sign_in(ctx: AppContext, viewer: Viewer, form: dict[str, str], secure: bool,
     if not ctx.settings.auth:
         return RedirectResponse(target, status_code=303)
     username = form.get("username", "").strip()
-    wait_s = ctx.sign_in_throttle.retry_after_s(address, username)
+    wait_s = ctx.sign_in_throttle.reserve(address, username)
     if wait_s:
         error = f"Too many failed sign-ins for this account from your address; try again in {wait_s} seconds."
         page = render("login.html", status_code=429, viewer=viewer, next=target, username=username, error=error)
@@ -44,7 +44,6 @@ def sign_in(ctx: AppContext, viewer: Viewer, form: dict[str, str], secure: bool,
         return page
     session = ctx.accounts.sign_in(username, form.get("password", ""), ttl_s=ctx.settings.session_ttl_s)
     if session is None:
-        ctx.sign_in_throttle.failed(address, username)
         error = "Wrong username or password."
         return render("login.html", status_code=401, viewer=viewer, next=target, username=username, error=error)
     ctx.sign_in_throttle.succeeded(address, username)

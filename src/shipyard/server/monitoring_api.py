@@ -2,13 +2,14 @@
 
 A monitor follows the grants of the deployment it watches: READ to see it, EDIT to create, run or delete it. A
 monitor of a Parquet data set belongs to no deployment and only admins reach it. Every route names the level it
-needs in the table at the bottom; the routes on one monitor are checked before their handler runs.
+needs in the table at the bottom; the routes on one monitor are checked before their handler runs. The data a
+spec names is authorized by its owner as well (`shipyard.server._monitor_paths`): on create, and again on every
+run and read of windows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from shipyard.auth import Level, Principal
-from shipyard.errors import InvalidParameter, PermissionDenied, ResourceNotFound
+from shipyard.errors import InvalidParameter, ResourceNotFound
 from shipyard.monitoring.monitors import (
     Monitor,
     MonitorSpec,
@@ -30,6 +31,7 @@ from shipyard.monitoring.monitors import (
 from shipyard.server._auth import principal_of
 from shipyard.server._context import AppContext, actor_of, context_of
 from shipyard.server._json import json_response
+from shipyard.server._monitor_paths import authorize_monitor_paths
 from shipyard.server.mlflow_api._request import Fields, read_fields
 
 __all__ = ["monitoring_routes"]
@@ -47,33 +49,6 @@ def _limit(f: Fields, name: str, default: int, most: int) -> int:
     if value is None or not 0 < value <= most:
         raise InvalidParameter(f"Invalid value {value!r} for '{name}': expected an integer in 1..{most}.")
     return value
-
-
-def _inside(uri: str, root: str) -> bool:
-    """Whether ``uri`` lies inside the artifact root ``root`` (a folder or an ``s3://`` prefix)."""
-    if ".." in uri.replace("\\", "/").split("/"):
-        return False
-    if root.startswith("s3://") or uri.startswith("s3://"):
-        return uri.rstrip("/") == root.rstrip("/") or uri.startswith(root.rstrip("/") + "/")
-    if "://" in uri.removeprefix("file://"):
-        return False
-    base = Path(root.removeprefix("file://")).resolve()
-    return Path(uri.removeprefix("file://")).resolve().is_relative_to(base)
-
-
-def _check_locations(ctx: AppContext, principal: Principal, spec: MonitorSpec) -> None:
-    """Non-admins may point a monitor only inside the server's artifact root: a monitor reads what it names
-    with the server's own access, so anywhere else would let a caller read the server's files."""
-    if principal.is_admin:
-        return
-    root = ctx.settings.resolved_artifacts_uri
-    named = [spec.deployment.uri if spec.deployment else None, spec.reference.path]
-    for uri in (u for u in named if u is not None):
-        if not _inside(uri, root):
-            raise PermissionDenied(
-                f"Only an admin may point a monitor at {uri[:200]!r}: other users may use locations under the "
-                "server's artifact root only."
-            )
 
 
 def _spec_of(f: Fields) -> MonitorSpec:
@@ -99,7 +74,7 @@ def create_monitor(ctx: AppContext, principal: Principal, f: Fields) -> dict[str
     spec = _spec_of(f)
     replace = f.boolean("replace")
     ctx.access.monitor(principal, spec.name, spec.deployment_name, Level.EDIT)
-    _check_locations(ctx, principal, spec)
+    authorize_monitor_paths(ctx, principal, spec)
     if replace:
         try:
             existing = ctx.monitors.get(spec.name)
@@ -111,8 +86,13 @@ def create_monitor(ctx: AppContext, principal: Principal, f: Fields) -> dict[str
     return {"monitor": monitor_to_json(ctx.monitors.create(spec, actor=actor, replace=replace))}
 
 
-def get_monitor(ctx: AppContext, _p: Principal, f: Fields, monitor: Monitor) -> dict[str, Any]:
-    """The monitor, its newest windows (``windows``, default 500) and alerts."""
+def get_monitor(ctx: AppContext, principal: Principal, f: Fields, monitor: Monitor) -> dict[str, Any]:
+    """The monitor, its newest windows (``windows``, default 500) and alerts.
+
+    The windows hold what the monitor read (histograms, categories): the caller must be allowed to read its data
+    too, checked again here because a stored spec may predate that rule.
+    """
+    authorize_monitor_paths(ctx, principal, monitor.spec, stored=True)
     windows = ctx.monitors.windows(monitor.name, limit=_limit(f, "windows", 500, _MAX_WINDOWS))
     return {
         "monitor": monitor_to_json(monitor),
@@ -128,7 +108,8 @@ def list_alerts(ctx: AppContext, _p: Principal, f: Fields, monitor: Monitor) -> 
 
 
 def run_monitor(ctx: AppContext, principal: Principal, f: Fields, monitor: Monitor) -> dict[str, Any]:
-    """Compute the windows due and evaluate the rules now (or as of ``now_ms``)."""
+    """Compute the windows due and evaluate the rules now (or as of ``now_ms``), reading only what the caller may."""
+    authorize_monitor_paths(ctx, principal, monitor.spec, stored=True)
     actor = principal.username or f.actor or "anonymous"
     return {"run": run_to_json(ctx.monitors.run(monitor.name, now_ms=f.integer("now_ms"), actor=actor))}
 

@@ -21,6 +21,7 @@ from shipyard.auth import Level
 from shipyard.errors import InvalidParameter, ResourceNotFound
 from shipyard.monitoring.monitors import Monitor, MonitorWindow, describe
 from shipyard.server._context import AppContext
+from shipyard.server._monitor_paths import authorize_monitor_paths
 from shipyard.server.ui._render import fmt_number, fmt_time, render
 from shipyard.server.ui._viewer import Viewer
 
@@ -93,8 +94,10 @@ def _heat(column: dict[str, Any] | None) -> tuple[str, str]:
 
 
 def _readable(ctx: AppContext, viewer: Viewer, name: str) -> Monitor:
+    """The monitor, if the viewer may read its deployment and the data its windows were computed from."""
     monitor = ctx.monitors.get(name)
     ctx.access.monitor(viewer.principal, monitor.name, monitor.deployment, Level.READ)
+    authorize_monitor_paths(ctx, viewer.principal, monitor.spec, stored=True)
     return monitor
 
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from shipyard._ids import canonical_experiment_id
+from shipyard._visibility import EVERYTHING, Visible
 from shipyard.auth._audit import audit
 from shipyard.auth.entities import RESOURCE_TYPES, Grant, Level, Principal
 from shipyard.auth.tables import permissions, users
 from shipyard.db import Database
 from shipyard.errors import InvalidParameter, PermissionDenied, ResourceNotFound
 
-__all__ = ["Permissions"]
+__all__ = ["Permissions", "resource_key"]
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Permissions:
 
     def level(self, principal: Principal, resource_type: str, resource_id: str) -> Level:
         """The principal's effective level on one resource."""
+        resource_id = resource_key(resource_type, resource_id)
         if principal.is_admin:
             return Level.MANAGE
         with self.database.read() as conn:
@@ -52,7 +55,12 @@ class Permissions:
 
         Args:
             what: the resource as the message should name it (``"experiment '3'"``).
+
+        Raises:
+            InvalidParameter: an experiment id in any spelling but ASCII digits (see `resource_key`), even for
+                an admin, so a request never means one experiment to the check and another to the store.
         """
+        resource_id = resource_key(resource_type, resource_id)
         if principal.is_admin:
             return
         if self.level(principal, resource_type, resource_id) < needed:
@@ -66,7 +74,10 @@ class Permissions:
             raise PermissionDenied(f"Only an admin may {what}.")
 
     def readable(self, principal: Principal, resource_type: str) -> Callable[[str], bool]:
-        """A predicate on resource ids: whether the principal may read each one (one query, for searches)."""
+        """A predicate on resource ids: whether the principal may read each one (one query, for searches).
+
+        Ids are compared as stored and as the store writes them (experiment ids are canonical, see `resource_key`).
+        """
         if principal.is_admin:
             return lambda _rid: True
         with self.database.read() as conn:
@@ -81,9 +92,52 @@ class Permissions:
         default = self.default_level
         return lambda rid: grants.get(rid, default) >= Level.READ
 
+    def visible(self, principal: Principal, resource_type: str) -> Visible:
+        """Which resources of one type the principal may read, for the stores to filter listings in SQL (one query).
+
+        With a default level of READ, everything but the explicit denials; with NO_PERMISSIONS, only what the
+        principal was granted READ or more on. Admins see everything.
+        """
+        if principal.is_admin:
+            return EVERYTHING
+        with self.database.read() as conn:
+            rows = conn.execute(
+                select(permissions.c.resource_id, permissions.c.level).where(
+                    permissions.c.username == principal.username, permissions.c.resource_type == resource_type
+                )
+            ).all()
+        if self.default_level >= Level.READ:
+            return Visible(allowed=None, denied=frozenset(r.resource_id for r in rows if r.level < Level.READ))
+        return Visible(allowed=frozenset(r.resource_id for r in rows if r.level >= Level.READ))
+
+    def levels(self, principal: Principal, resource_type: str, resource_ids: Sequence[str]) -> dict[str, Level]:
+        """The principal's effective level on each of several resources, in one query (keyed by id as given).
+
+        Callers bound ``resource_ids`` (a search's ``experiment_ids`` are at most a thousand).
+
+        Raises:
+            InvalidParameter: an experiment id in a spelling other than ASCII digits (see `resource_key`).
+        """
+        keys = {rid: resource_key(resource_type, rid) for rid in resource_ids}
+        if principal.is_admin:
+            return dict.fromkeys(keys, Level.MANAGE)
+        with self.database.read() as conn:
+            found = {
+                row.resource_id: Level(row.level)
+                for row in conn.execute(
+                    select(permissions.c.resource_id, permissions.c.level).where(
+                        permissions.c.username == principal.username,
+                        permissions.c.resource_type == resource_type,
+                        permissions.c.resource_id.in_(sorted(set(keys.values()))),
+                    )
+                )
+            }
+        return {rid: found.get(key, self.default_level) for rid, key in keys.items()}
+
     def grants(self, resource_type: str, resource_id: str) -> list[Grant]:
         """Every explicit grant on one resource, by username."""
         _check_type(resource_type)
+        resource_id = resource_key(resource_type, resource_id)
         with self.database.read() as conn:
             rows = conn.execute(
                 select(permissions)
@@ -106,10 +160,11 @@ class Permissions:
         """Set ``username``'s level on a resource (replacing any earlier grant); recorded as an event.
 
         Raises:
-            InvalidParameter: an unknown resource type.
+            InvalidParameter: an unknown resource type, or an experiment id that is not ASCII digits.
             ResourceNotFound: no such user.
         """
         _check_type(resource_type)
+        resource_id = resource_key(resource_type, resource_id)
         with self.database.write() as conn:
             if conn.execute(select(users.c.username).where(users.c.username == username)).first() is None:
                 raise ResourceNotFound(f"User '{username}' does not exist.")
@@ -119,12 +174,14 @@ class Permissions:
         """Give the user who created a resource ``MANAGE`` on it (nothing when authentication is off)."""
         if principal.username is None:
             return
+        resource_id = resource_key(resource_type, resource_id)
         with self.database.write() as conn:
             self._grant(conn, resource_type, resource_id, principal.username, Level.MANAGE, principal.username)
 
     def revoke(self, resource_type: str, resource_id: str, username: str, *, actor: str | None) -> None:
         """Remove a user's grant (they fall back to the default level); recorded as an event."""
         _check_type(resource_type)
+        resource_id = resource_key(resource_type, resource_id)
         with self.database.write() as conn:
             before = _current(conn, resource_type, resource_id, username)
             if before is None:
@@ -143,6 +200,7 @@ class Permissions:
 
     def forget_resource(self, resource_type: str, resource_id: str) -> None:
         """Drop every grant on a deleted resource, so a new one with the same name starts clean."""
+        resource_id = resource_key(resource_type, resource_id)
         with self.database.write() as conn:
             conn.execute(
                 delete(permissions).where(
@@ -165,6 +223,21 @@ class Permissions:
         else:
             conn.execute(update(permissions).where(_key(resource_type, resource_id, username)).values(level=int(level)))
         _audit(conn, "permission.granted", resource_type, resource_id, username, actor, before, level)
+
+
+def resource_key(resource_type: str, resource_id: str) -> str:
+    """The key grants on a resource are stored under: experiment ids in their canonical spelling (``"02"`` is
+    ``"2"``), other names as given.
+
+    The tracking store reads ``"02"`` as experiment 2, so a grant keyed by the string as sent would let one
+    experiment have several keys, and a denial on one be passed with another.
+
+    Raises:
+        InvalidParameter: an experiment id that is not ASCII digits (``" 2"``, ``"+2"``, ``"0_2"``, ``"٢"``).
+    """
+    if resource_type == "experiment":
+        return canonical_experiment_id(resource_id, "experiment id")
+    return resource_id
 
 
 def _check_type(resource_type: str) -> None:

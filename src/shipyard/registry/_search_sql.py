@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Select, exists, select
 
+from shipyard._visibility import EVERYTHING, Visible
 from shipyard.errors import InvalidParameter
 from shipyard.registry.tables import (
     logged_model_params,
@@ -19,7 +20,7 @@ from shipyard.registry.tables import (
     registered_models,
 )
 from shipyard.tracking._search_scanner import EQ, IS_NOT_NULL, IS_NULL, LIST_OPS, NE, STRING_OPS
-from shipyard.tracking._search_sql import _sortable, _string_condition, _value_condition
+from shipyard.tracking._search_sql import _sortable, _string_condition, _value_condition, visible_condition
 from shipyard.tracking.search import (
     Comparison,
     EntitySchema,
@@ -152,11 +153,20 @@ def _order(columns: dict[str, Any], entity: str, keys: Sequence[OrderKey]) -> li
 
 
 def registered_models_query(
-    comparisons: Sequence[Comparison], order_keys: Sequence[OrderKey], offset: int, limit: int
+    comparisons: Sequence[Comparison],
+    order_keys: Sequence[OrderKey],
+    offset: int,
+    limit: int,
+    *,
+    visible: Visible = EVERYTHING,
 ) -> Select[Any]:
-    """The model keys of registered models matching a parsed filter, in order, one page."""
+    """The model keys of registered models matching a parsed filter, in order, one page.
+
+    Models outside ``visible`` are left out by the query itself, before the page is cut.
+    """
     owner = [(registered_model_tags.c.model_key, registered_models.c.model_key)]
     filters, comparisons = _without_prompts(registered_model_tags, owner, comparisons)
+    filters += visible_condition(registered_models.c.name, visible)
     for c in comparisons:
         if c.kind is Kind.TAG:
             filters.append(_keyed(registered_model_tags, owner, c))
@@ -168,14 +178,23 @@ def registered_models_query(
 
 
 def model_versions_query(
-    comparisons: Sequence[Comparison], order_keys: Sequence[OrderKey], offset: int, limit: int
+    comparisons: Sequence[Comparison],
+    order_keys: Sequence[OrderKey],
+    offset: int,
+    limit: int,
+    *,
+    visible: Visible = EVERYTHING,
 ) -> Select[Any]:
-    """``(model_key, version)`` of model versions matching a parsed filter, in order, one page."""
+    """``(model_key, version)`` of model versions matching a parsed filter, in order, one page.
+
+    Versions of models outside ``visible`` are left out by the query itself, before the page is cut.
+    """
     owner = [
         (model_version_tags.c.model_key, model_versions.c.model_key),
         (model_version_tags.c.version, model_versions.c.version),
     ]
     filters, comparisons = _without_prompts(model_version_tags, owner, comparisons)
+    filters += visible_condition(registered_models.c.name, visible)
     for c in comparisons:
         if c.kind is Kind.TAG:
             filters.append(_keyed(model_version_tags, owner, c))
@@ -207,9 +226,16 @@ def logged_models_query(
     lifecycle_stages: Sequence[str],
     offset: int,
     limit: int,
+    *,
+    visible: Visible = EVERYTHING,
 ) -> Select[Any]:
-    """Model ids of logged models in the experiments matching a parsed filter, in order, one page."""
+    """Model ids of logged models in the experiments matching a parsed filter, in order, one page.
+
+    No ``experiment_ids`` searches every experiment in ``visible``; logged models of others are left out by
+    the query itself, before the page is cut.
+    """
     filters: list[ColumnElement[bool]] = [logged_models.c.lifecycle_stage.in_(list(lifecycle_stages))]
+    filters += visible_condition(logged_models.c.experiment_id, visible)
     if experiment_ids:
         filters.append(logged_models.c.experiment_id.in_(list(experiment_ids)))
     for c in comparisons:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from shipyard._visibility import EVERYTHING, Visible
 from shipyard.db import Database
 from shipyard.errors import InvalidParameter, ModelNotFound, RunNotFound
 from shipyard.registry._search_sql import LOGGED_MODEL_SEARCH, logged_models_query
@@ -176,12 +177,16 @@ class LoggedModelStore:
         max_results: int,
         page_token: str | None,
         view_type: ViewType = ViewType.ACTIVE_ONLY,
+        *,
+        visible: Visible = EVERYTHING,
     ) -> tuple[list[LoggedModel], str | None]:
-        """Logged models of the experiments matching the filter, one page at a time."""
+        """Logged models of the experiments matching the filter, one page at a time (only in ``visible`` ones)."""
         comparisons = search.parse_filter(filter_string, LOGGED_MODEL_SEARCH)
         order_keys = search.parse_order_by(list(order_by), LOGGED_MODEL_SEARCH)
         offset = search.decode_page_token(page_token)
-        query = logged_models_query(experiment_ids, comparisons, order_keys, view_type.stages, offset, max_results + 1)
+        query = logged_models_query(
+            experiment_ids, comparisons, order_keys, view_type.stages, offset, max_results + 1, visible=visible
+        )
         with self.db.read() as conn:
             ids = list(conn.execute(query).scalars())
             page = self._load(conn, ids[:max_results])

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from shipyard._visibility import EVERYTHING, Visible
 from shipyard.db import Database
 from shipyard.errors import InvalidParameter, ModelVersionNotFound
 from shipyard.events import Event, EventStore
@@ -29,7 +30,7 @@ from shipyard.registry.validation import (
     check_version_source,
 )
 from shipyard.tracking.entities import ViewType
-from shipyard.tracking.service import TrackingService
+from shipyard.tracking.service import TrackingService, check_experiment_ids
 
 __all__ = ["CARD_PREFIX", "EVALUATION_PREFIX", "RegistryService", "ResolvedModel"]
 
@@ -164,17 +165,26 @@ class RegistryService:
         order_by: Sequence[str] = (),
         max_results: int = 100,
         page_token: str | None = None,
+        *,
+        visible: Visible = EVERYTHING,
     ) -> tuple[list[LoggedModel], str | None]:
-        """Logged models of experiments matching MLflow's filter grammar."""
+        """Logged models of experiments matching MLflow's filter grammar.
+
+        Args:
+            experiment_ids: the experiments to search (at most ``MAX_SEARCHED_EXPERIMENTS``); none searches all.
+            visible: the experiments the caller may see; logged models of others are never listed.
+        """
         ids = []
-        for e in experiment_ids:
+        for e in check_experiment_ids(experiment_ids):
             try:
                 ids.append(int(e))
             except ValueError:
                 raise InvalidParameter(f"Invalid experiment id {e!r}: expected an integer.") from None
         if not 0 < max_results <= 10_000:
             raise InvalidParameter(f"max_results must be between 1 and 10000, got {max_results}.")
-        return self.logged.search(ids, filter_string, order_by, max_results, page_token, ViewType.ACTIVE_ONLY)
+        return self.logged.search(
+            ids, filter_string, order_by, max_results, page_token, ViewType.ACTIVE_ONLY, visible=visible
+        )
 
     def log_outputs(self, run_id: str, outputs: Sequence[tuple[str, int]]) -> None:
         """Link logged models to the run that produced them."""
@@ -245,13 +255,19 @@ class RegistryService:
         order_by: Sequence[str] = (),
         max_results: int = 100,
         page_token: str | None = None,
+        *,
+        visible: Visible = EVERYTHING,
     ) -> tuple[list[RegisteredModel], str | None]:
-        """Registered models matching MLflow's filter grammar (``name LIKE 'churn%'``, ``tags.team = 'x'``)."""
+        """Registered models matching MLflow's filter grammar (``name LIKE 'churn%'``, ``tags.team = 'x'``).
+
+        Args:
+            visible: the models the caller may see (by name); others are left out before the page is cut.
+        """
         if not 0 < max_results <= MAX_REGISTERED_MODELS:
             raise InvalidParameter(
                 f"Invalid value for max_results. It must be at most {MAX_REGISTERED_MODELS}, but got {max_results}"
             )
-        return self.store.search_registered_models(filter_string, order_by, max_results, page_token)
+        return self.store.search_registered_models(filter_string, order_by, max_results, page_token, visible=visible)
 
     def get_latest_versions(self, name: str, stages: Sequence[str] = ()) -> list[ModelVersion]:
         """The newest version in each stage (deprecated in MLflow, still used)."""
@@ -389,13 +405,20 @@ class RegistryService:
         order_by: Sequence[str] = (),
         max_results: int = 10_000,
         page_token: str | None = None,
+        *,
+        visible: Visible = EVERYTHING,
     ) -> tuple[list[ModelVersion], str | None]:
-        """Model versions matching MLflow's filter grammar (``name = 'churn'``, ``run_id = '…'``)."""
+        """Model versions matching MLflow's filter grammar (``name = 'churn'``, ``run_id = '…'``).
+
+        Args:
+            visible: the models the caller may see (by name); versions of others are left out before the page
+                is cut.
+        """
         if not 0 < max_results <= MAX_MODEL_VERSIONS:
             raise InvalidParameter(
                 f"Invalid value for max_results. It must be at most {MAX_MODEL_VERSIONS}, but got {max_results}"
             )
-        return self.store.search_model_versions(filter_string, order_by, max_results, page_token)
+        return self.store.search_model_versions(filter_string, order_by, max_results, page_token, visible=visible)
 
     def get_download_uri(self, name: str, version: str | int) -> str:
         """Where a version's files are (what the MLflow client downloads)."""

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Table, and_, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
+from shipyard._visibility import EVERYTHING, Visible
 from shipyard.db import Database
 from shipyard.errors import ModelNotFound, ModelVersionNotFound, ResourceAlreadyExists
 from shipyard.events import NewEvent, record_event
@@ -283,9 +284,15 @@ class RegistryStore:
                 self._event(conn, change, "registered_model_tag.deleted", name, key, tag=key_, **{"from": old})
 
     def search_registered_models(
-        self, filter_string: str | None, order_by: Sequence[str], max_results: int, page_token: str | None
+        self,
+        filter_string: str | None,
+        order_by: Sequence[str],
+        max_results: int,
+        page_token: str | None,
+        *,
+        visible: Visible = EVERYTHING,
     ) -> tuple[list[RegisteredModel], str | None]:
-        """Registered models matching MLflow's filter grammar, one page at a time."""
+        """Registered models matching MLflow's filter grammar, one page at a time (only those in ``visible``)."""
         comparisons = search.parse_filter(filter_string, search.REGISTERED_MODEL_SEARCH)
         order_keys = search.parse_order_by(list(order_by), search.REGISTERED_MODEL_SEARCH)
         offset = search.decode_page_token(page_token)
@@ -293,7 +300,7 @@ class RegistryStore:
             keys = [
                 int(k)
                 for k in conn.execute(
-                    registered_models_query(comparisons, order_keys, offset, max_results + 1)
+                    registered_models_query(comparisons, order_keys, offset, max_results + 1, visible=visible)
                 ).scalars()
             ]
             page = self._models(conn, keys[:max_results])
@@ -513,16 +520,24 @@ class RegistryStore:
                 )
 
     def search_model_versions(
-        self, filter_string: str | None, order_by: Sequence[str], max_results: int, page_token: str | None
+        self,
+        filter_string: str | None,
+        order_by: Sequence[str],
+        max_results: int,
+        page_token: str | None,
+        *,
+        visible: Visible = EVERYTHING,
     ) -> tuple[list[ModelVersion], str | None]:
-        """Model versions matching MLflow's filter grammar, one page at a time."""
+        """Model versions matching MLflow's filter grammar, one page at a time (only of models in ``visible``)."""
         comparisons = search.parse_filter(filter_string, search.MODEL_VERSION_SEARCH)
         order_keys = search.parse_order_by(list(order_by), search.MODEL_VERSION_SEARCH)
         offset = search.decode_page_token(page_token)
         with self.db.read() as conn:
             pairs = [
                 (int(k), int(v))
-                for k, v in conn.execute(model_versions_query(comparisons, order_keys, offset, max_results + 1))
+                for k, v in conn.execute(
+                    model_versions_query(comparisons, order_keys, offset, max_results + 1, visible=visible)
+                )
             ]
             page = self._versions(conn, pairs[:max_results])
         return page, (search.encode_page_token(offset + max_results) if len(pairs) > max_results else None)

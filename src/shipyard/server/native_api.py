@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from shipyard.auth import Level
 from shipyard.errors import InvalidParameter
-from shipyard.registry.lineage import model_lineage
+from shipyard.registry.lineage import ModelLineage, model_lineage
 from shipyard.server._auth import principal_of
 from shipyard.server._cards import version_card
 from shipyard.server._context import context_of
@@ -48,19 +48,27 @@ async def history(request: Request) -> Response:
     return json_response({"events": [event_to_json(e) for e in events]})
 
 
+def _version_lineage(request: Request) -> ModelLineage:
+    """The lineage of the version in the path, once the caller may read what it shows (see `Access.version_files`).
+
+    Its run's params and metrics and its MLmodel come from wherever the version points, which READ on the
+    registered model alone does not cover.
+    """
+    ctx = context_of(request)
+    found = model_lineage(ctx.registry, request.path_params["name"], request.path_params["version"])
+    ctx.access.version_files(principal_of(request), found.version)
+    return found
+
+
 async def lineage(request: Request) -> Response:
     """``GET /api/v1/models/{name}/versions/{version}/lineage``: run, params, metrics, code, environment, data."""
-    ctx = context_of(request)
     await _readable(request)
-    found = await run_in_threadpool(
-        model_lineage, ctx.registry, request.path_params["name"], request.path_params["version"]
-    )
+    found = await run_in_threadpool(_version_lineage, request)
     return json_response({"lineage": lineage_to_json(found)})
 
 
 def _card(request: Request) -> str:
-    ctx = context_of(request)
-    return version_card(ctx, model_lineage(ctx.registry, request.path_params["name"], request.path_params["version"]))
+    return version_card(context_of(request), _version_lineage(request))
 
 
 async def card(request: Request) -> Response:

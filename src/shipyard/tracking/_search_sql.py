@@ -39,9 +39,11 @@ from sqlalchemy import (
     ColumnElement,
     Double,
     FromClause,
+    Integer,
     Select,
     String,
     and_,
+    bindparam,
     case,
     exists,
     false,
@@ -54,6 +56,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from shipyard._ids import canonical_experiment_id
+from shipyard._visibility import EVERYTHING, Visible
 from shipyard.errors import InvalidParameter
 from shipyard.tracking._search_scanner import EQ, GE, GT, ILIKE, IN, IS_NOT_NULL, IS_NULL, LE, LIKE, LT, NE, NOT_IN
 from shipyard.tracking.search import Comparison, Kind, OrderKey, Value
@@ -68,7 +72,7 @@ from shipyard.tracking.tables import (
     tags,
 )
 
-__all__ = ["experiments_query", "runs_query"]
+__all__ = ["experiments_query", "runs_query", "visible_condition"]
 
 DATASET_CONTEXT_KEY = "mlflow.data.context"
 
@@ -325,6 +329,59 @@ def _dataset_condition(comparison: Comparison) -> ColumnElement[bool]:
     )
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Visibility: the caller's permissions, applied inside the query so pages are cut from visible rows only
+
+
+def _integer_ids(values: frozenset[str], *, canonical_only: bool) -> list[int]:
+    """The ids an integer column can match; ``canonical_only`` drops other spellings ("02") instead of reading them.
+
+    An allow-list keeps only canonical ids (a grant on "02" opens nothing), a deny-list reads every digit
+    spelling (a denial on "02" still hides experiment 2): both fail closed. Ids that are not ASCII digits
+    name no row and are dropped.
+    """
+    out = set()
+    for value in values:
+        try:
+            canonical = canonical_experiment_id(value)
+        except InvalidParameter:
+            continue
+        if not (canonical_only and canonical != value):
+            out.add(int(canonical))
+    return sorted(out)
+
+
+def _in_list(column: ColumnElement[Any], values: Sequence[str] | Sequence[int]) -> ColumnElement[bool]:
+    if values and isinstance(values[0], int):
+        # Integers are rendered inline: a user with many grants must not run into the bind-parameter limit.
+        return column.in_(bindparam("visible_ids", list(values), expanding=True, literal_execute=True, unique=True))
+    return column.in_(list(values))
+
+
+def visible_condition(column: ColumnElement[Any], visible: Visible = EVERYTHING) -> list[ColumnElement[bool]]:
+    """The WHERE conditions that keep only the rows whose ``column`` (an id or a name) the caller may see.
+
+    Args:
+        column: the column holding the resource id: an integer experiment id, or a model or deployment name.
+        visible: the caller's visibility (built by the permission layer); the default lets everything through.
+
+    Returns:
+        Conditions to AND into the query (none when everything is visible).
+    """
+    if visible.unrestricted:
+        return []
+    integer = isinstance(column.type, Integer)
+    where: list[ColumnElement[bool]] = []
+    if visible.allowed is not None:
+        allowed = _integer_ids(visible.allowed, canonical_only=True) if integer else sorted(visible.allowed)
+        where.append(_in_list(column, allowed) if allowed else false())
+    if visible.denied:
+        denied = _integer_ids(visible.denied, canonical_only=False) if integer else sorted(visible.denied)
+        if denied:
+            where.append(~_in_list(column, denied))
+    return where
+
+
 def _check_page(offset: int, limit: int) -> None:
     if offset < 0:
         raise InvalidParameter(f"A page offset must be zero or more, got {offset}.")
@@ -460,6 +517,8 @@ def runs_query(
     lifecycle_stages: Sequence[str],
     offset: int,
     limit: int,
+    *,
+    visible: Visible = EVERYTHING,
 ) -> Select[str]:
     """The ids of the runs matching a parsed filter, in search order, one page of them.
 
@@ -470,6 +529,7 @@ def runs_query(
         lifecycle_stages: the stages to include, e.g. ``("active",)``.
         offset: rows to skip (from the page token).
         limit: rows to return (callers ask for one more than a page to learn whether another follows).
+        visible: the experiments the caller may see; runs of others are left out before the page is cut.
 
     Returns:
         A select of ``runs.run_uuid``.
@@ -482,7 +542,7 @@ def runs_query(
         select(runs.c.run_uuid)
         .select_from(joins.from_clause())
         .where(runs.c.experiment_id.in_(list(experiment_ids)), runs.c.lifecycle_stage.in_(list(lifecycle_stages)))
-        .where(*where)
+        .where(*where, *visible_condition(runs.c.experiment_id, visible))
         .order_by(*order)
         .offset(offset)
         .limit(limit)
@@ -518,6 +578,8 @@ def experiments_query(
     lifecycle_stages: Sequence[str],
     offset: int,
     limit: int,
+    *,
+    visible: Visible = EVERYTHING,
 ) -> Select[int]:
     """The ids of the experiments matching a parsed filter, in search order, one page of them.
 
@@ -528,6 +590,7 @@ def experiments_query(
         lifecycle_stages: the stages to include.
         offset: rows to skip.
         limit: rows to return.
+        visible: the experiments the caller may see; the others are left out before the page is cut.
 
     Returns:
         A select of ``experiments.experiment_id``.
@@ -548,6 +611,7 @@ def experiments_query(
         select(experiments.c.experiment_id)
         .where(experiments.c.lifecycle_stage.in_(list(lifecycle_stages)))
         .where(*(_experiment_filter(c) for c in comparisons))
+        .where(*visible_condition(experiments.c.experiment_id, visible))
         .order_by(*order)
         .offset(offset)
         .limit(limit)

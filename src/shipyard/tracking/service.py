@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from shipyard._visibility import EVERYTHING, Visible
 from shipyard.artifacts import safe_relpath
 from shipyard.errors import InvalidParameter
 from shipyard.tracking.entities import (
@@ -40,10 +41,14 @@ from shipyard.tracking.validation import (
     group_metrics,
 )
 
-__all__ = ["ARTIFACT_SCHEME", "TrackingService", "artifact_key"]
+__all__ = ["ARTIFACT_SCHEME", "MAX_SEARCHED_EXPERIMENTS", "TrackingService", "artifact_key", "check_experiment_ids"]
 
 ARTIFACT_SCHEME = "mlflow-artifacts:"
 MAX_SEARCH_RESULTS = 50000
+# At most this many experiment ids in one run or logged-model search. MLflow sets no bound, but every id costs
+# an index probe and a permission lookup; a thousand covers ``mlflow.search_runs(search_all_experiments=True)``
+# on all but the largest servers, whose callers can search in batches.
+MAX_SEARCHED_EXPERIMENTS = 1000
 _ADJECTIVES = (
     "bold",
     "brave",
@@ -118,6 +123,20 @@ def _random_run_name() -> str:
     return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.randrange(1000)}"
 
 
+def check_experiment_ids(experiment_ids: Sequence[str | int]) -> Sequence[str | int]:
+    """The experiment ids of one search, refused past :data:`MAX_SEARCHED_EXPERIMENTS` (before any is read).
+
+    Raises:
+        InvalidParameter: too many ids.
+    """
+    if len(experiment_ids) > MAX_SEARCHED_EXPERIMENTS:
+        raise InvalidParameter(
+            f"Too many experiment_ids: {len(experiment_ids)} were given, at most {MAX_SEARCHED_EXPERIMENTS} are "
+            "searched at once; search in batches."
+        )
+    return experiment_ids
+
+
 def _check_max_results(max_results: int, limit: int = MAX_SEARCH_RESULTS) -> int:
     if isinstance(max_results, bool) or not isinstance(max_results, int) or not 0 < max_results <= limit:
         raise InvalidParameter(f"Invalid value {max_results!r} for max_results: expected an integer in 1..{limit}.")
@@ -181,10 +200,17 @@ class TrackingService:
         order_by: Sequence[str] = (),
         max_results: int = 1000,
         page_token: str | None = None,
+        *,
+        visible: Visible = EVERYTHING,
     ) -> tuple[list[Experiment], str | None]:
-        """A page of experiments and the token of the next page (None on the last)."""
+        """A page of experiments and the token of the next page (None on the last).
+
+        Args:
+            visible: the experiments the caller may see (from the permission layer); others are never listed,
+                and a page holds ``max_results`` visible experiments whenever that many match.
+        """
         return self.store.search_experiments(
-            view_type, filter_string, order_by, _check_max_results(max_results), page_token
+            view_type, filter_string, order_by, _check_max_results(max_results), page_token, visible=visible
         )
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
@@ -351,8 +377,24 @@ class TrackingService:
         max_results: int = 1000,
         order_by: Sequence[str] = (),
         page_token: str | None = None,
+        *,
+        visible: Visible = EVERYTHING,
     ) -> tuple[list[Run], str | None]:
-        """A page of runs matching the filter, and the next page's token."""
+        """A page of runs matching the filter, and the next page's token.
+
+        Args:
+            experiment_ids: the experiments to search, at most :data:`MAX_SEARCHED_EXPERIMENTS`.
+            visible: the experiments the caller may see; runs of others are never listed.
+
+        Raises:
+            InvalidParameter: too many experiment ids, a bad filter or order, or a bad ``max_results``.
+        """
         return self.store.search_runs(
-            experiment_ids, filter_string, view_type, _check_max_results(max_results), order_by, page_token
+            check_experiment_ids(experiment_ids),
+            filter_string,
+            view_type,
+            _check_max_results(max_results),
+            order_by,
+            page_token,
+            visible=visible,
         )

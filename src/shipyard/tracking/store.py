@@ -12,6 +12,8 @@ from sqlalchemy import Connection, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from shipyard._ids import strict_experiment_id
+from shipyard._visibility import EVERYTHING, Visible
 from shipyard.db import Database
 from shipyard.errors import (
     ExperimentNotFound,
@@ -84,15 +86,9 @@ def _newest(steps: list[int], stamps: list[int], values: list[float]) -> int:
 
 
 def _exp_id(experiment_id: str | int) -> int:
-    try:
-        value = int(experiment_id)
-    except (TypeError, ValueError):
-        raise InvalidParameter(
-            f"Invalid experiment ID {experiment_id!r}: an experiment ID is an integer such as '1'."
-        ) from None
-    if not 0 <= value < 2**31:
-        raise InvalidParameter(f"Invalid experiment ID {experiment_id!r}: out of range.")
-    return value
+    # Only the canonical spelling's digits: int() alone would let " 2", "+2" or "٢" reach experiment 2 past a
+    # permission check made on that other spelling.
+    return strict_experiment_id(experiment_id, "experiment ID")
 
 
 class TrackingStore:
@@ -223,12 +219,17 @@ class TrackingStore:
         order_by: Sequence[str],
         max_results: int,
         page_token: str | None,
+        *,
+        visible: Visible = EVERYTHING,
     ) -> tuple[list[Experiment], str | None]:
-        """Experiments matching MLflow's experiment filter grammar, one page at a time."""
+        """Experiments matching MLflow's experiment filter grammar, one page at a time.
+
+        Only experiments in ``visible`` are searched, so a page holds ``max_results`` of them when that many exist.
+        """
         comparisons = search.parse_filter(filter_string, search.EXPERIMENT_SEARCH)
         order_keys = search.parse_order_by(list(order_by), search.EXPERIMENT_SEARCH)
         offset = search.decode_page_token(page_token)
-        query = experiments_query(comparisons, order_keys, view_type.stages, offset, max_results + 1)
+        query = experiments_query(comparisons, order_keys, view_type.stages, offset, max_results + 1, visible=visible)
         with self.db.read() as conn:
             ids = [int(row[0]) for row in conn.execute(query)]
             page = self._experiments_by_ids(conn, ids[:max_results])
@@ -670,13 +671,15 @@ class TrackingStore:
         max_results: int,
         order_by: Sequence[str],
         page_token: str | None,
+        *,
+        visible: Visible = EVERYTHING,
     ) -> tuple[list[Run], str | None]:
-        """Runs matching MLflow's run filter grammar, ordered, one page at a time."""
+        """Runs matching MLflow's run filter grammar, ordered, one page at a time (only in ``visible`` experiments)."""
         comparisons = search.parse_filter(filter_string, search.RUN_SEARCH)
         order_keys = search.parse_order_by(list(order_by), search.RUN_SEARCH)
         offset = search.decode_page_token(page_token)
         exp_ids = [_exp_id(e) for e in experiment_ids]
-        query = runs_query(comparisons, order_keys, exp_ids, view_type.stages, offset, max_results + 1)
+        query = runs_query(comparisons, order_keys, exp_ids, view_type.stages, offset, max_results + 1, visible=visible)
         with self.db.read() as conn:
             ids = [row[0] for row in conn.execute(query)]
             page = self._load_runs(conn, ids[:max_results])

@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 from shipyard.auth import Level
 from shipyard.errors import PermissionDenied
-from shipyard.registry.uris import UriKind, parse_model_uri
 from shipyard.server._context import AppContext
 from shipyard.server.mlflow_api import (
     experiments,
@@ -62,8 +61,18 @@ def _create_run(ctx: AppContext, f: Fields) -> None:
 
 
 def _experiments_listed(ctx: AppContext, f: Fields) -> None:
-    for experiment_id in f.str_list("experiment_ids"):
-        ctx.access.experiment(f.principal, experiment_id, R)
+    """READ on every experiment a search names: the list is bounded, then checked in one query, not one per id."""
+    from shipyard.tracking.service import check_experiment_ids
+
+    listed = list(dict.fromkeys(check_experiment_ids(f.str_list("experiment_ids"))))  # canonical ids, deduplicated
+    levels = ctx.permissions.levels(f.principal, "experiment", [str(e) for e in listed])
+    denied = [experiment_id for experiment_id, level in levels.items() if level < R]
+    if denied:
+        shown = ", ".join(f"'{e}'" for e in denied[:10]) + (f" and {len(denied) - 10} more" if len(denied) > 10 else "")
+        raise PermissionDenied(
+            f"User '{f.principal.username}' lacks READ permission on experiment {shown}; search only experiments "
+            "you may read, or ask their owner or an admin."
+        )
 
 
 def _logged_model(level: Level) -> Guard:
@@ -94,7 +103,11 @@ def _model(level: Level) -> Guard:
 
 
 def _create_version(ctx: AppContext, f: Fields) -> None:
-    """EDIT on the model, and READ on what the version points at (or anyone could publish anyone's files)."""
+    """EDIT on the model, READ on the run and logged model named, and READ on the owner of the ``source``.
+
+    The source is checked by what it is, always: a ``run_id`` or ``model_id`` beside it says nothing about where
+    the source points (or anyone could publish anyone's files by naming their own run next to them).
+    """
     principal = f.principal
     ctx.access.model(principal, f.req_str("name"), E)
     if principal.is_admin:
@@ -104,18 +117,14 @@ def _create_version(ctx: AppContext, f: Fields) -> None:
         ctx.access.run(principal, run_id, R)
     if model_id:
         ctx.access.logged_model(principal, model_id, R)
-    if source.startswith(("runs:/", "models:/")):
-        parsed = parse_model_uri(source)
-        if parsed.kind is UriKind.RUN:
-            ctx.access.run(principal, parsed.name, R)
-        elif parsed.kind is UriKind.LOGGED_MODEL:
-            ctx.access.logged_model(principal, parsed.name, R)
-        else:
-            ctx.access.model(principal, parsed.name, R)
-    elif not (run_id or model_id):
-        from shipyard.tracking.service import artifact_key
+    ctx.access.model_source(principal, source)
 
-        ctx.access.artifact(principal, artifact_key(source), R)
+
+def _version_files(ctx: AppContext, f: Fields) -> None:
+    """READ on the model, and on the owner of the storage the version's files are in (see `Access.version_files`)."""
+    name = f.req_str("name")
+    ctx.access.model(f.principal, name, R)
+    ctx.access.version_files(f.principal, ctx.registry.get_model_version(name, f.req_str("version")))
 
 
 def _admin(what: str) -> Guard:
@@ -174,7 +183,7 @@ _GUARDS: dict[Callable[..., object], Guard] = {
     model_versions.update: _model(E),
     model_versions.delete: _model(M),
     model_versions.search: _anyone,
-    model_versions.download_uri: _model(R),
+    model_versions.download_uri: _version_files,
     model_versions.transition_stage: _model(E),
     model_versions.set_tag: _model(E),
     model_versions.delete_tag: _model(E),

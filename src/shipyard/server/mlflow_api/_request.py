@@ -8,6 +8,7 @@ import orjson
 from starlette.requests import Request
 
 from shipyard._body import read_body
+from shipyard._ids import canonical_experiment_id
 from shipyard.auth import NOBODY, Principal
 from shipyard.errors import BadRequest, InvalidParameter
 from shipyard.tracking.entities import ViewType
@@ -19,6 +20,11 @@ __all__ = ["MAX_JSON_DEPTH", "Fields", "read_fields"]
 # (``repr`` of a 1,000-deep list raises RecursionError).
 MAX_JSON_DEPTH = 100
 _VIEW_TYPES = {"1": ViewType.ACTIVE_ONLY, "2": ViewType.DELETED_ONLY, "3": ViewType.ALL}
+# Fields that hold experiment ids (and a grant's resource_id on an experiment): read in their one canonical
+# spelling ("02" -> "2"; " 2", "+2", "٢" refused), so the guard's permission check and the handler's lookup name
+# the same experiment.
+_EXPERIMENT_ID_FIELDS = frozenset({"experiment_id"})
+_EXPERIMENT_IDS_FIELDS = frozenset({"experiment_ids"})
 
 
 class Fields:
@@ -59,9 +65,15 @@ class Fields:
             if required:
                 raise InvalidParameter(f"Missing value for required parameter '{name}'.")
             return default
+        if value != "" and (name in _EXPERIMENT_ID_FIELDS or self._names_experiment(name)):
+            return canonical_experiment_id(value, f"'{name}'")
         if not isinstance(value, str):
             raise InvalidParameter(f"Invalid value {value!r} for parameter '{name}': expected a string.")
         return value
+
+    def _names_experiment(self, name: str) -> bool:
+        """Whether ``name`` is a grant's ``resource_id`` on an experiment (an id like any other)."""
+        return name == "resource_id" and self.data.get("resource_type") == "experiment"
 
     def req_str(self, name: str) -> str:
         """A required, non-empty string field."""
@@ -97,6 +109,8 @@ class Fields:
         for item in items:
             if not isinstance(item, str | int) or isinstance(item, bool):
                 raise InvalidParameter(f"Invalid value {item!r} in '{name}': expected strings.")
+        if name in _EXPERIMENT_IDS_FIELDS:
+            return [canonical_experiment_id(i, f"'{name}'") for i in items]
         return [str(i) for i in items]
 
     def objects(self, name: str) -> list[dict[str, Any]]:

@@ -33,11 +33,9 @@ def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
         order_by=f.str_list("order_by"),
         max_results=f.integer("max_results", default=1000),  # type: ignore[arg-type]
         page_token=f.text("page_token"),
+        visible=ctx.permissions.visible(f.principal, "experiment"),
     )
     out: dict[str, Any] = {}
-    if not f.principal.is_admin:
-        readable = ctx.access.readable_experiments(f.principal)
-        found = [e for e in found if readable(e.experiment_id)]
     if found:
         out["experiments"] = [experiment_to_json(e) for e in found]
     if token:

@@ -76,6 +76,7 @@ def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
         order_by=_order_by(f.objects("order_by")),
         max_results=f.integer("max_results", default=100) or 100,
         page_token=f.text("page_token"),
+        visible=ctx.permissions.visible(f.principal, "experiment"),
     )
     out: dict[str, Any] = {}
     if found:

@@ -51,11 +51,9 @@ def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
         order_by=f.str_list("order_by"),
         max_results=f.integer("max_results", default=10_000),  # type: ignore[arg-type]
         page_token=f.text("page_token"),
+        visible=ctx.permissions.visible(f.principal, "registered_model"),
     )
     out: dict[str, Any] = {}
-    if not f.principal.is_admin:
-        readable = ctx.access.readable_models(f.principal)
-        found = [v for v in found if readable(v.name)]
     if found:
         out["model_versions"] = [model_version_to_json(v) for v in found]
     if token:

@@ -55,11 +55,9 @@ def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
         order_by=f.str_list("order_by"),
         max_results=f.integer("max_results", default=100),  # type: ignore[arg-type]
         page_token=f.text("page_token"),
+        visible=ctx.permissions.visible(f.principal, "registered_model"),
     )
     out: dict[str, Any] = {}
-    if not f.principal.is_admin:
-        readable = ctx.access.readable_models(f.principal)
-        found = [m for m in found if readable(m.name)]
     if found:
         out["registered_models"] = [registered_model_to_json(m) for m in found]
     if token:

@@ -121,6 +121,7 @@ def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
         max_results=f.integer("max_results", default=1000),  # type: ignore[arg-type]
         order_by=f.str_list("order_by"),
         page_token=f.text("page_token"),
+        visible=ctx.permissions.visible(f.principal, "experiment"),
     )
     out: dict[str, Any] = {}
     if found:

@@ -76,13 +76,14 @@ def models_page(ctx: AppContext, viewer: Viewer, query: QueryParams, _path: dict
     next_token = None
     try:
         models, next_token = ctx.registry.search_registered_models(
-            filter_text or None, max_results=MODELS_PER_PAGE, page_token=token
+            filter_text or None,
+            max_results=MODELS_PER_PAGE,
+            page_token=token,
+            # Filtered in SQL, before the page is cut: a page's size never hints at models the viewer cannot see.
+            visible=ctx.permissions.visible(viewer.principal, "registered_model"),
         )
     except InvalidParameter as exc:  # a filter the grammar rejects: say why, next to the box
         error = exc.message
-    if not viewer.principal.is_admin:
-        readable = ctx.access.readable_models(viewer.principal)
-        models = [m for m in models if readable(m.name)]
     return render(
         "models.html",
         viewer=viewer,
@@ -143,6 +144,8 @@ def _version_response(
     ctx.access.model(viewer.principal, name, Level.READ)
     lineage = model_lineage(ctx.registry, name, version)
     mv = lineage.version
+    # Its files, MLmodel, run params and card come from wherever the version points: READ there too.
+    ctx.access.version_files(viewer.principal, mv)
     key = _version_key(mv)
     facts = version_facts(ctx, mv)
     files: list[_model_views.FileRow] = []
@@ -187,6 +190,7 @@ def version_raw(ctx: AppContext, viewer: Viewer, query: QueryParams, path: dict[
     """One file of a version's folder as is (for versions whose files are not inside a run's artifacts)."""
     ctx.access.model(viewer.principal, path["name"], Level.READ)
     mv = ctx.registry.get_model_version(path["name"], path["version"])
+    ctx.access.version_files(viewer.principal, mv)
     key = _version_key(mv)
     if key is None:
         raise ResourceNotFound(f"Version {mv.version} of {mv.name!r} is stored outside this server ({mv.source}).")
@@ -264,9 +268,13 @@ class LoggedModelLink:
     versions: list[ModelVersion]
 
 
-def run_models(ctx: AppContext, run_id: str) -> tuple[list[ModelVersion], list[LoggedModelLink]]:
-    """The model versions registered from a run, and the models it logged with their versions."""
+def run_models(ctx: AppContext, viewer: Viewer, run_id: str) -> tuple[list[ModelVersion], list[LoggedModelLink]]:
+    """The model versions registered from a run (of models the viewer may read), and the models it logged."""
     versions = ctx.registry.runs_versions(run_id)
+    if not viewer.principal.is_admin:
+        # A run has few versions: filtering here is one grants query, and hides models the viewer cannot read.
+        readable = ctx.access.readable_models(viewer.principal)
+        versions = [v for v in versions if readable(v.name)]
     logged: list[LoggedModelLink] = []
     for model_id, step in ctx.registry.run_outputs(run_id):
         try:

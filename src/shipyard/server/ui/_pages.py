@@ -11,6 +11,7 @@ from typing import Any
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
+from shipyard._ids import canonical_experiment_id
 from shipyard.artifacts import safe_relpath
 from shipyard.auth import Level
 from shipyard.errors import InvalidParameter, ResourceNotFound
@@ -75,11 +76,11 @@ def experiments_page(ctx: AppContext, viewer: Viewer, query: QueryParams, _path:
     view = _view(query)
     token = query.get("page_token") or None
     experiments, next_token = ctx.tracking.search_experiments(
-        view_type=_VIEWS[view], max_results=EXPERIMENTS_PER_PAGE, page_token=token
+        view_type=_VIEWS[view],
+        max_results=EXPERIMENTS_PER_PAGE,
+        page_token=token,
+        visible=ctx.permissions.visible(viewer.principal, "experiment"),  # filtered in SQL: full pages, no oracle
     )
-    if not viewer.principal.is_admin:
-        readable = ctx.access.readable_experiments(viewer.principal)
-        experiments = [e for e in experiments if readable(e.experiment_id)]
     return render(
         "experiments.html", viewer=viewer, experiments=experiments, view=view, page_token=token, next_token=next_token
     )
@@ -87,8 +88,9 @@ def experiments_page(ctx: AppContext, viewer: Viewer, query: QueryParams, _path:
 
 def runs_page(ctx: AppContext, viewer: Viewer, query: QueryParams, path: dict[str, Any]) -> Response:
     """An experiment's runs: a sortable, filterable table with a param and a metric column per key."""
-    experiment = ctx.tracking.get_experiment(path["experiment_id"])
-    ctx.access.experiment(viewer.principal, experiment.experiment_id, Level.READ)
+    experiment_id = canonical_experiment_id(path["experiment_id"], "experiment id")  # "02" is "2"; "٢" is refused
+    ctx.access.experiment(viewer.principal, experiment_id, Level.READ)
+    experiment = ctx.tracking.get_experiment(experiment_id)
     view = _view(query)
     max_results = _int(query, "max", DEFAULT_RUNS_PER_PAGE, 1, MAX_RUNS_PER_PAGE)
     filter_text = query.get("filter", "")
@@ -157,7 +159,7 @@ def run_page(ctx: AppContext, viewer: Viewer, query: QueryParams, path: dict[str
             preview = _artifacts.preview(ctx.artifacts, root, selected)
         except ResourceNotFound:
             preview_error = f"No artifact file at {selected!r} in this run."
-    model_versions, logged_models = _model_pages.run_models(ctx, run.run_id)
+    model_versions, logged_models = _model_pages.run_models(ctx, viewer, run.run_id)
     return render(
         "run.html",
         viewer=viewer,

@@ -182,7 +182,9 @@ def test_a_changed_password_invalidates_the_old_one(secured: AuthServer) -> None
     with httpx.Client(base_url=secured.url, timeout=30) as anon:
         before = anon.get("/api/v1/auth/whoami", auth=("pia", "first-password-1")).status_code
         changed = anon.patch(
-            "/api/v1/auth/users/pia", json={"password": "second-password-2"}, auth=("pia", "first-password-1")
+            "/api/v1/auth/users/pia",
+            json={"password": "second-password-2", "current_password": "first-password-1"},
+            auth=("pia", "first-password-1"),
         ).status_code
         old = anon.get("/api/v1/auth/whoami", auth=("pia", "first-password-1")).status_code
         new = anon.get("/api/v1/auth/whoami", auth=("pia", "second-password-2")).json()["username"]

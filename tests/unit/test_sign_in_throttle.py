@@ -73,3 +73,21 @@ def test_concurrent_attempts_cannot_pass_the_limit() -> None:
         thread.join()
 
     assert 10 == len(allowed)
+
+
+def test_looking_up_an_address_remembers_nothing() -> None:
+    throttle = SignInThrottle(max_failures=1, window_s=60, max_keys=10)
+    for i in range(50):
+        throttle.retry_after_s(f"10.0.0.{i}", "ada")
+
+    assert 0 == len(throttle._failures)
+
+
+def test_long_usernames_are_counted_under_a_bounded_key() -> None:
+    throttle = SignInThrottle(max_failures=1, window_s=60)
+    throttle.reserve("10.0.0.1", "a" * 128 + "x" * 10_000)
+
+    assert ([128], True) == (
+        [len(user) for _address, user in throttle._failures],
+        throttle.retry_after_s("10.0.0.1", "a" * 128 + "y") > 0,
+    )

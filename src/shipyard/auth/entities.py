@@ -89,11 +89,14 @@ class Principal:
         username: the signed-in user, or None when authentication is off.
         is_admin: admins may do everything (and so may everyone when authentication is off).
         via: how they proved it: ``"token"``, ``"basic"``, ``"session"``, or ``"none"`` with auth off.
+        expires_at_ms: when the API token they sent stops working, or None (no token, or one that never expires).
+            Nothing the request makes may outlive it: a token cannot mint a longer-lived one.
     """
 
     username: str | None
     is_admin: bool
     via: str
+    expires_at_ms: int | None = None
 
     @property
     def authenticated(self) -> bool:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -156,16 +157,17 @@ class AuthService:
             audit(conn, "user.deleted", "user", username, actor)
 
     def check_password(self, username: str, password: str) -> User | None:
-        """The user if ``password`` is theirs, else None (the same answer for an unknown user)."""
+        """The user if ``password`` is theirs, else None (the same answer for an unknown user).
+
+        Callers that take passwords from the network check them through `SignInThrottle.check_password`.
+        """
         from argon2.exceptions import InvalidHashError, VerificationError
 
-        key = hmac.new(self._cache_key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+        user = self.cached_user(username, password)
+        if user is not None:
+            return user
         with self.database.read() as conn:
             row = conn.execute(select(users).where(users.c.username == username)).first()
-        with self._lock:
-            cached = self._basic_cache.get(key)
-        if row is not None and cached is not None and cached[1] == row.password_hash and cached[2] > time.monotonic():
-            return _user(row)
         if row is None:
             # Spend the same time as a real check, so response times do not reveal which usernames exist.
             self._hasher.hash(password[:MAX_PASSWORD_CHARS])
@@ -175,10 +177,34 @@ class AuthService:
         except (VerificationError, InvalidHashError):
             return None
         with self._lock:
-            self._basic_cache[key] = (username, row.password_hash, time.monotonic() + _BASIC_CACHE_S)
+            self._basic_cache[self._credentials_key(username, password)] = (
+                username,
+                row.password_hash,
+                time.monotonic() + _BASIC_CACHE_S,
+            )
             while len(self._basic_cache) > _BASIC_CACHE_SIZE:
                 self._basic_cache.popitem(last=False)
         return _user(row)
+
+    def cached_user(self, username: str, password: str) -> User | None:
+        """The user when exactly these credentials were verified in the last few minutes, else None.
+
+        No password is hashed, so this answers in microseconds; it can only say yes to the right password, and
+        a changed password invalidates it (the cache holds the hash it was checked against).
+        """
+        key = self._credentials_key(username, password)
+        with self._lock:
+            cached = self._basic_cache.get(key)
+        if cached is None or cached[2] <= time.monotonic():
+            return None
+        with self.database.read() as conn:
+            row = conn.execute(select(users).where(users.c.username == username)).first()
+        if row is None or not hmac.compare_digest(cached[1], row.password_hash):
+            return None
+        return _user(row)
+
+    def _credentials_key(self, username: str, password: str) -> bytes:
+        return hmac.new(self._cache_key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
 
     def _hash(self, password: str) -> str:
         if len(password) < MIN_PASSWORD_CHARS:
@@ -190,28 +216,45 @@ class AuthService:
     # ---- API tokens --------------------------------------------------------------------------------------
 
     def create_token(
-        self, username: str, name: str = "", *, expires_in_s: int | None = None, actor: str | None = None
+        self,
+        username: str,
+        name: str = "",
+        *,
+        expires_in_s: int | None = None,
+        actor: str | None = None,
+        not_after_ms: int | None = None,
     ) -> tuple[ApiToken, str]:
         """Make an API token for ``username``; returns its facts and the secret, which is never shown again.
 
+        Args:
+            username: whose token it is.
+            name: what it is for.
+            expires_in_s: its lifetime, or None for a token that never expires.
+            actor: who asked, for the audit trail.
+            not_after_ms: the latest it may expire: the expiry of the token the request came with (a
+                `Principal`'s ``expires_at_ms``), so a short-lived token cannot mint a longer-lived one.
+
         Raises:
-            InvalidParameter: a non-positive expiry or a name over 256 characters.
+            InvalidParameter: a non-positive expiry, one past ``not_after_ms`` (or none while ``not_after_ms`` is
+                set), or a name over 256 characters.
             ResourceNotFound: no such user.
         """
         if expires_in_s is not None and expires_in_s <= 0:
             raise InvalidParameter(f"Invalid token expiry {expires_in_s}: expected a positive number of seconds.")
         if len(name) > 256:
             raise InvalidParameter("The token name is longer than 256 characters.")
+        now = _now_ms()
+        expires_at_ms = None if expires_in_s is None else now + expires_in_s * 1000
+        _check_outlives(expires_at_ms, not_after_ms, now)
         self.get_user(username)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        now = _now_ms()
         token = ApiToken(
             token_id=secrets.token_hex(8),
             username=username,
             name=name,
             prefix=secret[:10],
             created_at_ms=now,
-            expires_at_ms=None if expires_in_s is None else now + expires_in_s * 1000,
+            expires_at_ms=expires_at_ms,
         )
         with self.database.write() as conn:
             conn.execute(
@@ -255,6 +298,18 @@ class AuthService:
 
     def user_for_token(self, secret: str) -> User | None:
         """The owner of a valid, unexpired token, or None."""
+        found = self._token_owner(secret)
+        return None if found is None else found[0]
+
+    def principal_for_token(self, secret: str) -> Principal | None:
+        """The principal of a request that sent a valid, unexpired token (carrying the token's expiry), or None."""
+        found = self._token_owner(secret)
+        if found is None:
+            return None
+        user, expires_at_ms = found
+        return self.principal(user, "token", expires_at_ms=expires_at_ms)
+
+    def _token_owner(self, secret: str) -> tuple[User, int | None] | None:
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
             return None
         now = _now_ms()
@@ -270,15 +325,17 @@ class AuthService:
         if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY_MS:
             with self.database.write() as conn:
                 conn.execute(update(api_tokens).where(api_tokens.c.token_id == row.token_id).values(last_used_at=now))
-        return _user(row)
+        return _user(row), None if row.expires_at is None else int(row.expires_at)
 
     # ---- web sessions ------------------------------------------------------------------------------------
 
     def sign_in(self, username: str, password: str, *, ttl_s: int) -> SignIn | None:
         """Check the password and open a web session, or None when the credentials are wrong."""
         user = self.check_password(username, password)
-        if user is None:
-            return None
+        return None if user is None else self.open_session(user, ttl_s=ttl_s)
+
+    def open_session(self, user: User, *, ttl_s: int) -> SignIn:
+        """Open a web session for a user whose password was just checked (see `SignInThrottle.check_password`)."""
         secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = _now_ms()
         expires = now + ttl_s * 1000
@@ -315,9 +372,24 @@ class AuthService:
         with self.database.write() as conn:
             conn.execute(delete(sessions).where(sessions.c.session_hash == _sha256(secret)))
 
-    def principal(self, user: User, via: str) -> Principal:
-        """The request principal for a signed-in user."""
-        return Principal(username=user.username, is_admin=user.is_admin, via=via)
+    def principal(self, user: User, via: str, *, expires_at_ms: int | None = None) -> Principal:
+        """The request principal for a signed-in user (``expires_at_ms``: the expiry of the token they sent)."""
+        return Principal(username=user.username, is_admin=user.is_admin, via=via, expires_at_ms=expires_at_ms)
+
+
+def _check_outlives(expires_at_ms: int | None, not_after_ms: int | None, now_ms: int) -> None:
+    """Refuse a token that would outlive the token whose request asks for it."""
+    if not_after_ms is None or (expires_at_ms is not None and expires_at_ms <= not_after_ms):
+        return
+    when = datetime.fromtimestamp(not_after_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    days = max(0, (not_after_ms - now_ms) // 86_400_000)
+    within = f"at most {days} whole days from now" if days else "less than a day from now, so no whole day fits"
+    asked = "never expires" if expires_at_ms is None else "expires later"
+    raise InvalidParameter(
+        f"A token cannot make a token that outlives it: this request's token expires at {when}, and the new one "
+        f"{asked}. Ask for an expiry no later than that ({within}), or sign in with a password to make a longer "
+        "one."
+    )
 
 
 def _check_username(username: str) -> None:

@@ -20,9 +20,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard.auth import ANONYMOUS, AuthService, Principal
+from shipyard.auth.throttle import SignInThrottle
 from shipyard.errors import TooManyAttempts, Unauthenticated
 from shipyard.server._errors import error_response
-from shipyard.auth.throttle import SignInThrottle
 
 __all__ = ["SESSION_COOKIE", "AuthMiddleware", "csrf_of", "principal_of"]
 
@@ -105,23 +105,18 @@ class AuthMiddleware:
             scheme, _, credentials = authorization.partition(" ")
             scheme, credentials = scheme.lower(), credentials.strip()
             if scheme == "bearer":
-                user = await run_in_threadpool(accounts.user_for_token, credentials)
-                if user is None:
+                principal = await run_in_threadpool(accounts.principal_for_token, credentials)
+                if principal is None:
                     raise Unauthenticated("Invalid, expired or revoked API token.")
-                return accounts.principal(user, "token"), None
+                return principal, None
             if scheme == "basic":
                 username, password = _basic(credentials)
                 address = conn.client.host if conn.client else ""
-                wait_s = self.throttle.reserve(address, username)
-                if wait_s:
-                    raise TooManyAttempts(
-                        f"Too many failed sign-ins for '{username[:64]}' from this address; try again in {wait_s} s.",
-                        wait_s,
-                    )
-                user = await run_in_threadpool(accounts.check_password, username, password)
+                # Throttled as one step (attempt reserved before the check), so concurrent guesses cannot race it.
+                check = self.throttle.check_password
+                user = await run_in_threadpool(check, accounts, address, username, password)
                 if user is None:
                     raise Unauthenticated("Invalid username or password.")
-                self.throttle.succeeded(address, username)
                 return accounts.principal(user, "basic"), None
             raise Unauthenticated(f"Unsupported authorization scheme {scheme[:20]!r}: use Bearer or Basic.")
         secret = conn.cookies.get(SESSION_COOKIE)

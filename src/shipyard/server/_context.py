@@ -8,12 +8,12 @@ from starlette.requests import Request
 
 from shipyard.artifacts import ArtifactStore
 from shipyard.auth import AuthService, Permissions
+from shipyard.auth.throttle import SignInThrottle
 from shipyard.config import Settings
 from shipyard.events.webhooks import WebhookService
 from shipyard.monitoring.monitors import MonitorService
 from shipyard.registry.service import RegistryService
 from shipyard.server._access import Access
-from shipyard.auth.throttle import SignInThrottle
 from shipyard.tracking.service import TrackingService
 
 __all__ = ["AppContext", "actor_of", "context_of"]

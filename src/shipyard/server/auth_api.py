@@ -12,9 +12,11 @@ from starlette.routing import BaseRoute, Route
 
 from shipyard.auth import Level, Principal
 from shipyard.auth.entities import RESOURCE_TYPES
-from shipyard.errors import InvalidParameter, PermissionDenied
+from shipyard.auth.throttle import REAUTH_ADDRESS
+from shipyard.errors import InvalidParameter, PermissionDenied, TooManyAttempts
 from shipyard.server._auth import principal_of
 from shipyard.server._context import AppContext, context_of
+from shipyard.server._errors import error_response
 from shipyard.server._json import json_response
 from shipyard.server.mlflow_api._request import Fields, read_fields
 from shipyard.wire.auth import grant_to_json, token_to_json, user_to_json
@@ -54,6 +56,7 @@ def create_token(ctx: AppContext, principal: Principal, f: Fields) -> dict[str, 
         f.text("name") or "",
         expires_in_s=None if days is None else days * 86_400,
         actor=principal.username,
+        not_after_ms=principal.expires_at_ms,  # a short-lived token cannot mint a longer-lived one, admins' neither
     )
     return {"token": token_to_json(token), "secret": secret}
 
@@ -97,14 +100,40 @@ def _grants_of(ctx: AppContext, username: str) -> list[dict[str, Any]]:
 
 
 def update_user(ctx: AppContext, principal: Principal, f: Fields) -> dict[str, Any]:
+    """Change a password or the admin role; every check runs before anything is written."""
     username = _self_or_admin(principal, f.req_str("username"), "change the account")
     password = f.text("password")
-    if password is not None:
-        ctx.accounts.set_password(username, password, actor=principal.username)
-    if f.raw("is_admin") is not None:
+    make_admin = None if f.raw("is_admin") is None else f.boolean("is_admin")
+    if make_admin is not None:
         ctx.permissions.require_admin(principal, "change who is an admin")
-        ctx.accounts.set_admin(username, f.boolean("is_admin"), actor=principal.username)
+    if password is not None:
+        if username == principal.username:
+            _check_current_password(ctx, username, f.text("current_password"))
+        ctx.accounts.set_password(username, password, actor=principal.username)
+    if make_admin is not None:
+        ctx.accounts.set_admin(username, make_admin, actor=principal.username)
     return {"user": user_to_json(ctx.accounts.get_user(username))}
+
+
+def _check_current_password(ctx: AppContext, username: str, current: str | None) -> None:
+    """A new password for one's own account needs the current one, so a stolen token cannot take the account.
+
+    Throttled like a sign-in, and shared with the account page's form: ten wrong guesses per account at most.
+    """
+    if not current:
+        raise InvalidParameter(
+            "Changing your own password needs your current password: send it as 'current_password'. "
+            "Nothing was changed."
+        )
+    try:
+        user = ctx.sign_in_throttle.check_password(ctx.accounts, REAUTH_ADDRESS, username, current)
+    except TooManyAttempts as exc:
+        raise TooManyAttempts(
+            f"Too many wrong current passwords; try again in {exc.retry_after_s} s. Nothing was changed.",
+            exc.retry_after_s,
+        ) from None
+    if user is None:
+        raise PermissionDenied("The current password is wrong; the password was not changed.")
 
 
 def delete_user(ctx: AppContext, principal: Principal, f: Fields) -> dict[str, Any]:
@@ -167,7 +196,13 @@ def _endpoint(handler: Handler) -> Callable[[Request], Any]:
         fields = await read_fields(request)
         fields.data.update(request.path_params)
         principal = principal_of(request)
-        return json_response(await run_in_threadpool(handler, context_of(request), principal, fields))
+        try:
+            answer = await run_in_threadpool(handler, context_of(request), principal, fields)
+        except TooManyAttempts as exc:
+            refused = error_response(exc.error_code, exc.message, exc.http_status)
+            refused.headers["Retry-After"] = str(exc.retry_after_s)
+            return refused
+        return json_response(answer)
 
     endpoint.__name__ = handler.__name__
     return endpoint

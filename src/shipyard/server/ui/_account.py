@@ -18,7 +18,8 @@ from starlette.responses import RedirectResponse, Response
 
 from shipyard.auth import ApiToken
 from shipyard.auth.service import MIN_PASSWORD_CHARS
-from shipyard.errors import InvalidParameter, InvalidState, ResourceNotFound
+from shipyard.auth.throttle import REAUTH_ADDRESS
+from shipyard.errors import InvalidParameter, InvalidState, ResourceNotFound, TooManyAttempts
 from shipyard.server._auth import SESSION_COOKIE
 from shipyard.server._context import AppContext
 from shipyard.server.ui._render import render
@@ -37,10 +38,6 @@ MAX_EXPIRY_DAYS = 3650
 MAX_TOKEN_NAME_CHARS = 256
 # The notes a redirect may ask for (``/account?done=revoked``): fixed texts, so a link cannot put words on the page.
 _DONE = {"revoked": "The token was revoked: requests carrying it are refused from now on."}
-# The check of the current password is throttled per account like a sign-in. A form handler does not see the
-# client's address, and only someone holding this user's session reaches the check, so one key per account
-# locks out nobody else.
-_ACCOUNT_PAGE_ADDRESS = "account-page"
 _RESENT = (
     "This form was already sent, or a token was made elsewhere since the page was shown: no new token was made. "
     "A token's secret is shown only once; if you did not copy it, revoke that token and create another."
@@ -159,7 +156,11 @@ def create_token_action(
         return _account_response(ctx, viewer, status=409, error=_RESENT, error_for="token", form=fields)
     try:
         token, secret = ctx.accounts.create_token(
-            username, fields["name"], expires_in_s=_expiry_s(fields["expires_in_days"]), actor=actor
+            username,
+            fields["name"],
+            expires_in_s=_expiry_s(fields["expires_in_days"]),
+            actor=actor,
+            not_after_ms=viewer.principal.expires_at_ms,  # a form sent with a token makes none that outlives it
         )
     except InvalidParameter as exc:
         return _account_response(ctx, viewer, status=exc.http_status, error=exc.message, error_for="token", form=fields)
@@ -193,22 +194,22 @@ def change_password_action(
     page (which comes back here); API tokens keep working.
     """
     username = _username(viewer)
-    new = form.get("new_password", "")
+    new, current = form.get("new_password", ""), form.get("current_password", "")
     if new != form.get("repeat_password", ""):
         return _password_refused(ctx, viewer, "The new passwords differ; type the same new password twice.")
     if len(new) < MIN_PASSWORD_CHARS:
         return _password_refused(
             ctx, viewer, f"The new password is too short: use at least {MIN_PASSWORD_CHARS} characters."
         )
-    wait_s = ctx.sign_in_throttle.reserve(_ACCOUNT_PAGE_ADDRESS, username)
-    if wait_s:
-        message = f"Too many wrong current passwords; try again in {wait_s} seconds."
+    try:
+        checked = ctx.sign_in_throttle.check_password(ctx.accounts, REAUTH_ADDRESS, username, current)
+    except TooManyAttempts as exc:
+        message = f"Too many wrong current passwords; try again in {exc.retry_after_s} seconds."
         refused = _password_refused(ctx, viewer, message, status=429)
-        refused.headers["Retry-After"] = str(wait_s)
+        refused.headers["Retry-After"] = str(exc.retry_after_s)
         return refused
-    if ctx.accounts.check_password(username, form.get("current_password", "")) is None:
+    if checked is None:
         return _password_refused(ctx, viewer, "The current password is wrong; the password was not changed.")
-    ctx.sign_in_throttle.succeeded(_ACCOUNT_PAGE_ADDRESS, username)
     try:
         ctx.accounts.set_password(username, new, actor=actor)
     except InvalidParameter as exc:  # a limit only the service checks (too long): nothing was written

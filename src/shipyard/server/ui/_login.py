@@ -7,6 +7,7 @@ from typing import Any
 from starlette.datastructures import QueryParams
 from starlette.responses import RedirectResponse, Response
 
+from shipyard.errors import TooManyAttempts
 from shipyard.server._auth import SESSION_COOKIE
 from shipyard.server._context import AppContext
 from shipyard.server.ui._render import render
@@ -36,17 +37,18 @@ def sign_in(ctx: AppContext, viewer: Viewer, form: dict[str, str], secure: bool,
     if not ctx.settings.auth:
         return RedirectResponse(target, status_code=303)
     username = form.get("username", "").strip()
-    wait_s = ctx.sign_in_throttle.reserve(address, username)
-    if wait_s:
+    try:
+        user = ctx.sign_in_throttle.check_password(ctx.accounts, address, username, form.get("password", ""))
+    except TooManyAttempts as exc:
+        wait_s = exc.retry_after_s
         error = f"Too many failed sign-ins for this account from your address; try again in {wait_s} seconds."
         page = render("login.html", status_code=429, viewer=viewer, next=target, username=username, error=error)
         page.headers["Retry-After"] = str(wait_s)
         return page
-    session = ctx.accounts.sign_in(username, form.get("password", ""), ttl_s=ctx.settings.session_ttl_s)
-    if session is None:
+    if user is None:
         error = "Wrong username or password."
         return render("login.html", status_code=401, viewer=viewer, next=target, username=username, error=error)
-    ctx.sign_in_throttle.succeeded(address, username)
+    session = ctx.accounts.open_session(user, ttl_s=ctx.settings.session_ttl_s)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

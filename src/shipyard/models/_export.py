@@ -25,6 +25,7 @@ from shipyard.models._infer import infer_signature
 from shipyard.models._load import LoadedModel, load_model
 from shipyard.models._mlmodel import PYFUNC, read_model_meta
 from shipyard.models.flavors import flavor_for_folder
+from shipyard.models.flavors._estimator_io import audit_skops
 
 __all__ = ["EXPORT_FORMATS", "ExportResult", "export_model"]
 
@@ -357,18 +358,23 @@ def _native_config(source: Path, meta: ModelMeta, flavor: str, signature: Signat
     pyfunc = meta.flavors.get(PYFUNC, {})
     if flavor == "sklearn":
         file = conf.get("pickled_model") or pyfunc.get("model_path")
+        serialization = str(conf.get("serialization_format") or "pickle")
         return {
             "flavor": flavor,
             "file": file,
-            "serialization": str(conf.get("serialization_format") or "pickle"),
+            "serialization": serialization,
             "predict_fn": str(pyfunc.get("predict_fn") or "predict"),
+            "skops_types": _skops_types(source, file, serialization),
         }
     if flavor == "xgboost":
         return {"flavor": flavor, "file": conf.get("data"), "model_class": conf.get("model_class") or "xgboost.Booster"}
     if flavor == "lightgbm":
         booster = str(conf.get("model_class") or "lightgbm.basic.Booster") == "lightgbm.basic.Booster"
         serialization = str(conf.get("serialization_format") or "cloudpickle")
-        return {"flavor": flavor, "file": conf.get("data"), "booster": booster, "serialization": serialization}
+        file = conf.get("data")
+        skops_types = None if booster else _skops_types(source, file, serialization)
+        config = {"flavor": flavor, "file": file, "booster": booster, "serialization": serialization}
+        return config | {"skops_types": skops_types}
     if flavor == "onnx":
         file = str(conf.get("data") or _ONNX_FILE)
         proto = optional_import("onnx").load(str(source / file))
@@ -376,6 +382,13 @@ def _native_config(source: Path, meta: ModelMeta, flavor: str, signature: Signat
         feeds = _onnx_feeds(proto, signature)
         return {"file": file, "feeds": feeds, "outputs": names, "column": None, "flatten": False}
     return {"flavor": flavor, "file": pyfunc.get("data") or "python_model.pkl"}
+
+
+def _skops_types(source: Path, file: Any, serialization: str) -> list[str] | None:
+    """The exact types the bundle's predict.py may let skops build: the file's own, checked by Shipyard's list."""
+    if serialization != "skops" or not isinstance(file, str):
+        return None
+    return audit_skops((source / file).read_bytes(), file)
 
 
 # ------------------------------------------------------------------------------------------ shared helpers

@@ -186,9 +186,9 @@ def predict(session, data):
 
 NATIVE_RUNNER = '''
 
-# The types Shipyard trusts in skops files; pickle and cloudpickle files run code: use only models you trust.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "xgboost.", "lightgbm.")
-TRUSTED_NAMES = ("collections.OrderedDict",)
+# The exact classes Shipyard checked in the skops file when it exported it; pickle and cloudpickle files run
+# code: use only models you trust.
+SKOPS_TYPES = frozenset(CONFIG.get("skops_types") or ())
 
 
 def native_input(data):
@@ -206,11 +206,12 @@ def load_estimator(file, serialization):
     if serialization == "skops":
         import skops.io
 
-        untrusted = skops.io.get_untrusted_types(file=file)
-        refused = [name for name in untrusted if not name.startswith(TRUSTED_PREFIXES) and name not in TRUSTED_NAMES]
+        data = file.read_bytes()  # check and load the same bytes
+        untrusted = skops.io.get_untrusted_types(data=data)
+        refused = sorted(name for name in untrusted if name not in SKOPS_TYPES)
         if refused:
             raise SystemExit(f"{file.name} holds types that are not trusted: {', '.join(refused)}")
-        return skops.io.load(file, trusted=untrusted)
+        return skops.io.loads(data, trusted=untrusted)
     if serialization == "cloudpickle":
         import cloudpickle as library
     else:

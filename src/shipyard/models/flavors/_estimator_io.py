@@ -1,4 +1,8 @@
-"""Storing scikit-learn-style estimators: skops when every type in the file is trusted, else (cloud)pickle."""
+"""Storing scikit-learn-style estimators: skops when every type in the file is trusted, else (cloud)pickle.
+
+One allow-list (``_skops_trust``) decides both what is written as skops, and so recorded in MLmodel as
+``shipyard_executes_code_on_load: false``, and what a skops file may hold to be loaded.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,13 @@ from typing import Any
 from shipyard.errors import InvalidParameter, UnsafeModelFormat
 from shipyard.models._deps import optional_import
 from shipyard.models._warnings import warn_pickle
+from shipyard.models.flavors._skops_trust import refused_types
 
-__all__ = ["SERIALIZATIONS", "StoredEstimator", "is_trusted_type", "load_estimator", "store_estimator"]
+__all__ = ["SERIALIZATIONS", "StoredEstimator", "audit_skops", "load_estimator", "store_estimator"]
 
 SERIALIZATIONS = ("skops", "cloudpickle", "pickle")
 SKOPS_FILE = "model.skops"
 PICKLE_FILE = "model.pkl"
-
-# skops reports the types it does not trust by default; Shipyard trusts these libraries' own types
-# (and the one standard container LightGBM keeps), and nothing else.
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "xgboost.", "lightgbm.")
-_TRUSTED_NAMES = frozenset({"collections.OrderedDict"})
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,33 @@ class StoredEstimator:
         return self.serialization != "skops"
 
 
-def is_trusted_type(name: str) -> bool:
-    """True for a type skops may load from a Shipyard model: scikit-learn, numpy, scipy, XGBoost, LightGBM."""
-    return name.startswith(_TRUSTED_PREFIXES) or name in _TRUSTED_NAMES
+def audit_skops(data: bytes, name: str) -> list[str]:
+    """The types skops must be told to trust to load ``data``; refuses the file if any is not on Shipyard's list.
+
+    Nothing in the file is imported or called: skops reads the file's schema only.
+
+    Args:
+        data: the bytes of a skops file.
+        name: the file's name, for messages.
+
+    Raises:
+        UnsafeModelFormat: the file names a type that is not on the list (a function, a method, a class from
+            outside it), or is not a skops file skops can read.
+    """
+    sio = optional_import("skops.io")
+    try:
+        untrusted = sorted(sio.get_untrusted_types(data=data))
+    except Exception as exc:  # a damaged or hostile schema: skops raises whatever its parser meets
+        raise UnsafeModelFormat(
+            f"{name} is not a skops file Shipyard can check: {type(exc).__name__}: {exc}."
+        ) from None
+    if refused := refused_types(untrusted):
+        raise UnsafeModelFormat(
+            f"{name} holds types Shipyard does not trust: {', '.join(refused)}. Only scikit-learn estimators and "
+            "the classes they hold (arrays, dtypes, sparse matrices, trees, losses), and the scikit-learn models "
+            "of LightGBM and XGBoost, are loaded from skops files; never functions or methods."
+        )
+    return untrusted
 
 
 def store_estimator(model: Any, folder: Path, serialization: str | None, always_trusted: list[str]) -> StoredEstimator:
@@ -84,22 +108,19 @@ def store_estimator(model: Any, folder: Path, serialization: str | None, always_
 def load_estimator(file: Path, serialization: str) -> Any:
     """Read an estimator written by Shipyard or MLflow.
 
-    skops files are checked against Shipyard's own trusted list (never the list in MLmodel, which whoever
-    wrote the folder controls); pickle and cloudpickle files load with a PickleWarning.
+    skops files are checked against Shipyard's own list of classes (never the list in MLmodel, which whoever
+    wrote the folder controls) before anything in them is built; pickle and cloudpickle files load with a
+    PickleWarning.
 
     Raises:
         UnsafeModelFormat: the skops file holds types that are not trusted, named in the message.
         InvalidParameter: an unknown serialization.
     """
     if serialization == "skops":
-        sio = optional_import("skops.io")
-        untrusted = list(sio.get_untrusted_types(file=file))
-        if refused := sorted(t for t in untrusted if not is_trusted_type(t)):
-            raise UnsafeModelFormat(
-                f"{file.name} holds types Shipyard does not trust: {', '.join(refused)}. "
-                "Only scikit-learn, numpy, scipy, XGBoost and LightGBM types are loaded from skops files."
-            )
-        return sio.load(file, trusted=untrusted)
+        # Audit and load the same bytes, so the file cannot change between the check and the load.
+        data = file.read_bytes()
+        trusted = audit_skops(data, file.name)
+        return optional_import("skops.io").loads(data, trusted=trusted)
     if serialization not in SERIALIZATIONS:
         raise InvalidParameter(f"{file.name} has unknown serialization_format {serialization!r}.")
     warn_pickle(file.name, serialization, stacklevel=5)
@@ -116,7 +137,6 @@ def _skops_dump(model: Any) -> tuple[bytes | None, list[str], str]:
     except Exception as exc:  # skops raises many kinds of error for objects it cannot store
         return None, [], f"skops cannot store it: {type(exc).__name__}: {exc}"
     untrusted = list(sio.get_untrusted_types(data=data))
-    refused = sorted(t for t in untrusted if not is_trusted_type(t))
-    if refused:
+    if refused := refused_types(untrusted):
         return data, untrusted, f"it holds types that are not trusted: {', '.join(refused)}"
     return data, untrusted, ""

@@ -31,6 +31,7 @@ MODEL = "churn"
 # version -> how its prediction depends on a, b, c (each version answers differently, so answers tell them apart)
 TARGETS = {1: (1.0, 1.0, 1.0), 2: (2.0, 0.0, 0.0), 3: (0.0, 0.0, -1.0)}
 ROW = {"a": 1.0, "b": 2.0, "c": 3.0}
+YAML = {"Content-Type": "application/yaml"}  # a spec's body type (untyped and text/plain bodies are refused)
 
 
 @dataclass(frozen=True)
@@ -279,10 +280,12 @@ def test_a_bad_spec_is_refused_with_the_field_named_and_the_deployment_kept(regi
         deployment(registry, f"models:/{MODEL}/1", tmp_path) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
-        invalid = client.put("/v1/deployment", content=bad)
-        unknown = client.put("/v1/deployment", content=missing)
-        other = client.put("/v1/deployment", content="name: other\nroutes: [{name: x, model: 'models:/churn/1'}]")
-        garbage = client.put("/v1/deployment", content="{{{")
+        invalid = client.put("/v1/deployment", content=bad, headers=YAML)
+        unknown = client.put("/v1/deployment", content=missing, headers=YAML)
+        other = client.put(
+            "/v1/deployment", content="name: other\nroutes: [{name: x, model: 'models:/churn/1'}]", headers=YAML
+        )
+        garbage = client.put("/v1/deployment", content="{{{", headers=YAML)
         status = client.get("/v1/deployment").json()
         still = predict(client)
 
@@ -398,6 +401,7 @@ def test_with_auth_the_deployment_grants_of_the_tracking_server_decide(tmp_path:
 
             def call(token: str | None, method: str, path: str, **kwargs: object) -> int:
                 headers = {"Authorization": f"Bearer {token}"} if token else {}
+                headers.update(YAML if "content" in kwargs else {})
                 return httpx.request(method, server.url + path, headers=headers, timeout=30, **kwargs).status_code  # type: ignore[arg-type]
 
             body = {"json": {"dataframe_records": [ROW]}}
@@ -458,7 +462,7 @@ def test_apply_over_the_api_refuses_a_local_folder_the_server_was_not_started_wi
         deployment(registry, f"models:/{MODEL}/1", tmp_path / "serve") as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
-        refused = client.put("/v1/deployment", content=planted)
+        refused = client.put("/v1/deployment", content=planted, headers=YAML)
         status = client.get("/v1/deployment").json()
 
     assert 400 == refused.status_code

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from shipyard.cli._common import TrackingUri, handle_errors
+from shipyard.config import Settings
 
 __all__ = ["build_app", "serve"]
 
@@ -58,6 +59,23 @@ def serve(
             "tracking server when the tracking URI is one.",
         ),
     ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Allow binding to a non-loopback address without --auth: anyone who can reach the port can "
+            "predict, apply specs, roll back and post feedback. Only for a network you fully trust.",
+        ),
+    ] = False,
+    allow_code_models_over_api: Annotated[
+        bool,
+        typer.Option(
+            "--allow-code-models-over-api",
+            help="Let specs applied over the API (PUT /v1/deployment) name models that execute code when loaded "
+            "(pickle, cloudpickle, python models). Off by default: it runs the model author's code in this "
+            "process, with its credentials.",
+        ),
+    ] = False,
     tracking_uri: TrackingUri = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
@@ -68,6 +86,8 @@ def serve(
     """
     with handle_errors():
         _check_extras(grpc_port)
+        signed_in = auth if auth is not None else Settings.from_env().auth
+        _check_bind(host, signed_in=signed_in, insecure_no_auth=insecure_no_auth, grpc_port=grpc_port)
         options = {
             "host": host,
             "name": name,
@@ -81,6 +101,8 @@ def serve(
             "poll_interval_s": poll_interval,
             "auth": auth,
             "tracking_uri": tracking_uri,
+            "allow_code_models_over_api": allow_code_models_over_api,
+            "allowed_hosts": _allowed_hosts(host),
         }
         spec = _spec_for(target, name)
         if workers > 1 and grpc_port is not None:
@@ -99,6 +121,39 @@ def serve(
         workers=workers,
         log_level=log_level,
     )
+
+
+def _check_bind(host: str, *, signed_in: bool, insecure_no_auth: bool, grpc_port: int | None) -> None:
+    """The tracking server's bind rule: a network address needs --auth, or an explicit --insecure-no-auth."""
+    from shipyard._http_guards import is_loopback
+
+    if signed_in and grpc_port is not None:
+        # The gRPC service checks no credentials, so it would be a way around --auth.
+        raise typer.BadParameter("--grpc-port serves without sign-in: it cannot be used with --auth.")
+    if signed_in or is_loopback(host):
+        return
+    if not insecure_no_auth:
+        typer.echo(
+            f"error: refusing to serve {host} without authentication: anyone who can reach it could predict, apply "
+            "a deployment spec, roll it back and post feedback. Start with --auth, bind to 127.0.0.1, or, on a "
+            "network you fully trust, pass --insecure-no-auth.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    typer.echo(f"WARNING: --insecure-no-auth: {host} is served without authentication.", err=True)
+
+
+def _allowed_hosts(host: str) -> tuple[str, ...]:
+    """The Host headers to answer: SHIPYARD_ALLOWED_HOSTS, else the loopback names, or the bound address."""
+    from shipyard._http_guards import is_loopback
+
+    configured = Settings.from_env().allowed_hosts
+    if configured or is_loopback(host):
+        return configured
+    # A named address is the one clients use; a wildcard bind could be reached by any name.
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
+        return ("*",)
+    return (host, "localhost", "127.0.0.1", "[::1]")
 
 
 def _check_extras(grpc_port: int | None) -> None:
@@ -133,7 +188,6 @@ def build_app(target: str, options: dict[str, Any]) -> Any:
     """The ASGI app for ``serve``'s arguments: called in each worker process, so each loads its own models."""
     from shipyard.client import open_backend
     from shipyard.client.deployments import RegistryModels
-    from shipyard.config import Settings
     from shipyard.serving import BatchingConfig
     from shipyard.serving.app import ServingConfig, create_deployment_app
 
@@ -142,11 +196,12 @@ def build_app(target: str, options: dict[str, Any]) -> Any:
         settings = settings.with_overrides(tracking_uri=options["tracking_uri"])
     with handle_errors():
         spec = _spec_for(target, options.get("name"))
-        authorize = None
+        authorize = authorize_models = None
         if options.get("auth") if options.get("auth") is not None else settings.auth:
             from shipyard.cli._serve_auth import make_authorizer
 
-            authorize = make_authorizer(settings)
+            checks = make_authorizer(settings)
+            authorize, authorize_models = checks.authorize, checks.authorize_models
         log = options.get("prediction_log")
         if log == "":
             log = f"{settings.resolved_artifacts_uri.rstrip('/')}/deployments"
@@ -165,6 +220,10 @@ def build_app(target: str, options: dict[str, Any]) -> Any:
             poll_interval_s=options["poll_interval_s"],
             prediction_log=log,
             authorize=authorize,
+            authorize_models=authorize_models,
+            allow_code_models_over_api=bool(options.get("allow_code_models_over_api")),
+            allowed_hosts=tuple(options.get("allowed_hosts") or ()),
+            cors_origins=settings.cors_origins,
         )
         backend = open_backend(settings)  # lives as long as the worker process
     return create_deployment_app(spec, RegistryModels(backend), config)

@@ -52,14 +52,14 @@ class RegistryModels:
         name = PurePosixPath(parsed.ref).name if parsed.kind is UriKind.RUN else parsed.name
         return ResolvedModel(uri, name or parsed.name, "1", uri)
 
-    def load(self, model: ResolvedModel) -> LoadedModel:
-        """Download (when remote) and load exactly ``model.source``."""
+    def load(self, model: ResolvedModel, *, allow_code: bool = True) -> LoadedModel:
+        """Download (when remote) and load exactly ``model.source``; ``allow_code=False`` refuses pickled models."""
         from shipyard.models import load_model
 
         if not model.source.startswith(("models:/", "runs:/")):
-            return load_model(model.source, verify=self._verify)
+            return load_model(model.source, verify=self._verify, allow_code=allow_code)
         with tempfile.TemporaryDirectory(prefix="shipyard-serve-") as tmp:
             folder = Path(tmp) / "model"
             folder.mkdir()
             download_tree(self._backend, self._backend.resolve_model_uri(model.source), folder)
-            return load_model(folder, verify=self._verify)
+            return load_model(folder, verify=self._verify, allow_code=allow_code)

@@ -6,8 +6,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from shipyard.errors import UnsupportedFlavor
+from shipyard.errors import UnsafeModelFormat, UnsupportedFlavor
 from shipyard.models._checksums import verify_model_files
+from shipyard.models._code_risk import code_on_load_reason
 from shipyard.models._enforce import enforce_schema
 from shipyard.models._entities import ModelMeta, Signature
 from shipyard.models._example import read_example
@@ -97,12 +98,14 @@ class LoadedModel:
         return f"LoadedModel(flavor={self.flavor!r}, path={str(self.path)!r})"
 
 
-def load_model(path: str | Path, *, verify: bool = True) -> LoadedModel:
+def load_model(path: str | Path, *, verify: bool = True, allow_code: bool = True) -> LoadedModel:
     """Load a model folder saved by Shipyard or by MLflow.
 
     Args:
         path: a local model folder (the SDK resolves ``runs:/`` and ``models:/`` URIs to one first).
         verify: check the files against SHA256SUMS first (folders without one, such as MLflow's, are not checked).
+        allow_code: False refuses, before any model file is read, a model whose loading would execute code
+            from its files (pickle, cloudpickle, python models, MLflow-only loaders).
 
     Returns:
         The loaded model.
@@ -110,7 +113,8 @@ def load_model(path: str | Path, *, verify: bool = True) -> LoadedModel:
     Raises:
         InvalidParameter: the folder has no readable MLmodel.
         ModelIntegrityError: a file was changed, removed or added since the model was saved.
-        UnsafeModelFormat: a skops file holds types Shipyard does not trust.
+        UnsafeModelFormat: a skops file holds types Shipyard does not trust, or ``allow_code`` is False and
+            loading the model would execute code.
         UnsupportedFlavor: no Shipyard flavor loads it and MLflow cannot either.
         MissingExtra: the flavor's library is not installed.
 
@@ -122,6 +126,8 @@ def load_model(path: str | Path, *, verify: bool = True) -> LoadedModel:
     if verify:
         verify_model_files(folder)
     meta = read_model_meta(folder)
+    if not allow_code and (reason := code_on_load_reason(meta)) is not None:
+        raise UnsafeModelFormat(f"Refusing to load the model at {folder.name!r}: {reason}.")
     flavor = flavor_for_folder(meta)
     if flavor is None:
         loaded, name = _load_with_mlflow(folder, meta), "python"

@@ -1,49 +1,54 @@
-"""Request guards: the Host allow-list, cross-site write refusal, JSON-only API writes, CORS and safe headers.
+"""The server's request guards: the shared ones (`shipyard._http_guards`) worded and configured for the server.
 
-Four plain ASGI middlewares, installed by `install_request_guards` from outermost to innermost:
+Installed by `install_request_guards` from outermost to innermost:
 
-* `SecurityHeaders` puts ``X-Content-Type-Options: nosniff`` on every answer, and on HTML answers that set
-  none of their own a Content-Security-Policy, ``X-Frame-Options: DENY`` and ``Referrer-Policy``.
-* `HostGuard` answers 400 to a ``Host`` header the server does not serve, which defeats DNS rebinding (a
-  hostile page whose name resolves to 127.0.0.1 reaches the server with its own name in ``Host``).
+* `SecurityHeaders`: ``nosniff`` everywhere; on HTML answers without their own, the UI's Content-Security-Policy
+  (the interactive API docs get a looser one), ``X-Frame-Options: DENY`` and ``Referrer-Policy``.
+* `HostGuard`: 400 to a ``Host`` header the server does not serve (DNS rebinding); ``/health`` and ``/version``
+  answer any host.
 * Starlette's ``CORSMiddleware``, only when ``Settings.cors_origins`` names origins; otherwise CORS is closed:
   no answer carries ``Access-Control-Allow-Origin`` and a preflight gets no allow headers.
-* `CrossSiteGuard` refuses writes (POST, PUT, PATCH, DELETE) sent by a page of another site (``Origin`` or
-  ``Sec-Fetch-Site``), and API writes with a body a cross-site form or ``fetch`` could send without a
-  preflight (``text/plain``, form encodings, or no ``Content-Type`` at all).
+* `CrossSiteGuard`: refuses writes sent by a page of another site, and API writes with a body a cross-site form
+  or ``fetch`` could send without a preflight (``text/plain``, form encodings, or no ``Content-Type`` at all).
+
+Refusals are MLflow's JSON error on API paths and the UI's error page elsewhere.
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
+from shipyard import _http_guards as shared
+from shipyard._http_guards import (
+    LOOPBACK_HOSTS,
+    SIMPLE_CONTENT_TYPES,
+    STATE_CHANGING_METHODS,
+    BodyRule,
+    HostMatcher,
+    normalize_origin,
+    split_host,
+)
 from shipyard.config import Settings
 from shipyard.server._errors import error_response
 from shipyard.server.ui._render import UI_CONTENT_SECURITY_POLICY, error_page
 
 __all__ = [
     "LOOPBACK_HOSTS",
+    "SIMPLE_CONTENT_TYPES",
+    "STATE_CHANGING_METHODS",
     "CrossSiteGuard",
     "HostGuard",
+    "HostMatcher",
     "SecurityHeaders",
     "install_request_guards",
+    "normalize_origin",
+    "split_host",
 ]
 
-_log = logging.getLogger("shipyard.server")
-
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# The body types a page of another site may send without a CORS preflight (besides no Content-Type at all).
-SIMPLE_CONTENT_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
 API_PREFIXES = ("/api/", "/ajax-api/")
 # The artifact proxy takes the file itself as the body (the mlflow client labels it text/plain for .txt, MLmodel
 # and the like). Browsers cannot send a cross-site PUT without a preflight, which closed CORS refuses.
@@ -54,108 +59,7 @@ _ANY_HOST_PATHS = frozenset({"/health", "/version"})
 # user content, so they get a policy that only forbids framing and plugins.
 _DOCS_PREFIX = "/api/docs"
 _DOCS_POLICY = "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-# An SVG or XML document opened directly can run script; one served without a policy of its own gets this.
-_DOCUMENT_POLICY = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
-_SCRIPTABLE_TYPES = ("image/svg+xml", "text/xml", "application/xml")
-_PORT = re.compile(r"[0-9]{1,5}")
-_HOST_NAME = re.compile(r"[a-z0-9_.\-]+|[0-9a-f:.]+")
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
-_SHOWN_CHARS = 200
-
-
-def split_host(value: str) -> tuple[str, str] | None:
-    """A ``Host`` value (``name``, ``name:port``, ``[::1]:port``) as lower-case ``(name, port)``; None if malformed.
-
-    Example:
-        >>> split_host("LocalHost:5000")
-        ('localhost', '5000')
-    """
-    text = value.strip().lower()
-    if text.startswith("["):
-        name, bracket, rest = text[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            return None
-        port = rest[1:]
-        valid = bool(name) and ":" in name and _HOST_NAME.fullmatch(name) is not None
-    else:
-        name, _, port = text.partition(":")
-        name = name.rstrip(".")  # "localhost." is localhost
-        valid = bool(name) and ":" not in name and _HOST_NAME.fullmatch(name) is not None
-    if not valid or (port and not _PORT.fullmatch(port)):
-        return None
-    return name, port
-
-
-class HostMatcher:
-    """Which ``Host`` headers a server answers: the allowed hosts, or the loopback names when there are none.
-
-    An entry is ``*`` (any host), a name (any port), ``name:port``, ``[::1]`` or ``.example.com`` (that domain
-    and its sub-domains).
-    """
-
-    def __init__(self, allowed: Iterable[str]) -> None:
-        entries = [entry.strip().lower() for entry in allowed if entry.strip()]
-        self.any = "*" in entries
-        self.exact: set[tuple[str, str]] = set()
-        self.suffixes: list[str] = []
-        for entry in entries or LOOPBACK_HOSTS:
-            if entry.startswith(("*.", ".")):
-                self.suffixes.append(entry.lstrip("*"))
-                continue
-            parsed = split_host(entry)
-            if parsed is None and entry.count(":") > 1:
-                parsed = split_host(f"[{entry}]")  # a bare IPv6 address such as ::1
-            if parsed is not None:
-                self.exact.add(parsed)
-
-    def allows(self, host: str) -> bool:
-        """Whether a request with this ``Host`` header value is served."""
-        if self.any:
-            return True
-        parsed = split_host(host)
-        if parsed is None:
-            return False
-        name, port = parsed
-        if (name, port) in self.exact or (name, "") in self.exact:
-            return True
-        return any(name.endswith(suffix) or name == suffix[1:] for suffix in self.suffixes)
-
-
-def normalize_origin(origin: str) -> str:
-    """An origin as browsers send it: lower-case ``scheme://host[:port]``, no default port, no trailing slash."""
-    text = origin.strip().rstrip("/").lower()
-    parts = urlsplit(text)
-    if not parts.scheme or not parts.netloc:
-        return text
-    host = split_host(parts.netloc)
-    if host is None:
-        return text
-    name, port = host
-    shown = f"[{name}]" if ":" in name else name
-    if port and _DEFAULT_PORTS.get(parts.scheme) != port:
-        shown += f":{port}"
-    return f"{parts.scheme}://{shown}"
-
-
-def _origin_host(origin: str) -> tuple[str, str] | None:
-    """The ``(name, port)`` an origin points at, with the scheme's default port left out; None for ``null``."""
-    parts = urlsplit(origin.strip().lower())
-    if parts.scheme not in _DEFAULT_PORTS or not parts.netloc:
-        return None
-    host = split_host(parts.netloc)
-    if host is None:
-        return None
-    name, port = host
-    return name, "" if port == _DEFAULT_PORTS[parts.scheme] else port
-
-
-def _host_without_default_port(host: str) -> tuple[str, str] | None:
-    # Behind a TLS proxy the server cannot tell http from https, so either default port counts as none.
-    parsed = split_host(host)
-    if parsed is None:
-        return None
-    name, port = parsed
-    return name, "" if port in ("80", "443") else port
+_JSON_BODY = BodyRule(expected="application/json")
 
 
 def _is_api(path: str) -> bool:
@@ -169,38 +73,25 @@ def refusal(path: str, status: int, code: str, message: str) -> Response:
     return error_page(status, message)
 
 
-def _shown(value: str) -> str:
-    return value if len(value) <= _SHOWN_CHARS else value[:_SHOWN_CHARS] + "…"
+def _body_rule(path: str) -> BodyRule | None:
+    """API writes take JSON; the artifact proxy takes raw files; UI forms carry a CSRF token instead."""
+    if not path.startswith(API_PREFIXES) or path.startswith(_RAW_BODY_PREFIXES):
+        return None
+    return _JSON_BODY
 
 
-class HostGuard:
+def _html_policy(path: str) -> str:
+    return _DOCS_POLICY if path.startswith(_DOCS_PREFIX) else UI_CONTENT_SECURITY_POLICY
+
+
+class HostGuard(shared.HostGuard):
     """Answer 400 to requests whose ``Host`` header is not one the server serves (DNS rebinding)."""
 
     def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str] = ()) -> None:
-        self.app = app
-        self.hosts = HostMatcher(allowed_hosts)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on, or refuse it."""
-        if scope["type"] not in ("http", "websocket") or self.hosts.any or scope["path"] in _ANY_HOST_PATHS:
-            await self.app(scope, receive, send)
-            return
-        host = Headers(scope=scope).get("host", "")
-        if self.hosts.allows(host):
-            await self.app(scope, receive, send)
-            return
-        _log.warning("refused a request for host %r", _shown(host))
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        message = (
-            f"This server does not answer to the host name {_shown(host)!r}. If you reached it through that name on "
-            "purpose, add the name to SHIPYARD_ALLOWED_HOSTS (comma-separated)."
-        )
-        await refusal(scope["path"], 400, "BAD_REQUEST", message)(scope, receive, send)
+        super().__init__(app, allowed_hosts=allowed_hosts, refuse=refusal, any_host_paths=_ANY_HOST_PATHS)
 
 
-class CrossSiteGuard:
+class CrossSiteGuard(shared.CrossSiteGuard):
     """Refuse writes sent by another site's page, and API writes with bodies a browser sends without a preflight.
 
     Args:
@@ -209,93 +100,14 @@ class CrossSiteGuard:
     """
 
     def __init__(self, app: ASGIApp, *, cors_origins: Iterable[str] = ()) -> None:
-        self.app = app
-        self.trusted = {normalize_origin(origin) for origin in cors_origins}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on, or refuse it with 403 or 415."""
-        if scope["type"] != "http" or scope["method"] not in STATE_CHANGING_METHODS:
-            await self.app(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
-        refused = self._cross_site(headers) or self._simple_body(scope["path"], headers)
-        if refused is None:
-            await self.app(scope, receive, send)
-            return
-        status, code, message = refused
-        _log.warning("refused %s %s: %s", scope["method"], scope["path"], message)
-        await refusal(scope["path"], status, code, message)(scope, receive, send)
-
-    def _cross_site(self, headers: Headers) -> tuple[int, str, str] | None:
-        origin = headers.get("origin")
-        if origin is None:
-            if headers.get("sec-fetch-site", "").strip().lower() == "cross-site":
-                return 403, "PERMISSION_DENIED", "Cross-site request refused: it was sent by a page of another site."
-            return None
-        if "*" in self.trusted or normalize_origin(origin) in self.trusted:
-            return None
-        ours = _host_without_default_port(headers.get("host", ""))
-        if ours is not None and _origin_host(origin) == ours:
-            return None
-        return (
-            403,
-            "PERMISSION_DENIED",
-            f"Cross-site request refused: origin {_shown(origin)!r} is not this server and not in "
-            "SHIPYARD_CORS_ORIGINS.",
-        )
-
-    @staticmethod
-    def _simple_body(path: str, headers: Headers) -> tuple[int, str, str] | None:
-        if not path.startswith(API_PREFIXES) or path.startswith(_RAW_BODY_PREFIXES):
-            return None
-        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media_type not in SIMPLE_CONTENT_TYPES and (media_type or not _has_body(headers)):
-            return None
-        shown = f"Content-Type {media_type!r}" if media_type else "no Content-Type"
-        return (
-            415,
-            "BAD_REQUEST",
-            f"Unsupported request body type ({shown}): send the JSON body with Content-Type: application/json.",
-        )
+        super().__init__(app, cors_origins=cors_origins, refuse=refusal, body_rule=_body_rule)
 
 
-def _has_body(headers: Headers) -> bool:
-    length = headers.get("content-length", "").strip()
-    return "transfer-encoding" in headers or (length not in ("", "0"))
-
-
-class SecurityHeaders:
-    """Add ``nosniff`` to every answer, and a policy, ``DENY`` framing and a referrer policy to HTML answers.
-
-    SVG and XML answers without a policy get a sandboxing one. Headers a route set itself (an artifact's
-    sandboxing policy, say) are kept as they are.
-    """
+class SecurityHeaders(shared.SecurityHeaders):
+    """The shared headers, with the UI's Content-Security-Policy on HTML answers (the API docs' on theirs)."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app, adding the headers to its answer."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        policy = _DOCS_POLICY if scope["path"].startswith(_DOCS_PREFIX) else UI_CONTENT_SECURITY_POLICY
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                content_type = headers.get("content-type", "").lower()
-                if content_type.startswith(("text/html", "application/xhtml")):
-                    headers.setdefault("Content-Security-Policy", policy)
-                    headers.setdefault("X-Frame-Options", "DENY")
-                    headers.setdefault("Referrer-Policy", "same-origin")
-                elif content_type.startswith(_SCRIPTABLE_TYPES):
-                    headers.setdefault("Content-Security-Policy", _DOCUMENT_POLICY)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        super().__init__(app, html_policy=_html_policy)
 
 
 def install_request_guards(app: Any, settings: Settings) -> None:
@@ -308,17 +120,12 @@ def install_request_guards(app: Any, settings: Settings) -> None:
     Example:
         >>> install_request_guards(app, Settings(cors_origins=("https://app.example.com",)))  # doctest: +SKIP
     """
-    origins = [normalize_origin(origin) for origin in settings.cors_origins]
-    # add_middleware puts each new middleware outside the ones before it: innermost first.
-    app.add_middleware(CrossSiteGuard, cors_origins=origins)
-    if origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=origins,
-            allow_methods=sorted(STATE_CHANGING_METHODS | {"GET", "HEAD"}),
-            allow_headers=["*"],
-            allow_credentials=False,
-            max_age=600,
-        )
-    app.add_middleware(HostGuard, allowed_hosts=settings.allowed_hosts)
-    app.add_middleware(SecurityHeaders)
+    shared.install_guards(
+        app,
+        allowed_hosts=settings.allowed_hosts,
+        cors_origins=settings.cors_origins,
+        refuse=refusal,
+        body_rule=_body_rule,
+        html_policy=_html_policy,
+        any_host_paths=_ANY_HOST_PATHS,
+    )

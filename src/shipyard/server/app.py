@@ -13,6 +13,7 @@ from starlette.responses import PlainTextResponse, Response
 from shipyard._version import __version__
 from shipyard.artifacts import open_artifact_store
 from shipyard.auth import AuthService, Level, Permissions
+from shipyard.auth.throttle import SignInThrottle
 from shipyard.config import Settings
 from shipyard.db import open_database
 from shipyard.events import WebhookDispatcher
@@ -25,7 +26,6 @@ from shipyard.server._context import AppContext
 from shipyard.server._errors import install_error_handlers
 from shipyard.server._guards import install_request_guards
 from shipyard.server._json import json_response
-from shipyard.auth.throttle import SignInThrottle
 from shipyard.server.auth_api import auth_routes
 from shipyard.server.mlflow_api import mlflow_routes
 from shipyard.server.monitoring_api import monitoring_routes

@@ -10,6 +10,10 @@ is closed only after a grace period, once its queue has drained. Every change:
 * is recorded as a revision in the state file, which other worker processes adopt,
 * keeps the previous revision's models loaded, so a rollback switches back at once.
 
+Only the models the operator named (the spec ``serve`` started with) may run code when loaded (pickle,
+cloudpickle, python models); any other model, such as one a caller applied over the API, is loaded with
+``allow_code=False`` unless the operator opted in (``allow_code_models``).
+
 Routes that follow an alias (``models:/churn@champion``) are re-resolved every ``poll_interval_s``; a move is
 such a change. After a rollback the route stays on the version rolled back to until the alias moves again.
 """
@@ -26,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from shipyard.errors import InvalidParameter, InvalidState, ResourceNotFound
+from shipyard.errors import InvalidParameter, InvalidState, ResourceNotFound, UnsafeModelFormat
 from shipyard.models import LoadedModel
 from shipyard.serving._batcher import AdaptiveBatcher, BatchingConfig
 from shipyard.serving._matrix import RowMatrix, matrix_columns, v2_matrix
@@ -40,6 +44,7 @@ __all__ = ["DeploymentRuntime", "ModelProvider", "Served", "metadata_of"]
 _log = logging.getLogger("shipyard.serving")
 _RETIRE_GRACE_S = 5.0
 _MAX_SHADOW_IN_FLIGHT = 64
+_OPERATOR_REASONS = frozenset({"start", "start with a changed spec"})  # revisions made from serve's own spec
 
 
 class ModelProvider(Protocol):
@@ -49,8 +54,9 @@ class ModelProvider(Protocol):
         """Pin ``uri`` to the version it names now (an alias to its current version)."""
         ...
 
-    def load(self, model: ResolvedModel) -> LoadedModel:
-        """Load exactly ``model.source``."""
+    def load(self, model: ResolvedModel, *, allow_code: bool = True) -> LoadedModel:
+        """Load exactly ``model.source``; with ``allow_code=False``, raise UnsafeModelFormat rather than load a model
+        whose loading would execute code from its files."""
         ...
 
 
@@ -119,6 +125,8 @@ class DeploymentRuntime:
         poll_interval_s: how often alias-following routes are re-resolved (0 turns following off).
         sync_interval_s: how often the state file is checked for revisions made by other workers.
         on_change: called with each new active revision (after the switch).
+        allow_code_models: load models that execute code when loaded (pickle...) even when the operator's spec
+            does not name them (a spec applied over the API); by default only the operator's models may.
     """
 
     def __init__(
@@ -131,8 +139,10 @@ class DeploymentRuntime:
         poll_interval_s: float = 2.0,
         sync_interval_s: float = 0.5,
         on_change: Callable[[Revision], None] | None = None,
+        allow_code_models: bool = False,
     ) -> None:
         self.name = spec.name
+        self._allow_code_models = allow_code_models
         self._initial = spec
         self._provider = provider
         self._batching = batching or BatchingConfig()
@@ -236,6 +246,12 @@ class DeploymentRuntime:
         specs = [self._initial, *(revision.spec for revision in self._revisions)]
         known = {route.model for spec in specs for route in spec.routes}
         return known | {spec.shadow.model for spec in specs if spec.shadow is not None}
+
+    def operator_models(self) -> set[str]:
+        """The model references the operator named: the spec ``serve`` started with, and earlier starts kept."""
+        specs = [self._initial, *(r.spec for r in self._revisions if r.reason in _OPERATOR_REASONS)]
+        named = {route.model for spec in specs for route in spec.routes}
+        return named | {spec.shadow.model for spec in specs if spec.shadow is not None}
 
     @property
     def revision(self) -> Revision:
@@ -378,9 +394,20 @@ class DeploymentRuntime:
         served = self._served.get(model.source)
         if served is not None:
             return served
+        allow_code = self._allow_code_models or model.uri in self.operator_models()
 
         def load() -> tuple[LoadedModel, Callable[[Any], Any] | None]:
-            loaded = self._provider.load(model)
+            try:
+                loaded = self._provider.load(model, allow_code=allow_code)
+            except UnsafeModelFormat as exc:
+                if allow_code:
+                    raise
+                raise UnsafeModelFormat(
+                    f"Model {model.uri[:200]!r} (version {model.version}) would execute code when loaded "
+                    f"({exc.message}) and the server was not started with it; only the operator may serve such "
+                    "models (in the spec `shipyard serve` starts with, or over the API after starting it with "
+                    "--allow-code-models-over-api)."
+                ) from None
             try:
                 _warm_up(loaded)
             except Exception as exc:

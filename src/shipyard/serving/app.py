@@ -6,6 +6,11 @@ folders through the SDK), so the server never talks to the metadata store itself
 every route's model has answered its own input example (warm-up), so a load balancer never routes to a cold
 replica. ``/v1/deployment`` (status, apply, rollback) and ``/v1/feedback`` (ground truth) manage the deployment
 while it serves; ``/deployment`` is its page.
+
+The tracking server's request guards wrap every route (Host allow-list, cross-site writes refused, safe headers;
+see ``_guards``). A spec applied over the API names models a caller chose: each is checked with the caller's own
+identity (``ServingConfig.authorize_models``) before anything is resolved or loaded, and models that execute code
+when loaded are refused unless the operator opted in (``ServingConfig.allow_code_models_over_api``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from starlette.applications import Starlette
@@ -32,6 +37,7 @@ from shipyard._version import __version__
 from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound, ShipyardError
 from shipyard.models import LoadedModel
 from shipyard.serving._batcher import BatcherStats, BatchingConfig
+from shipyard.serving._guards import install_serving_guards
 from shipyard.serving._matrix import invocation_matrix
 from shipyard.serving._metrics import MODEL_ERROR, ServingMetrics
 from shipyard.serving._mlflow_scoring import parse_invocation, predictions_to_json
@@ -40,7 +46,7 @@ from shipyard.serving._state import ResolvedModel, StateFile
 from shipyard.serving._v2 import encode_infer_response, parse_infer_request
 from shipyard.serving.deployment import DeploymentSpec, RouteSpec, parse_spec
 
-__all__ = ["Authorizer", "ServingConfig", "create_deployment_app", "create_serving_app"]
+__all__ = ["Authorizer", "ModelAuthorizer", "ServingConfig", "create_deployment_app", "create_serving_app"]
 
 _log = logging.getLogger("shipyard.serving")
 _HEADER_LENGTH = "inference-header-content-length"
@@ -51,9 +57,22 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _MAX_ADMIN_BODY_BYTES = 1024 * 1024
 _FLUSH_EVERY_S = 2.0
 
-Authorizer = Callable[[Mapping[str, str], str, str], Awaitable[str | None]]
-"""``await authorize(headers, deployment, level)`` with level ``READ`` or ``EDIT``: the caller's name (None when
-sign-in is off), or raises ``Unauthenticated``/``PermissionDenied``."""
+
+class Authorizer(Protocol):
+    """``await authorize(headers, deployment, level, client=address)`` with level ``READ`` or ``EDIT``: the caller's
+    name (None when sign-in is off), or raises ``Unauthenticated``/``PermissionDenied``/``Overloaded`` (too many
+    failed passwords from ``client``, the caller's address)."""
+
+    def __call__(
+        self, headers: Mapping[str, str], deployment: str, needed: str, *, client: str
+    ) -> Awaitable[str | None]: ...
+
+
+class ModelAuthorizer(Protocol):
+    """``await authorize_models(headers, uris, client=address)``: raises unless the caller may read every model
+    URI (``models:/…``, ``runs:/…``) with their own identity, resolved as they would resolve it."""
+
+    def __call__(self, headers: Mapping[str, str], uris: list[str], *, client: str) -> Awaitable[None]: ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,13 @@ class ServingConfig:
         poll_interval_s: how often routes that follow an alias are re-resolved (0: never).
         prediction_log: where predictions and feedback are logged (a folder or artifact URI), or None.
         authorize: checks callers of every route but health and ``/metrics``; None serves everyone.
+        authorize_models: checks, with the caller's identity, every registry or run model a spec applied over the
+            API names; None when sign-in is off.
+        allow_code_models_over_api: let specs applied over the API name models that execute code when loaded
+            (pickle, cloudpickle, python models); off by default, since that is running the caller's code with the
+            server's credentials.
+        allowed_hosts: the ``Host`` headers answered (``SHIPYARD_ALLOWED_HOSTS``); empty means the loopback names.
+        cors_origins: origins whose pages may call the server (``SHIPYARD_CORS_ORIGINS``).
         ops_interval_s: how often request and error counters per version are written beside the prediction log
             (``ops/``), for monitors' error rates.
     """
@@ -87,6 +113,10 @@ class ServingConfig:
     prediction_log: str | None = None
     authorize: Authorizer | None = None
     ops_interval_s: float = 30.0
+    authorize_models: ModelAuthorizer | None = None
+    allow_code_models_over_api: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
 
 
 @dataclass
@@ -154,16 +184,26 @@ def _error_answer(request: Request, exc: Exception) -> Response:
         return _error(503, exc.message, {"Retry-After": str(exc.retry_after_s)})
     if isinstance(exc, ShipyardError):
         status = exc.http_status if 400 <= exc.http_status < 600 else 500
-        return _error(status, exc.message)
+        return _error(status, exc.message, _retry_after(exc))
     _log.error("prediction failed", exc_info=exc)
     request.scope[_ERROR_KIND] = MODEL_ERROR
     return _error(500, "The model failed to predict; the server log has the details.")
 
 
+def _retry_after(exc: ShipyardError) -> dict[str, str] | None:
+    """``Retry-After`` for errors that know when to retry (too many failed sign-ins)."""
+    seconds = getattr(exc, "retry_after_s", 0)
+    return {"Retry-After": str(seconds)} if seconds else None
+
+
 async def _authorize(request: Request, state: _State, level: str) -> str | None:
     if state.config.authorize is None:
         return None
-    return await state.config.authorize(request.headers, state.name, level)
+    return await state.config.authorize(request.headers, state.name, level, client=_client_address(request))
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
 
 
 def _check_name(request: Request, state: _State) -> None:
@@ -271,7 +311,9 @@ async def _invocations(request: Request, state: _State) -> Response:
         return response
     except ShipyardError as exc:
         status = exc.http_status if 400 <= exc.http_status < 600 else 500
-        return _mlflow_error(status, exc.error_code, exc.message)
+        response = _mlflow_error(status, exc.error_code, exc.message)
+        response.headers.update(_retry_after(exc) or {})
+        return response
     except Exception as exc:
         # As MLflow's scoring server: a model that fails on the input is the input's problem (400).
         _log.warning("prediction failed on /invocations input: %r", exc)
@@ -401,6 +443,7 @@ async def _apply(request: Request, state: _State) -> Response:
     body = await read_body(request, _MAX_ADMIN_BODY_BYTES)
     spec = parse_spec(body)
     _check_sources(spec, state)
+    await _authorize_models(request, state, spec)
     revision = await state.runtime.apply(spec, actor=actor)
     _log.warning("deployment %r: revision %d applied by %s", state.name, revision.number, actor or "anonymous")
     return _json(await _status_of(state))
@@ -421,6 +464,20 @@ def _check_sources(spec: DeploymentSpec, state: _State) -> None:
             "(models:/name/version, models:/name@alias) or runs (runs:/<run_id>/<path>); local folders only in the "
             "spec the server was started with."
         )
+
+
+async def _authorize_models(request: Request, state: _State, spec: DeploymentSpec) -> None:
+    """Check every registry or run model the spec names with the caller's identity, before anything is resolved.
+
+    The server resolves and downloads with its own credentials afterwards, so without this a caller with EDIT on
+    the deployment could serve (and read the outputs of) a model from a run or registered model she is denied.
+    """
+    if state.config.authorize_models is None:
+        return
+    models = [route.model for route in spec.routes] + ([spec.shadow.model] if spec.shadow else [])
+    named = sorted({model for model in models if model.startswith(("models:/", "runs:/"))})
+    if named:
+        await state.config.authorize_models(request.headers, named, client=_client_address(request))
 
 
 async def _rollback(request: Request, state: _State) -> Response:
@@ -482,8 +539,8 @@ class _FixedModel:
     def resolve(self, uri: str) -> ResolvedModel:
         return self._resolved
 
-    def load(self, model: ResolvedModel) -> LoadedModel:
-        return self._model
+    def load(self, model: ResolvedModel, *, allow_code: bool = True) -> LoadedModel:
+        return self._model  # loaded by the caller of create_serving_app already
 
 
 def create_serving_app(model: LoadedModel, config: ServingConfig) -> Starlette:
@@ -509,7 +566,12 @@ def create_deployment_app(spec: DeploymentSpec, provider: ModelProvider, config:
     """
     state_file = StateFile(config.state_dir, spec.name) if config.state_dir is not None else None
     runtime = DeploymentRuntime(
-        spec, provider, batching=config.batching, state=state_file, poll_interval_s=config.poll_interval_s
+        spec,
+        provider,
+        batching=config.batching,
+        state=state_file,
+        poll_interval_s=config.poll_interval_s,
+        allow_code_models=config.allow_code_models_over_api,
     )
     state = _State(runtime, config, ServingMetrics(model=spec.name))
     state.metrics = ServingMetrics(model=spec.name, batchers=lambda: list(state.batchers()))
@@ -570,6 +632,7 @@ def create_deployment_app(spec: DeploymentSpec, provider: ModelProvider, config:
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.serving = state
+    install_serving_guards(app, allowed_hosts=config.allowed_hosts, cors_origins=config.cors_origins)
     return app
 
 

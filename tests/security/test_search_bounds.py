@@ -54,10 +54,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 @pytest.mark.parametrize("path", SEARCHES)
-def test_ten_thousand_experiment_ids_are_refused_at_once(world: World, path: str) -> None:
-    """Regression (issue 12, item 11): on commit 665ca51 10,000 ids were each checked with their own query (5.7 s
-    of server time) and the search then ran; now the list is refused with 400 before any id is looked up."""
-    ids = [str(i) for i in range(100_000, 110_000)]  # experiments nobody was denied, so each check passed
+def test_an_unbounded_list_of_experiment_ids_is_refused_at_once(world: World, path: str) -> None:
+    """Regression (issue 12, item 11): on commit 665ca51 any number of ids was accepted and each checked with its
+    own query (10,000 took 5.7 s of server time); now a list past the bound is refused with 400 before any id is
+    looked up."""
+    ids = [str(i) for i in range(100_000, 100_000 + 5 * MAX_SEARCHED_EXPERIMENTS)]  # nobody was denied these
     with world.server.client(world.mallory) as client:
         started = time.perf_counter()
         answer = client.post(path, json={"experiment_ids": ids})
@@ -78,13 +79,16 @@ def test_an_admin_is_held_to_the_same_bound(world: World, path: str) -> None:
 
 
 @pytest.mark.parametrize("path", SEARCHES)
-def test_a_full_list_of_readable_ids_is_searched(world: World, path: str) -> None:
+def test_a_full_list_of_readable_ids_is_searched_quickly(world: World, path: str) -> None:
+    """Regression (issue 12, item 11): on commit 665ca51 10,000 ids cost 5.7 s of server time for a non-admin."""
     # Ids of experiments that do not exist are readable by default and simply match nothing.
     ids = [world.readable] + [str(i) for i in range(100_000, 100_000 + MAX_SEARCHED_EXPERIMENTS - 1)]
     with world.server.client(world.mallory) as client:
+        started = time.perf_counter()
         answer = client.post(path, json={"experiment_ids": ids})
+        elapsed_s = time.perf_counter() - started
 
-    assert 200 == answer.status_code, answer.text
+    assert (200, True) == (answer.status_code, elapsed_s < 2.0), answer.text[:200]
 
 
 @pytest.mark.parametrize("path", SEARCHES)

@@ -111,3 +111,23 @@ def test_the_migration_keeps_the_canonical_grant_when_both_spellings_exist(tmp_p
 
 def test_the_migration_drops_grants_no_request_can_name(tmp_path: Path) -> None:
     assert {("3", "u", 1)} == _grants_after_migration(tmp_path, [("٢", "u", 3), (" 2", "u", 3), ("3", "u", 1)])
+
+
+@pytest.mark.parametrize("spelling", ["02", " 2", "+2", "0_2", "٢"])
+def test_the_registry_service_refuses_other_spellings_of_an_experiment_id(tmp_path: Path, spelling: str) -> None:
+    """In-process callers (the SDK's embedded backend) reach the registry service without the server's
+    canonicalization: its logged-model routes refuse every other spelling too."""
+    from shipyard.db import open_database
+    from shipyard.registry.service import RegistryService
+    from shipyard.tracking.service import TrackingService
+    from shipyard.tracking.store import TrackingStore
+
+    database = open_database(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        registry = RegistryService(database, TrackingService(TrackingStore(database)))
+        with pytest.raises(InvalidParameter):
+            registry.create_logged_model(spelling)
+        with pytest.raises(InvalidParameter):
+            registry.search_logged_models([spelling])
+    finally:
+        database.dispose()

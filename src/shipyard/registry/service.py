@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from shipyard._ids import strict_experiment_id
 from shipyard._visibility import EVERYTHING, Visible
 from shipyard.db import Database
 from shipyard.errors import InvalidParameter, ModelVersionNotFound
@@ -109,10 +110,7 @@ class RegistryService:
         checked_params = check_logged_model_entries(params, "param")
         checked_tags = check_logged_model_entries(tags, "tag")
         check_model_type(model_type)
-        try:
-            exp_id = int(experiment_id)
-        except (TypeError, ValueError):
-            raise InvalidParameter(f"Invalid experiment id {experiment_id!r}: expected an integer.") from None
+        exp_id = strict_experiment_id(experiment_id)
         self.tracking.get_experiment(str(exp_id))  # 404 for an unknown experiment
         if source_run_id:
             self.tracking.get_run(source_run_id)
@@ -174,12 +172,7 @@ class RegistryService:
             experiment_ids: the experiments to search (at most ``MAX_SEARCHED_EXPERIMENTS``); none searches all.
             visible: the experiments the caller may see; logged models of others are never listed.
         """
-        ids = []
-        for e in check_experiment_ids(experiment_ids):
-            try:
-                ids.append(int(e))
-            except ValueError:
-                raise InvalidParameter(f"Invalid experiment id {e!r}: expected an integer.") from None
+        ids = [strict_experiment_id(e, "experiment_ids") for e in check_experiment_ids(experiment_ids)]
         if not 0 < max_results <= 10_000:
             raise InvalidParameter(f"max_results must be between 1 and 10000, got {max_results}.")
         return self.logged.search(

@@ -48,11 +48,12 @@ def server(
     """Serve MLflow's REST API, the artifact proxy and the web UI."""
     import uvicorn
 
+    from shipyard._http_guards import is_loopback
     from shipyard.db import open_database
 
     settings = Settings.from_env().with_overrides(store_uri=store, artifacts_uri=artifacts, auth=auth)
     _check_settings(settings)
-    loopback = _is_loopback(host)
+    loopback = is_loopback(host)
     if not settings.auth and not loopback:
         if not insecure_no_auth:
             typer.echo(
@@ -113,18 +114,6 @@ def _check_settings(settings: Settings) -> None:
     except ShipyardError as exc:
         typer.echo(f"error: SHIPYARD_AUTH_DEFAULT_PERMISSION: {exc.message}", err=True)
         raise typer.Exit(2) from None
-
-
-def _is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address or name (only this machine can connect)."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _ensure_an_admin(database: Database) -> None:

@@ -65,8 +65,12 @@ from bench import search_runs as search_bench  # noqa: E402
 from bench.common import progress, quiet_stdout, time_calls  # noqa: E402
 from bench.run import machine_info  # noqa: E402
 
-FULL = {"log_metric": 300, "get_run": 300, "search_runs": 100, "refused": 50, "runs": 50}
-QUICK = {"log_metric": 100, "get_run": 100, "search_runs": 30, "refused": 20, "runs": 50}
+FULL = {"log_metric": 300, "get_run": 300, "search_runs": 100, "search_models": 100, "refused": 50, "runs": 50}
+QUICK = {"log_metric": 100, "get_run": 100, "search_runs": 30, "search_models": 30, "refused": 20, "runs": 50}
+# search_models: this many registered models, every other one hidden from the user on signed-in targets, searched
+# a page of MODELS_PAGE at a time (permission filtering must still return full pages).
+MODELS = 100
+MODELS_PAGE = 20
 POPULATE_THREADS = 4
 
 USER = "bench-user"
@@ -100,6 +104,7 @@ OPERATIONS = [
     ("log_metric", "log_metric"),
     ("get_run", "get_run"),
     ("search_runs", "search_runs"),
+    ("search_models", "search_models\n(half hidden)"),
     ("refused", "refused (401)"),
 ]
 STATS = ("p50_ms", "p95_ms")
@@ -162,6 +167,7 @@ class Site:
     locked_exp_id: str | None = None  # an experiment the user holds no grant on
     admin: dict[str, Any] = field(default_factory=dict)  # httpx credentials of an admin
     whoami_path: str = ""  # where the server says who the caller is
+    grant_path: str = ""  # where an admin grants a permission ("" without sign-in)
 
 
 def _ok(answer: httpx.Response, what: str) -> dict[str, Any]:
@@ -203,6 +209,7 @@ def _shipyard_site(srv: AuthServer, sign_in: str) -> Site:
         locked,
         {"headers": {"Authorization": f"Bearer {srv.admin_token}"}},
         "/api/v1/auth/whoami",
+        "/api/v1/auth/permissions",
     )
 
 
@@ -225,6 +232,7 @@ def _mlflow_site(server: RunningServer, admin_password: str) -> Site:
         locked,
         admin_auth,
         "/api/2.0/mlflow/users/current",
+        "/api/3.0/mlflow/users/permissions/grant",
     )
 
 
@@ -361,6 +369,7 @@ def measure(client: MlflowClient, site: Site, sizes: dict[str, int], checks: Che
     )
 
     out["search_runs"] = _search(client, site, sizes, checks)
+    out["search_models"] = _search_models(client, site, sizes, checks)
     if site.wrong_env is not None:
         out["refused"] = _refused(client, site, run_id, sizes["refused"], checks)
     with quiet_stdout():
@@ -390,6 +399,43 @@ def _search(client: MlflowClient, site: Site, sizes: dict[str, int], checks: Che
     )
     checks.expect(same, "search_runs: the expected runs, in order", f"{len(got)} runs, expected {len(want)}")
     return {**sw.summary(), "calls": n, "runs": len(specs), "matching_runs": len(want)}
+
+
+def _hide_model(admin: httpx.Client, site: Site, name: str) -> None:
+    """An explicit NO_PERMISSIONS grant for the user on one registered model (each server's own grant route)."""
+    grant = {"username": USER, "resource_type": "registered_model", "resource_id": name, "permission": "NO_PERMISSIONS"}
+    if site.grant_path.startswith("/api/v1/"):
+        _ok(admin.put(site.grant_path, json=grant), f"hide {name}")
+    else:
+        _ok(admin.post(site.grant_path, json=grant), f"hide {name}")
+
+
+def _search_models(client: MlflowClient, site: Site, sizes: dict[str, int], checks: Checks) -> dict[str, Any]:
+    """Registered models, every other one hidden from the user (untimed set-up), then the first page searched.
+
+    A server that filters permissions after cutting the page must fetch more pages to fill it (MLflow's auth app
+    re-queries until full); one that filters inside the query (Shipyard) reads one page.
+    """
+    names = [f"bench-model-{i:04d}" for i in range(MODELS)]
+    hidden = set(names[1::2]) if site.grant_path else set()
+    progress(f"search_models: creating {MODELS} models, hiding {len(hidden)}")
+    with httpx.Client(base_url=site.server.url, timeout=120.0, **site.admin) as admin:
+        for name in names:
+            _ok(admin.post("/api/2.0/mlflow/registered-models/create", json={"name": name}), f"create {name}")
+            if name in hidden:
+                _hide_model(admin, site, name)
+    want = [n for n in names if n not in hidden][:MODELS_PAGE]
+
+    def search(_i: int = 0) -> Any:
+        return client.search_registered_models(max_results=MODELS_PAGE, order_by=["name ASC"])
+
+    first = search()
+    n = sizes["search_models"]
+    progress(f"search_models: {n} calls")
+    sw = time_calls(search, n)
+    got = [m.name for m in first]
+    checks.expect(got == want, "search_models: a full page of the readable models, in order", f"got {got[:5]}…")
+    return {**sw.summary(), "calls": n, "models": MODELS, "hidden": len(hidden), "page": MODELS_PAGE}
 
 
 def _refused(client: MlflowClient, site: Site, run_id: str, n: int, checks: Checks) -> dict[str, Any]:
@@ -527,6 +573,39 @@ def table_rows(per_target: dict[str, dict], compared: dict[str, Any]) -> tuple[l
     return rows, section_ends
 
 
+def _workload_notes(per_target: dict[str, dict]) -> None:
+    """What the search and refused rows measured, under the table."""
+    refused = {
+        t.label: per_target[t.key]["operations"]["refused"]["refused_with"]
+        for t in TARGETS
+        if "refused" in per_target.get(t.key, {}).get("operations", {})
+    }
+    searched = next(
+        (d["operations"]["search_runs"] for d in per_target.values() if "search_runs" in d.get("operations", {})), None
+    )
+    if searched:
+        say(
+            f"search_runs: one experiment of {searched['runs']} runs, filter {search_bench.FILTER!r}, "
+            f"order_by {search_bench.ORDER_BY}, max_results 100 ({searched['matching_runs']} runs match)"
+        )
+    models = next(
+        (d["operations"]["search_models"] for d in per_target.values() if "search_models" in d.get("operations", {})),
+        None,
+    )
+    if models:
+        say(
+            f"search_models: {models['models']} registered models, every other one hidden from the user by an "
+            f"explicit NO_PERMISSIONS grant on signed-in targets (none hidden without sign-in), first page of "
+            f"{models['page']} by name"
+        )
+    if refused:
+        say(
+            "refused: get_run with "
+            + ", ".join(f"a {w} ({label})" for label, w in refused.items())
+            + "; n/a without sign-in (nothing to refuse)"
+        )
+
+
 def print_table(per_target: dict[str, dict], compared: dict[str, Any], quick: bool, mlflow_cache_ttl_s: int) -> None:
     header = [
         "Operation",
@@ -562,25 +641,7 @@ def print_table(per_target: dict[str, dict], compared: dict[str, Any], quick: bo
         for n, r in enumerate(rows):
             table.add_row(*r, end_section=n in section_ends)
         Console(width=max(170, shutil.get_terminal_size().columns)).print(table)
-    refused = {
-        t.label: per_target[t.key]["operations"]["refused"]["refused_with"]
-        for t in TARGETS
-        if "refused" in per_target.get(t.key, {}).get("operations", {})
-    }
-    searched = next(
-        (d["operations"]["search_runs"] for d in per_target.values() if "search_runs" in d.get("operations", {})), None
-    )
-    if searched:
-        say(
-            f"search_runs: one experiment of {searched['runs']} runs, filter {search_bench.FILTER!r}, "
-            f"order_by {search_bench.ORDER_BY}, max_results 100 ({searched['matching_runs']} runs match)"
-        )
-    if refused:
-        say(
-            "refused: get_run with "
-            + ", ".join(f"a {w} ({label})" for label, w in refused.items())
-            + "; n/a without sign-in (nothing to refuse)"
-        )
+    _workload_notes(per_target)
     say(
         "MLflow basic-auth's credential cache: "
         + ("off, as shipped" if mlflow_cache_ttl_s == 0 else f"on, {mlflow_cache_ttl_s} s (--mlflow-auth-cache-ttl)")

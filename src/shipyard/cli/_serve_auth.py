@@ -39,7 +39,6 @@ from shipyard.auth.throttle import SignInThrottle
 from shipyard.config import Settings
 from shipyard.errors import (
     PermissionDenied,
-    ResourceNotFound,
     StoreUnavailable,
     TooManyAttempts,
     Unauthenticated,
@@ -274,14 +273,8 @@ def _check_local_model(principal: Principal, uri: str, permissions: Permissions,
         name = registry.version_for(parsed).name
         permissions.require(principal, "registered_model", name, Level.READ, f"registered model '{name}'")
     key = artifact_key(registry.resolve_model_uri(uri).artifact_uri)
-    owner = key.split("/", 1)[0]
-    location = ""
-    if owner.isdigit():
-        try:
-            location = tracking.get_experiment(owner).artifact_location
-        except ResourceNotFound:
-            location = ""
-    if not location.rstrip("/").endswith(f":/{owner}"):
+    owner = tracking.experiment_owning(key)
+    if owner is None:
         raise PermissionDenied(
             f"Only an admin may serve the model at '{key[:200]}': its files belong to no experiment."
         )

@@ -31,7 +31,6 @@ __all__ = ["Access", "storage_key"]
 
 _CACHE_SIZE = 100_000
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass
@@ -96,17 +95,10 @@ class Access:
         """
         if principal.is_admin:
             return
-        first = key.split("/", 1)[0]
-        # Only the canonical spelling names an experiment's folder: "02/…" and "٢/…" are other folders.
-        if _ASCII_DIGITS.fullmatch(first) and first == str(int(first)):
-            try:
-                location = self.tracking.get_experiment(first).artifact_location
-            except (ResourceNotFound, InvalidParameter):  # no such experiment, or a number past the id range
-                location = ""
-            if location.rstrip("/").endswith(f":/{first}"):
-                self.experiment(principal, first, needed)
-                return
-        raise PermissionDenied(f"Only an admin may reach artifact path '{key[:200]}': it belongs to no experiment.")
+        owner = self.tracking.experiment_owning(key)
+        if owner is None:
+            raise PermissionDenied(f"Only an admin may reach artifact path '{key[:200]}': it belongs to no experiment.")
+        self.experiment(principal, owner, needed)
 
     def storage(self, principal: Principal, location: str, needed: Level) -> None:
         """Require ``needed`` on the owner of the storage ``location`` names (an artifact URI, a path or ``file:``

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from shipyard._visibility import EVERYTHING, Visible
 from shipyard.artifacts import safe_relpath
-from shipyard.errors import InvalidParameter
+from shipyard.errors import InvalidParameter, ResourceNotFound
 from shipyard.tracking.entities import (
     DatasetInput,
     Experiment,
@@ -45,6 +46,7 @@ __all__ = ["ARTIFACT_SCHEME", "MAX_SEARCHED_EXPERIMENTS", "TrackingService", "ar
 
 ARTIFACT_SCHEME = "mlflow-artifacts:"
 MAX_SEARCH_RESULTS = 50000
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 # At most this many experiment ids in one run or logged-model search. MLflow sets no bound, and
 # ``mlflow.search_runs(search_all_experiments=True)`` sends every experiment's id, so the bound is generous; what
 # made long lists costly (a permission query per id) is gone: all ids are checked in one query.
@@ -188,6 +190,26 @@ class TrackingService:
     def get_experiment(self, experiment_id: str) -> Experiment:
         """One experiment by id."""
         return self.store.get_experiment(experiment_id)
+
+    def experiment_owning(self, key: str) -> str | None:
+        """The id of the experiment whose artifact folder holds the artifact-store ``key``, or None.
+
+        Experiments keep their artifacts under ``<experiment_id>/`` of the artifact root unless created with
+        another location; a key outside such a folder (``deployments/…``, ``02/…`` or ``٢/…``: only the canonical
+        spelling of an id names its folder) belongs to no experiment.
+
+        Example:
+            ``experiment_owning("2/abc/artifacts/model/MLmodel")`` is ``"2"`` when experiment 2 exists with its
+            default location.
+        """
+        first = key.split("/", 1)[0]
+        if _ASCII_DIGITS.fullmatch(first) is None or first != str(int(first)):
+            return None
+        try:
+            location = self.get_experiment(first).artifact_location
+        except (ResourceNotFound, InvalidParameter):  # no such experiment, or a number past the id range
+            return None
+        return first if location.rstrip("/").endswith(f":/{first}") else None
 
     def get_experiment_by_name(self, name: str) -> Experiment:
         """One experiment by name."""

@@ -402,12 +402,13 @@ def _search(client: MlflowClient, site: Site, sizes: dict[str, int], checks: Che
 
 
 def _hide_model(admin: httpx.Client, site: Site, name: str) -> None:
-    """An explicit NO_PERMISSIONS grant for the user on one registered model (each server's own grant route)."""
-    grant = {"username": USER, "resource_type": "registered_model", "resource_id": name, "permission": "NO_PERMISSIONS"}
+    """An explicit denial for the user on one registered model, through each server's own grant route (Shipyard's
+    ``NO_PERMISSIONS``; MLflow 3's resource-level grants spell it ``DENY``)."""
+    grant = {"username": USER, "resource_type": "registered_model", "resource_id": name}
     if site.grant_path.startswith("/api/v1/"):
-        _ok(admin.put(site.grant_path, json=grant), f"hide {name}")
+        _ok(admin.put(site.grant_path, json={**grant, "permission": "NO_PERMISSIONS"}), f"hide {name}")
     else:
-        _ok(admin.post(site.grant_path, json=grant), f"hide {name}")
+        _ok(admin.post(site.grant_path, json={**grant, "permission": "DENY"}), f"hide {name}")
 
 
 def _search_models(client: MlflowClient, site: Site, sizes: dict[str, int], checks: Checks) -> dict[str, Any]:
@@ -595,7 +596,7 @@ def _workload_notes(per_target: dict[str, dict]) -> None:
     if models:
         say(
             f"search_models: {models['models']} registered models, every other one hidden from the user by an "
-            f"explicit NO_PERMISSIONS grant on signed-in targets (none hidden without sign-in), first page of "
+            f"explicit denial on signed-in targets (none hidden without sign-in), first page of "
             f"{models['page']} by name"
         )
     if refused:

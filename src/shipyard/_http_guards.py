@@ -39,6 +39,7 @@ __all__ = [
     "HostMatcher",
     "Refusal",
     "SecurityHeaders",
+    "hosts_for_bind",
     "install_guards",
     "is_loopback",
     "normalize_origin",
@@ -113,6 +114,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def hosts_for_bind(host: str, configured: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``Host`` headers a process bound to ``host`` answers: ``configured`` (``SHIPYARD_ALLOWED_HOSTS``) when
+    set; else the loopback names for a loopback bind (an empty tuple, `HostMatcher`'s default), the bound name
+    and the loopback names for a named address, and any host for a wildcard bind (it could be reached by any name).
+
+    Example:
+        >>> hosts_for_bind("10.0.0.5", ())
+        ('10.0.0.5', 'localhost', '127.0.0.1', '[::1]')
+    """
+    if configured or is_loopback(host):
+        return configured
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
+        return ("*",)
+    return (host, "localhost", "127.0.0.1", "[::1]")
 
 
 class HostMatcher:

@@ -144,16 +144,10 @@ def _check_bind(host: str, *, signed_in: bool, insecure_no_auth: bool, grpc_port
 
 
 def _allowed_hosts(host: str) -> tuple[str, ...]:
-    """The Host headers to answer: SHIPYARD_ALLOWED_HOSTS, else the loopback names, or the bound address."""
-    from shipyard._http_guards import is_loopback
+    """The Host headers to answer: SHIPYARD_ALLOWED_HOSTS, else what the tracking server answers for that bind."""
+    from shipyard._http_guards import hosts_for_bind
 
-    configured = Settings.from_env().allowed_hosts
-    if configured or is_loopback(host):
-        return configured
-    # A named address is the one clients use; a wildcard bind could be reached by any name.
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
-        return ("*",)
-    return (host, "localhost", "127.0.0.1", "[::1]")
+    return hosts_for_bind(host, Settings.from_env().allowed_hosts)
 
 
 def _check_extras(grpc_port: int | None) -> None:

@@ -48,7 +48,7 @@ def server(
     """Serve MLflow's REST API, the artifact proxy and the web UI."""
     import uvicorn
 
-    from shipyard._http_guards import is_loopback
+    from shipyard._http_guards import hosts_for_bind, is_loopback
     from shipyard.db import open_database
 
     settings = Settings.from_env().with_overrides(store_uri=store, artifacts_uri=artifacts, auth=auth)
@@ -84,9 +84,7 @@ def server(
     os.environ["SHIPYARD_ARTIFACTS_URI"] = artifacts_uri
     os.environ["SHIPYARD_AUTH"] = "1" if settings.auth else "0"
     if not settings.allowed_hosts and not loopback:
-        # A named address is the one clients use; a wildcard bind could be reached by any name.
-        wildcard = host in ("0.0.0.0", "::", "")  # noqa: S104 - comparing, not binding
-        os.environ["SHIPYARD_ALLOWED_HOSTS"] = "*" if wildcard else f"{host},localhost,127.0.0.1,[::1]"
+        os.environ["SHIPYARD_ALLOWED_HOSTS"] = ",".join(hosts_for_bind(host, ()))
     url = f"http://{host}:{port}"
     sign_in = "sign-in required" if settings.auth else "no sign-in"
     typer.echo(

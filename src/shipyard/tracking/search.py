@@ -264,7 +264,10 @@ RUN_SEARCH: Final = EntitySchema(
 
 EXPERIMENT_SEARCH: Final = EntitySchema(
     entity="experiment",
-    prefixes=_REGISTRY_PREFIXES,
+    # MLflow 3.18 added the plural ``attributes.`` prefix to experiment search (runs have always taken it).
+    prefixes=MappingProxyType(
+        {"attribute": Kind.ATTRIBUTE, "attributes": Kind.ATTRIBUTE, "tags": Kind.TAG, "tag": Kind.TAG}
+    ),
     attributes=_attributes(
         _spec("experiment_id", ValueType.ID),
         _spec("name", ValueType.STRING),

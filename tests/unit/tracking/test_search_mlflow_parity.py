@@ -26,6 +26,7 @@ search_utils = pytest.importorskip("mlflow.utils.search_utils")
 entities = pytest.importorskip("mlflow.entities")
 mlflow_store = pytest.importorskip("mlflow.store.tracking.sqlalchemy_store")
 mlflow_exceptions = pytest.importorskip("mlflow.exceptions")
+_MLFLOW_VERSION = tuple(int(part) for part in pytest.importorskip("mlflow").__version__.split(".")[:2])
 
 _MLFLOW_KINDS = {
     "metric": Kind.METRIC,
@@ -391,6 +392,11 @@ RUN_FILTER_DIFFERENCES = {
 }
 RUN_ORDER_DIFFERENCES = {"lifecycle_stage": True}
 EXPERIMENT_ORDER_DIFFERENCES = {"name | name DESC": False}  # a column named twice: MLflow ignores the second
+EXPERIMENT_FILTER_DIFFERENCES: dict[str, bool] = {}
+# MLflow 3.18 added the ``attributes.`` prefix to experiment search; Shipyard takes it whichever client is installed.
+if _MLFLOW_VERSION < (3, 18):
+    EXPERIMENT_FILTER_DIFFERENCES["attributes.name = 'x'"] = True
+    EXPERIMENT_ORDER_DIFFERENCES["attributes.name"] = True
 
 
 def _accepts(call: Any, *args: Any) -> bool:
@@ -427,7 +433,7 @@ def test_run_filter_is_accepted_exactly_when_mlflow_accepts_it(text: str) -> Non
 @pytest.mark.parametrize("text", EXPERIMENT_FILTERS_TO_JUDGE)
 def test_experiment_filter_is_accepted_exactly_when_mlflow_accepts_it(text: str) -> None:
     ours = _accepts(parse_filter, text, EXPERIMENT_SEARCH)
-    _judge(_accepts(_mlflow_accepts_experiment_filter, text), ours, text, {})
+    _judge(_accepts(_mlflow_accepts_experiment_filter, text), ours, text, EXPERIMENT_FILTER_DIFFERENCES)
 
 
 @pytest.mark.parametrize("items", RUN_ORDERS_TO_JUDGE)

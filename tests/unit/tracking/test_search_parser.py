@@ -187,6 +187,7 @@ def test_non_string_filter_is_rejected() -> None:
     [
         ("name = 'exp'", [(A, "name", "=", "exp")]),
         ("attribute.name LIKE 'e%'", [(A, "name", "LIKE", "e%")]),
+        ("attributes.name = 'e'", [(A, "name", "=", "e")]),  # MLflow 3.18's plural prefix
         ("experiment_id = '3'", [(A, "experiment_id", "=", 3)]),
         ("experiment_id IN ('1', '2')", [(A, "experiment_id", "IN", (1, 2))]),
         ("experiment_id NOT IN ('1')", [(A, "experiment_id", "NOT IN", (1,))]),
@@ -206,7 +207,7 @@ def test_experiment_filter_parses(text: str, expected: list[tuple[Kind, str, str
     [
         ("metrics.a > 1", "unknown prefix 'metrics' in 'metrics.a'; experiment search accepts attribute., tags."),
         ("params.a = 'x'", "unknown prefix 'params'"),
-        ("attributes.name = 'x'", "unknown prefix 'attributes'"),
+        ("attr.name = 'x'", "unknown prefix 'attr'"),
         ("experiment_id = 'abc'", "'experiment_id' is compared with a quoted integer id such as '1', got 'abc'"),
         ("experiment_id = 3", "'experiment_id' is compared with a quoted integer id such as '1', got 3"),
         ("experiment_id = 1.5", "'experiment_id' is compared with a quoted integer id"),

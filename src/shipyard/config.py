@@ -106,6 +106,13 @@ class Settings:
         return f"sqlite:///{(self.home / 'shipyard.db').absolute()}"
 
     @property
+    def embedded_store_uri(self) -> str:
+        """The store an embedded client uses: the tracking URI when it is a database URL (``sqlite:///…``,
+        ``postgresql://…``), else `resolved_store_uri`. Not meaningful for an ``http(s)://`` tracking URI."""
+        uri = self.tracking_uri
+        return uri if "://" in uri and not uri.startswith(("http://", "https://")) else self.resolved_store_uri
+
+    @property
     def resolved_artifacts_uri(self) -> str:
         """The artifact root, defaulting to ``home/artifacts``."""
         return self.artifacts_uri or str((self.home / "artifacts").absolute())

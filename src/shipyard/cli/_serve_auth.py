@@ -203,7 +203,7 @@ def _local(settings: Settings) -> ServeAuth:
     from shipyard.tracking.service import TrackingService
     from shipyard.tracking.store import TrackingStore
 
-    database = open_database(settings.resolved_store_uri)
+    database = open_database(settings.embedded_store_uri)  # the store models come from, not SHIPYARD_STORE_URI
     accounts = AuthService(database)
     permissions = Permissions(database, default_level=Level.parse(settings.auth_default_permission))
     tracking = TrackingService(TrackingStore(database))

@@ -107,7 +107,7 @@ def _webhooks_for(tracking_uri: str | None) -> Iterator[_Webhooks]:
         from shipyard.db import open_database
         from shipyard.events import WebhookService
 
-        database = open_database(uri if "://" in uri else settings.resolved_store_uri)
+        database = open_database(settings.embedded_store_uri)
         try:
             yield WebhookService(database, outbound_allowlist=settings.outbound_allowlist)
         finally:

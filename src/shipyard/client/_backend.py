@@ -122,5 +122,6 @@ def open_backend(settings: Settings) -> Backend:
         )
     from shipyard.client._local import LocalBackend
 
-    store_uri = uri if "://" in uri else settings.resolved_store_uri
-    return LocalBackend(store_uri, settings.resolved_artifacts_uri, s3_endpoint_url=settings.s3_endpoint_url)
+    return LocalBackend(
+        settings.embedded_store_uri, settings.resolved_artifacts_uri, s3_endpoint_url=settings.s3_endpoint_url
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import accounts, deployments, experiments, models, monitoring, monitors, reproduce, runs, webhooks
+from shipyard.cli import accounts, db, deployments, experiments, models, monitoring, monitors, reproduce, runs, webhooks
 from shipyard.cli.predict import predict
 from shipyard.cli.serve import serve
 from shipyard.cli.server import server
@@ -31,6 +31,7 @@ app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.tokens_app, name="tokens")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(monitors.app, name="monitors")
+app.add_typer(db.app, name="db")
 runs.app.command("reproduce")(reproduce.reproduce)
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shipyard.cli._common import handle_errors
 from shipyard.config import Settings
 
 if TYPE_CHECKING:
@@ -44,6 +45,14 @@ def server(
             "port can read and change everything. Only for a network you fully trust.",
         ),
     ] = False,
+    no_migrate: Annotated[
+        bool,
+        typer.Option(
+            "--no-migrate",
+            help="Do not upgrade the database schema; refuse to start when it is not current "
+            "(run `shipyard db upgrade` first).",
+        ),
+    ] = False,
 ) -> None:
     """Serve MLflow's REST API, the artifact proxy and the web UI."""
     import uvicorn
@@ -73,8 +82,17 @@ def server(
     artifacts_uri = settings.resolved_artifacts_uri
     if "://" not in artifacts_uri:
         artifacts_uri = str(Path(artifacts_uri).absolute())
-    # Migrate once here, before workers start, so they do not race on the schema.
-    database = open_database(store_uri)
+    # Migrate once here, before workers start (migrations take a lock, so other servers may start at once).
+    with handle_errors():
+        database = open_database(store_uri, migrate=not no_migrate)
+        try:
+            if no_migrate:
+                from shipyard.db import check_schema
+
+                check_schema(database.engine)
+        except BaseException:
+            database.dispose()
+            raise
     try:
         if settings.auth:
             _ensure_an_admin(database)

@@ -2,5 +2,6 @@
 
 from shipyard.db._engine import Database, open_database
 from shipyard.db._metadata import metadata
+from shipyard.db._migrate import check_schema, current_revision, head_revision
 
-__all__ = ["Database", "metadata", "open_database"]
+__all__ = ["Database", "check_schema", "current_revision", "head_revision", "metadata", "open_database"]

@@ -9,23 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.security.conftest import CANARY_TEXT, Target
-from tests.support.auth import AuthServer, auth_server
+from tests.support.auth import AuthServer, auth_server, ok_json
 
 API = "/api/2.0/mlflow"
 PARAM_VALUE = "payroll-secret-value"
 _ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
-
-
-def _ok(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 @dataclass(frozen=True)
@@ -48,13 +41,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with auth_server(root / "data") as server:
         eve, bob = server.user("eve"), server.user("bob")
         with server.admin() as admin:
-            _ok(admin.post(f"{API}/experiments/create", json={"name": "first"}))
-            exp = _ok(admin.post(f"{API}/experiments/create", json={"name": "payroll"}))["experiment_id"]
-            run = _ok(admin.post(f"{API}/runs/create", json={"experiment_id": exp}))["run"]["info"]["run_id"]
-            _ok(admin.post(f"{API}/runs/log-parameter", json={"run_id": run, "key": "p", "value": PARAM_VALUE}))
-            logged = _ok(admin.post(f"{API}/logged-models", json={"experiment_id": exp, "name": "salary-model"}))
+            ok_json(admin.post(f"{API}/experiments/create", json={"name": "first"}))
+            exp = ok_json(admin.post(f"{API}/experiments/create", json={"name": "payroll"}))["experiment_id"]
+            run = ok_json(admin.post(f"{API}/runs/create", json={"experiment_id": exp}))["run"]["info"]["run_id"]
+            ok_json(admin.post(f"{API}/runs/log-parameter", json={"run_id": run, "key": "p", "value": PARAM_VALUE}))
+            logged = ok_json(admin.post(f"{API}/logged-models", json={"experiment_id": exp, "name": "salary-model"}))
             grant = {"resource_type": "experiment", "resource_id": exp, "username": "eve"}
-            _ok(admin.put("/api/v1/auth/permissions", json={**grant, "permission": "NO_PERMISSIONS"}))
+            ok_json(admin.put("/api/v1/auth/permissions", json={**grant, "permission": "NO_PERMISSIONS"}))
         yield World(server, eve, bob, exp, run, logged["model"]["info"]["model_id"])
 
 
@@ -147,8 +140,8 @@ def test_the_canonical_id_still_works_for_a_reader(world: World) -> None:
 
     assert (200, [world.run_id], [world.model_id]) == (
         experiment.status_code,
-        [r["info"]["run_id"] for r in _ok(runs)["runs"]],
-        [m["info"]["model_id"] for m in _ok(models)["models"]],
+        [r["info"]["run_id"] for r in ok_json(runs)["runs"]],
+        [m["info"]["model_id"] for m in ok_json(models)["models"]],
     )
 
 
@@ -156,20 +149,20 @@ def test_a_leading_zero_reads_the_same_experiment_for_a_reader(world: World) -> 
     with world.server.client(world.bob) as client:
         answer = client.get(f"{API}/experiments/get", params={"experiment_id": "0" + world.experiment_id})
 
-    assert world.experiment_id == _ok(answer)["experiment"]["experiment_id"]
+    assert world.experiment_id == ok_json(answer)["experiment"]["experiment_id"]
 
 
 def test_a_grant_given_with_a_leading_zero_is_stored_under_the_canonical_id(world: World) -> None:
     grant = {"resource_type": "experiment", "resource_id": "0" + world.experiment_id, "username": "bob"}
     with world.server.admin() as admin:
-        _ok(admin.put("/api/v1/auth/permissions", json={**grant, "permission": "EDIT"}))
-        listed = _ok(
+        ok_json(admin.put("/api/v1/auth/permissions", json={**grant, "permission": "EDIT"}))
+        listed = ok_json(
             admin.get(
                 "/api/v1/auth/permissions",
                 params={"resource_type": "experiment", "resource_id": world.experiment_id},
             )
         )
-        _ok(admin.request("DELETE", "/api/v1/auth/permissions", json=grant))
+        ok_json(admin.request("DELETE", "/api/v1/auth/permissions", json=grant))
 
     assert {("bob", world.experiment_id)} == {
         (g["username"], g["resource_id"]) for g in listed["grants"] if g["username"] == "bob"

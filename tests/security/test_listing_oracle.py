@@ -23,20 +23,15 @@ from shipyard.registry.service import RegistryService
 from shipyard.tracking.entities import ViewType
 from shipyard.tracking.service import TrackingService
 from shipyard.tracking.store import TrackingStore
-from tests.support.auth import AuthServer, auth_server
+from tests.support.auth import AuthServer, auth_server, ok_json
 
 API = "/api/2.0/mlflow"
 SOURCE = "s3://bucket/models/m"
 
 
-def _ok(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.status_code == 200, answer.text
-    return answer.json()  # type: ignore[no-any-return]
-
-
 def _deny(admin: httpx.Client, resource_type: str, resource_id: str, username: str) -> None:
     body = {"resource_type": resource_type, "resource_id": resource_id, "username": username}
-    _ok(admin.put("/api/v1/auth/permissions", json={**body, "permission": "NO_PERMISSIONS"}))
+    ok_json(admin.put("/api/v1/auth/permissions", json={**body, "permission": "NO_PERMISSIONS"}))
 
 
 @dataclass(frozen=True)
@@ -55,31 +50,31 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with auth_server(tmp_path_factory.mktemp("oracle")) as server:
         mallory = server.user("mallory")
         with server.admin() as admin:
-            hidden = _ok(admin.post(f"{API}/experiments/create", json={"name": "a-hidden"}))["experiment_id"]
-            _ok(
+            hidden = ok_json(admin.post(f"{API}/experiments/create", json={"name": "a-hidden"}))["experiment_id"]
+            ok_json(
                 admin.post(
                     f"{API}/experiments/set-experiment-tag",
                     json={"experiment_id": hidden, "key": "x", "value": "apple"},
                 )
             )
-            run = _ok(
+            run = ok_json(
                 admin.post(
                     f"{API}/runs/create", json={"experiment_id": hidden, "tags": [{"key": "x", "value": "apple"}]}
                 )
             )
-            _ok(
+            ok_json(
                 admin.post(
                     f"{API}/logged-models",
                     json={"experiment_id": hidden, "name": "a-hidden", "tags": [{"key": "x", "value": "apple"}]},
                 )
             )
-            _ok(
+            ok_json(
                 admin.post(
                     f"{API}/registered-models/create",
                     json={"name": "a-hidden", "tags": [{"key": "x", "value": "apple"}]},
                 )
             )
-            _ok(
+            ok_json(
                 admin.post(
                     f"{API}/model-versions/create",
                     json={"name": "a-hidden", "source": SOURCE, "tags": [{"key": "x", "value": "apple"}]},
@@ -89,27 +84,29 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 _deny(admin, resource_type, resource_id, "mallory")
             assert run["run"]["info"]["run_id"]
         with server.client(mallory) as client:
-            decoy = _ok(client.post(f"{API}/experiments/create", json={"name": "z-decoy"}))["experiment_id"]
-            _ok(
+            decoy = ok_json(client.post(f"{API}/experiments/create", json={"name": "z-decoy"}))["experiment_id"]
+            ok_json(
                 client.post(
                     f"{API}/experiments/set-experiment-tag",
                     json={"experiment_id": decoy, "key": "x", "value": "a-decoy"},
                 )
             )
-            decoy_run = _ok(client.post(f"{API}/runs/create", json={"experiment_id": decoy}))["run"]["info"]["run_id"]
-            _ok(
+            decoy_run = ok_json(client.post(f"{API}/runs/create", json={"experiment_id": decoy}))["run"]["info"][
+                "run_id"
+            ]
+            ok_json(
                 client.post(
                     f"{API}/logged-models",
                     json={"experiment_id": decoy, "name": "z-decoy", "tags": [{"key": "x", "value": "a-decoy"}]},
                 )
             )
-            _ok(
+            ok_json(
                 client.post(
                     f"{API}/registered-models/create",
                     json={"name": "z-decoy", "tags": [{"key": "x", "value": "a-decoy"}]},
                 )
             )
-            _ok(
+            ok_json(
                 client.post(
                     f"{API}/model-versions/create",
                     json={
@@ -126,13 +123,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def _hide(world: World, value: str) -> None:
     """Set every hidden resource's tag ``x`` to ``value`` (the secret Mallory tries to recover)."""
     with world.server.admin() as admin:
-        _ok(admin.post(f"{API}/registered-models/set-tag", json={"name": "a-hidden", "key": "x", "value": value}))
-        _ok(
+        ok_json(admin.post(f"{API}/registered-models/set-tag", json={"name": "a-hidden", "key": "x", "value": value}))
+        ok_json(
             admin.post(
                 f"{API}/model-versions/set-tag", json={"name": "a-hidden", "version": "1", "key": "x", "value": value}
             )
         )
-        _ok(
+        ok_json(
             admin.post(
                 f"{API}/experiments/set-experiment-tag",
                 json={"experiment_id": world.hidden_experiment, "key": "x", "value": value},
@@ -146,7 +143,7 @@ def _probe(world: World, ask: Callable[[httpx.Client], httpx.Response]) -> list[
     for secret in ("apple", "banana"):
         _hide(world, secret)
         with world.server.client(world.mallory) as client:
-            answers.append(_ok(ask(client)))
+            answers.append(ok_json(ask(client)))
     return answers
 
 
@@ -182,7 +179,7 @@ def test_logged_model_search_without_experiment_ids_lists_only_readable_experime
     """Regression (issue 12, item 9): on commit 665ca51 an empty ``experiment_ids`` searched every experiment's
     logged models, hidden ones included, since no id was named for the guard to check."""
     with world.server.client(world.mallory) as client:
-        found = _ok(client.post(f"{API}/logged-models/search", json={"experiment_ids": [], "max_results": 1}))
+        found = ok_json(client.post(f"{API}/logged-models/search", json={"experiment_ids": [], "max_results": 1}))
 
     assert ([world.decoy_experiment], None) == (
         [m["info"]["experiment_id"] for m in found.get("models", [])],

@@ -12,24 +12,17 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.security.conftest import CANARY_TEXT, Target
-from tests.support.auth import AuthServer, auth_server
+from tests.support.auth import AuthServer, auth_server, ok_json
 
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 SECRET = b"the other team's secret\n"
 LOGGED_INPUTS = b'{"email": "someone@example.com"}\n'
-
-
-def _ok(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 @dataclass(frozen=True)
@@ -61,18 +54,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     (root / "outside" / "secret.txt").write_text(CANARY_TEXT)
     with auth_server(root / "data", env={"SHIPYARD_AUTH_DEFAULT_PERMISSION": "NO_PERMISSIONS"}) as server:
         with server.admin() as admin:
-            secret_exp = _ok(admin.post(f"{API}/experiments/create", json={"name": "payroll"}))["experiment_id"]
-            secret_run = _ok(admin.post(f"{API}/runs/create", json={"experiment_id": secret_exp}))["run"]["info"]
+            secret_exp = ok_json(admin.post(f"{API}/experiments/create", json={"name": "payroll"}))["experiment_id"]
+            secret_run = ok_json(admin.post(f"{API}/runs/create", json={"experiment_id": secret_exp}))["run"]["info"]
             folder = f"{secret_exp}/{secret_run['run_id']}/artifacts"
             assert admin.put(f"{ARTIFACTS}/{folder}/secret.txt", content=SECRET).status_code == 200
             log = "deployments/churn/predictions/2026-01-01/part-0.json"
             assert admin.put(f"{ARTIFACTS}/{log}", content=LOGGED_INPUTS).status_code == 200
         mallory = server.user("mallory")
         with server.client(mallory) as client:
-            own_exp = _ok(client.post(f"{API}/experiments/create", json={"name": "mallory-exp"}))["experiment_id"]
-            own_run = _ok(client.post(f"{API}/runs/create", json={"experiment_id": own_exp}))["run"]["info"]
-            logged = _ok(client.post(f"{API}/logged-models", json={"experiment_id": own_exp, "name": "m"}))
-            _ok(client.post(f"{API}/registered-models/create", json={"name": "mallory-model"}))
+            own_exp = ok_json(client.post(f"{API}/experiments/create", json={"name": "mallory-exp"}))["experiment_id"]
+            own_run = ok_json(client.post(f"{API}/runs/create", json={"experiment_id": own_exp}))["run"]["info"]
+            logged = ok_json(client.post(f"{API}/logged-models", json={"experiment_id": own_exp, "name": "m"}))
+            ok_json(client.post(f"{API}/registered-models/create", json={"name": "mallory-model"}))
         yield World(
             server,
             root,
@@ -107,7 +100,7 @@ def _create(world: World, token: str, source: str, **extra: str) -> httpx.Respon
 def _planted(world: World, source: str) -> str:
     """A version of Mallory's model pointing at ``source``, as one registered before sources were checked."""
     answer = _create(world, world.server.admin_token, source)
-    return str(_ok(answer)["model_version"]["version"])
+    return str(ok_json(answer)["model_version"]["version"])
 
 
 # --- creation -------------------------------------------------------------------------------------------------
@@ -150,7 +143,7 @@ def test_a_file_uri_under_the_root_is_checked_against_its_experiment(world: Worl
 
 def test_a_source_in_the_users_own_experiment_is_accepted(world: World) -> None:
     with world.server.client(world.mallory) as client:
-        run = _ok(client.get(f"{API}/runs/get", params={"run_id": world.mallory_run}))["run"]["info"]
+        run = ok_json(client.get(f"{API}/runs/get", params={"run_id": world.mallory_run}))["run"]["info"]
     answer = _create(world, world.mallory, f"{run['artifact_uri']}/model", run_id=world.mallory_run)
 
     assert 200 == answer.status_code
@@ -228,10 +221,10 @@ def test_an_admin_still_reads_a_versions_files(world: World) -> None:
 
 def test_the_owner_still_reads_her_own_versions_files(world: World) -> None:
     with world.server.client(world.mallory) as client:
-        run = _ok(client.get(f"{API}/runs/get", params={"run_id": world.mallory_run}))["run"]["info"]
+        run = ok_json(client.get(f"{API}/runs/get", params={"run_id": world.mallory_run}))["run"]["info"]
         folder = run["artifact_uri"].removeprefix("mlflow-artifacts:/")
         assert client.put(f"{ARTIFACTS}/{folder}/model/MLmodel", content=b"flavors: {}\n").status_code == 200
-    version = str(_ok(_create(world, world.mallory, f"{run['artifact_uri']}/model"))["model_version"]["version"])
+    version = str(ok_json(_create(world, world.mallory, f"{run['artifact_uri']}/model"))["model_version"]["version"])
     with world.server.client(world.mallory) as client:
         raw = client.get(f"/models/{world.mallory_model}/versions/{version}/raw", params={"path": "MLmodel"})
 
@@ -245,9 +238,9 @@ def test_the_run_page_hides_versions_of_models_the_viewer_may_not_read(world: Wo
     """Regression (issue 12, item 10): on commit 665ca51 Mallory's run page listed the admin's hidden model."""
     hidden = f"hidden-{uuid.uuid4().hex[:8]}"
     with world.server.admin() as admin:
-        _ok(admin.post(f"{API}/registered-models/create", json={"name": hidden}))
-        run = _ok(admin.get(f"{API}/runs/get", params={"run_id": world.mallory_run}))["run"]["info"]
-        _ok(
+        ok_json(admin.post(f"{API}/registered-models/create", json={"name": hidden}))
+        run = ok_json(admin.get(f"{API}/runs/get", params={"run_id": world.mallory_run}))["run"]["info"]
+        ok_json(
             admin.post(
                 f"{API}/model-versions/create",
                 json={"name": hidden, "source": f"{run['artifact_uri']}/model", "run_id": world.mallory_run},

@@ -16,7 +16,7 @@ import pytest
 from shipyard.db import open_database
 from shipyard.monitoring.monitors import MonitorService, parse_spec
 from shipyard.serving.predlog import PredictionLog, PredictionLogConfig, PredictionRecord
-from tests.support.auth import AuthServer, auth_server
+from tests.support.auth import AuthServer, auth_server, ok_json
 
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -39,15 +39,9 @@ class World:
     private: str
 
 
-def _ok(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
 def _grant(admin: httpx.Client, resource_type: str, resource_id: str, permission: str) -> None:
     body = {"resource_type": resource_type, "resource_id": resource_id, "username": "alice", "permission": permission}
-    _ok(admin.put("/api/v1/auth/permissions", json=body))
+    ok_json(admin.put("/api/v1/auth/permissions", json=body))
 
 
 def _write_log(root: Path, deployment: str, frame: pd.DataFrame) -> None:
@@ -72,10 +66,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         alice = server.user("alice")
         reference = _parquet(pd.DataFrame({"age": [30.0, 41.0], "plan": ["basic", "pro"]}))
         with server.admin() as admin:
-            shared = _ok(admin.post(f"{API}/experiments/create", json={"name": "shared"}))["experiment_id"]
-            private = _ok(admin.post(f"{API}/experiments/create", json={"name": "private"}))["experiment_id"]
+            shared = ok_json(admin.post(f"{API}/experiments/create", json={"name": "shared"}))["experiment_id"]
+            private = ok_json(admin.post(f"{API}/experiments/create", json={"name": "private"}))["experiment_id"]
             for experiment_id in (shared, private):
-                _ok(admin.put(f"{ARTIFACTS}/{experiment_id}/reference/train.parquet", content=reference))
+                ok_json(admin.put(f"{ARTIFACTS}/{experiment_id}/reference/train.parquet", content=reference))
             _grant(admin, "deployment", OURS, "EDIT")
             _grant(admin, "experiment", shared, "READ")
             _grant(admin, "experiment", private, "NO_PERMISSIONS")
@@ -205,7 +199,7 @@ def test_a_stored_spec_naming_another_log_is_neither_shown_nor_run(world: World)
     finally:
         database.dispose()
     with world.server.admin() as admin:
-        _ok(admin.post(f"{MONITORS}/stored-before/run", json={"now_ms": T0_MS + 2 * DAY_MS}))
+        ok_json(admin.post(f"{MONITORS}/stored-before/run", json={"now_ms": T0_MS + 2 * DAY_MS}))
     with world.server.client(world.alice) as alice:
         answers = [
             alice.get(f"{MONITORS}/stored-before"),
@@ -223,9 +217,9 @@ def test_monitors_of_a_deployment_she_cannot_read_are_not_listed_or_shown(world:
     spec["deployment"] = {"uri": str(world.artifacts / "deployments"), "name": THEIRS}
     spec["reference"] = {"window": {"start_ms": T0_MS, "end_ms": T0_MS + DAY_MS}}
     with world.server.admin() as admin:
-        _ok(admin.post(MONITORS, json={"spec": spec}))
+        ok_json(admin.post(MONITORS, json={"spec": spec}))
     with world.server.client(world.alice) as alice:
-        listed = [m["name"] for m in _ok(alice.get(MONITORS))["monitors"]]
+        listed = [m["name"] for m in ok_json(alice.get(MONITORS))["monitors"]]
         shown = alice.get(f"{MONITORS}/payroll-watch")
         page = alice.get("/monitoring")
 
@@ -238,7 +232,7 @@ def test_an_admins_monitor_of_a_log_outside_the_root_stays_readable_to_the_deplo
     spec = _spec(world, "outside-log", "unused", log_root=str(outside))
     spec["reference"] = {"window": {"start_ms": T0_MS, "end_ms": T0_MS + DAY_MS}}
     with world.server.admin() as admin:
-        _ok(admin.post(MONITORS, json={"spec": spec}))
+        ok_json(admin.post(MONITORS, json={"spec": spec}))
     with world.server.client(world.alice) as alice:
         shown = alice.get(f"{MONITORS}/outside-log")
         replaced = alice.post(MONITORS, json={"spec": spec, "replace": True})

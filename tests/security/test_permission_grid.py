@@ -51,16 +51,11 @@ from tests.security._grid_routes import (
     spelling_calls,
     spellings,
 )
-from tests.support.auth import ADMIN_PASSWORD, auth_server
+from tests.support.auth import ADMIN_PASSWORD, auth_server, ok_json
 from tests.support.models import save_linear_model
 from tests.support.servers import serving_server
 
 PASSWORD = "user-password-1"
-
-
-def _ok(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.status_code == 200, f"{answer.request.method} {answer.request.url}: {answer.text}"
-    return answer.json()  # type: ignore[no-any-return]
 
 
 def _ui_session(url: str, username: str, password: str) -> tuple[httpx.Client, str]:
@@ -75,32 +70,32 @@ def _ui_session(url: str, username: str, password: str) -> tuple[httpx.Client, s
 
 
 def _run(client: httpx.Client, experiment_id: str, name: str) -> str:
-    found = _ok(client.post(f"{API}/runs/create", json={"experiment_id": experiment_id, "run_name": name}))
+    found = ok_json(client.post(f"{API}/runs/create", json={"experiment_id": experiment_id, "run_name": name}))
     return str(found["run"]["info"]["run_id"])
 
 
 def _log_as_the_owner(owner: httpx.Client, model_folder: Path) -> dict[str, str]:
     """What a training job logs: runs with a param, metrics, a text artifact and a real model, registered."""
-    experiment_id = str(_ok(owner.post(f"{API}/experiments/create", json={"name": "grid-main"}))["experiment_id"])
+    experiment_id = str(ok_json(owner.post(f"{API}/experiments/create", json={"name": "grid-main"}))["experiment_id"])
     run_id, run2_id = _run(owner, experiment_id, "grid-run"), _run(owner, experiment_id, "grid-run-2")
-    _ok(owner.post(f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "alpha", "value": "0.5"}))
+    ok_json(owner.post(f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "alpha", "value": "0.5"}))
     for run, value in ((run_id, 1.0), (run2_id, 2.0)):
         metric = {"run_id": run, "key": "m", "value": value, "timestamp": 1, "step": 0}
-        _ok(owner.post(f"{API}/runs/log-metric", json=metric))
+        ok_json(owner.post(f"{API}/runs/log-metric", json=metric))
     base = f"{ARTIFACTS}/{experiment_id}/{run_id}/artifacts"
-    _ok(owner.put(f"{base}/notes.txt", content=b"the owner's notes"))
+    ok_json(owner.put(f"{base}/notes.txt", content=b"the owner's notes"))
     logged = {"experiment_id": experiment_id, "name": "model", "source_run_id": run_id}
-    info = _ok(owner.post(f"{API}/logged-models", json=logged))["model"]["info"]
+    info = ok_json(owner.post(f"{API}/logged-models", json=logged))["model"]["info"]
     key = str(info["artifact_uri"]).removeprefix("mlflow-artifacts:/")
     for file in sorted(p for p in model_folder.rglob("*") if p.is_file()):
-        _ok(owner.put(f"{ARTIFACTS}/{key}/{file.relative_to(model_folder).as_posix()}", content=file.read_bytes()))
+        ok_json(owner.put(f"{ARTIFACTS}/{key}/{file.relative_to(model_folder).as_posix()}", content=file.read_bytes()))
     logged_model_id = info["model_id"]
-    _ok(owner.post(f"{API}/registered-models/create", json={"name": MODEL}))
+    ok_json(owner.post(f"{API}/registered-models/create", json={"name": MODEL}))
     version = {"name": MODEL, "source": f"models:/{logged_model_id}", "run_id": run_id, "model_id": logged_model_id}
-    _ok(owner.post(f"{API}/model-versions/create", json=version))
-    hidden = str(_ok(owner.post(f"{API}/experiments/create", json={"name": "grid-hidden"}))["experiment_id"])
+    ok_json(owner.post(f"{API}/model-versions/create", json=version))
+    hidden = str(ok_json(owner.post(f"{API}/experiments/create", json={"name": "grid-hidden"}))["experiment_id"])
     hidden_run = _run(owner, hidden, "hidden-run")
-    _ok(owner.put(f"{ARTIFACTS}/{hidden}/{hidden_run}/artifacts/secret.txt", content=b"the owner's secret"))
+    ok_json(owner.put(f"{ARTIFACTS}/{hidden}/{hidden_run}/artifacts/secret.txt", content=b"the owner's secret"))
     return {
         "experiment_id": experiment_id,
         "run_id": run_id,
@@ -119,9 +114,9 @@ def _build(root: Path, name: str, default: Level, model_folder: Path) -> Iterato
         owner, admin = api["owner"], api["admin"]
         ids = _log_as_the_owner(owner, model_folder)
         experiment_id, hidden, logged_model_id = ids["experiment_id"], ids["hidden"], ids["logged_model_id"]
-        _ok(owner.post(f"{API}/registered-models/alias", json={"name": MODEL, "alias": "champion", "version": "1"}))
+        ok_json(owner.post(f"{API}/registered-models/alias", json={"name": MODEL, "alias": "champion", "version": "1"}))
         # A model nobody else may read, with a tag to hide and a version made from the readable run.
-        _ok(
+        ok_json(
             owner.post(
                 f"{API}/registered-models/create",
                 json={"name": "grid-hidden-model", "tags": [{"key": "secret", "value": "s3cr3t"}]},
@@ -129,7 +124,7 @@ def _build(root: Path, name: str, default: Level, model_folder: Path) -> Iterato
         )
         version = {"name": "grid-hidden-model", "source": f"runs:/{ids['run_id']}/model", "run_id": ids["run_id"]}
         # A version of the hidden model made from the readable run: its run page must not show it.
-        _ok(owner.post(f"{API}/model-versions/create", json=version))
+        ok_json(owner.post(f"{API}/model-versions/create", json=version))
         artifact_root = str(root / "server" / "artifacts")
         log_uri = f"{artifact_root}/deployments"
         world = World(
@@ -158,22 +153,22 @@ def _build(root: Path, name: str, default: Level, model_folder: Path) -> Iterato
                 ("registered_model", "grid-hidden-model"),
             ):
                 body = {"resource_type": resource_type, "resource_id": resource_id, "username": user}
-                _ok(admin.put("/api/v1/auth/permissions", json={**body, "permission": "NO_PERMISSIONS"}))
+                ok_json(admin.put("/api/v1/auth/permissions", json={**body, "permission": "NO_PERMISSIONS"}))
         for user in SIGNED_IN:
             client = api[user]
             own_experiment = str(
-                _ok(client.post(f"{API}/experiments/create", json={"name": f"own-{user}"}))["experiment_id"]
+                ok_json(client.post(f"{API}/experiments/create", json={"name": f"own-{user}"}))["experiment_id"]
             )
-            own_run = _ok(client.post(f"{API}/runs/create", json={"experiment_id": own_experiment}))["run"]["info"][
+            own_run = ok_json(client.post(f"{API}/runs/create", json={"experiment_id": own_experiment}))["run"]["info"][
                 "run_id"
             ]
-            _ok(client.post(f"{API}/registered-models/create", json={"name": f"own-{user}"}))
+            ok_json(client.post(f"{API}/registered-models/create", json={"name": f"own-{user}"}))
             world.own[user] = {"experiment": own_experiment, "run": own_run, "model": f"own-{user}"}
             world.ui[user], world.csrf[user] = _ui_session(
                 server.url, user, ADMIN_PASSWORD if user == "admin" else PASSWORD
             )
         world.ui["anonymous"] = httpx.Client(base_url=server.url, timeout=30.0)
-        _ok(admin.post(MONITORS, json={"spec": world.monitor_spec(MONITOR)}))
+        ok_json(admin.post(MONITORS, json={"spec": world.monitor_spec(MONITOR)}))
         try:
             yield world
         finally:
@@ -269,7 +264,7 @@ def test_each_route_answers_each_user_as_the_permission_model_says(
 def _grants(world: World, user: str) -> dict[tuple[str, str], Level]:
     if user == "admin":
         return {}
-    found = _ok(world.admin.get(f"/api/v1/auth/users/{user}"))["grants"]
+    found = ok_json(world.admin.get(f"/api/v1/auth/users/{user}"))["grants"]
     return {(g["resource_type"], g["resource_id"]): Level[g["permission"]] for g in found}
 
 
@@ -287,7 +282,7 @@ def _pages(client: httpx.Client, method: str, path: str, items: str, body: dict[
     for _ in range(500):
         sent = {**body, "max_results": 1, **({"page_token": token} if token else {})}
         answer = client.post(path, json=sent) if method == "POST" else client.get(path, params=sent)
-        found = _ok(answer)
+        found = ok_json(answer)
         pages.append(found.get(items, []))
         token = found.get("next_page_token")
         if not token:
@@ -343,7 +338,7 @@ def test_monitor_listings_hold_only_monitors_of_readable_deployments(
     world: World = request.getfixturevalue(WORLDS[world_name])
     readable = world.allowed(user, (("deployment", Level.READ),))
 
-    api = {m["name"] for m in _ok(world.api[user].get(MONITORS)).get("monitors", [])}
+    api = {m["name"] for m in ok_json(world.api[user].get(MONITORS)).get("monitors", [])}
     page = world.ui[user].get("/monitoring").text
 
     assert (readable, readable) == (MONITOR in api, f"/monitoring/{MONITOR}" in page)
@@ -402,7 +397,7 @@ def test_my_permission_reports_the_level_the_model_gives(
     world: World = request.getfixturevalue(WORLDS[world_name])
     resource_id = world.experiment_id if resource_type == "experiment" else MODEL
 
-    found = _ok(
+    found = ok_json(
         world.api[user].get(
             "/api/v1/auth/permissions/mine", params={"resource_type": resource_type, "resource_id": resource_id}
         )

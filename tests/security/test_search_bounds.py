@@ -9,24 +9,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import event
 
 from shipyard.auth import AuthService, Level, Permissions, Principal
 from shipyard.db import Database, open_database
 from shipyard.tracking.service import MAX_SEARCHED_EXPERIMENTS
-from tests.support.auth import AuthServer, auth_server
+from tests.support.auth import AuthServer, auth_server, ok_json
 
 API = "/api/2.0/mlflow"
 SEARCHES = [f"{API}/runs/search", f"{API}/logged-models/search"]
-
-
-def _ok(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.status_code == 200, answer.text
-    return answer.json()  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -44,12 +37,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with auth_server(tmp_path_factory.mktemp("bounds")) as server:
         mallory = server.user("mallory")
         with server.admin() as admin:
-            denied = _ok(admin.post(f"{API}/experiments/create", json={"name": "private"}))["experiment_id"]
+            denied = ok_json(admin.post(f"{API}/experiments/create", json={"name": "private"}))["experiment_id"]
             grant = {"resource_type": "experiment", "resource_id": denied, "username": "mallory"}
-            _ok(admin.put("/api/v1/auth/permissions", json={**grant, "permission": "NO_PERMISSIONS"}))
+            ok_json(admin.put("/api/v1/auth/permissions", json={**grant, "permission": "NO_PERMISSIONS"}))
         with server.client(mallory) as client:
-            readable = _ok(client.post(f"{API}/experiments/create", json={"name": "mine"}))["experiment_id"]
-            _ok(client.post(f"{API}/runs/create", json={"experiment_id": readable}))
+            readable = ok_json(client.post(f"{API}/experiments/create", json={"name": "mine"}))["experiment_id"]
+            ok_json(client.post(f"{API}/runs/create", json={"experiment_id": readable}))
         yield World(server, mallory, readable, denied)
 
 

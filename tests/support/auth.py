@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -13,6 +14,13 @@ from tests.support.servers import RunningServer, shipyard_server
 
 ADMIN = "admin"
 ADMIN_PASSWORD = "admin-password-1"
+
+
+def ok_json(answer: httpx.Response) -> dict[str, Any]:
+    """The JSON body of a 200 answer; any other status fails the test, naming the request and the answer."""
+    assert answer.status_code == 200, f"{answer.request.method} {answer.request.url}: {answer.text}"
+    body: dict[str, Any] = answer.json()
+    return body
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-__all__ = ["Settings"]
+__all__ = ["SCHEMA_CHECKED_ENV", "Settings"]
 
 _DEFAULT_HOME = ".shipyard"
+# Set by `shipyard server` for its workers once it has migrated or checked the schema, so that each worker
+# does not do it again (one query plus parsing every migration script, in every worker).
+SCHEMA_CHECKED_ENV = "SHIPYARD_SCHEMA_CHECKED"
 
 
 @dataclass(frozen=True)

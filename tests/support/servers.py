@@ -91,24 +91,26 @@ def shipyard_server(
     env: dict[str, str] | None = None,
     port: int | None = None,
     artifacts: str | None = None,
+    store: str | None = None,
+    console_script: bool = False,
 ) -> Iterator[RunningServer]:
     """Run `shipyard server` on a free port (or `port`) with a SQLite store and an artifact folder under `root`.
 
-    `artifacts` replaces the artifact folder with another artifact URI (such as ``s3://bucket/prefix``).
+    `artifacts` replaces the artifact folder with another artifact URI (such as ``s3://bucket/prefix``);
+    `store` replaces the SQLite store with another store URL (such as ``postgresql://…``); `console_script` runs
+    the installed ``shipyard`` command, as users do, instead of ``python -m shipyard``.
     """
     root.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     cmd = [
-        sys.executable,
-        "-m",
-        "shipyard",
+        *([str(_VENV_BIN / "shipyard")] if console_script else [sys.executable, "-m", "shipyard"]),
         "server",
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
         "--store",
-        f"sqlite:///{root / 'shipyard.db'}",
+        store or f"sqlite:///{root / 'shipyard.db'}",
         "--artifacts",
         artifacts or str(root / "artifacts"),
         "--workers",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shipyard.cli._common import handle_errors
-from shipyard.config import Settings
+from shipyard.config import SCHEMA_CHECKED_ENV, Settings
 
 if TYPE_CHECKING:
     from shipyard.db import Database
@@ -54,7 +54,11 @@ def server(
         ),
     ] = False,
 ) -> None:
-    """Serve MLflow's REST API, the artifact proxy and the web UI."""
+    """Serve MLflow's REST API, the artifact proxy and the web UI.
+
+    With ``--workers N`` the command replaces itself (same PID) with a light supervisor process, so that each
+    worker starts, and answers the supervisor's health checks, quickly even under load.
+    """
     import uvicorn
 
     from shipyard._http_guards import hosts_for_bind, is_loopback
@@ -62,6 +66,7 @@ def server(
 
     settings = Settings.from_env().with_overrides(store_uri=store, artifacts_uri=artifacts, auth=auth)
     _check_settings(settings)
+    _check_healthcheck_budget()
     loopback = is_loopback(host)
     if not settings.auth and not loopback:
         if not insecure_no_auth:
@@ -108,12 +113,17 @@ def server(
     typer.echo(
         f"Shipyard server listening on {url}  (web UI: {url}/ , store: {_redact(store_uri)}, {sign_in})", err=True
     )
+    os.environ["SHIPYARD_SERVER_WORKERS"] = str(workers)
+    os.environ[SCHEMA_CHECKED_ENV] = "1"  # migrated (or checked) once above: workers skip it
+    if workers > 1:
+        from shipyard.cli._workers import exec_supervisor
+
+        exec_supervisor(host=host, port=port, workers=workers, log_level=log_level)  # never returns
     uvicorn.run(
         "shipyard.server.app:app_from_env",
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         log_level=log_level,
         access_log=False,
         timeout_keep_alive=30,
@@ -130,6 +140,15 @@ def _check_settings(settings: Settings) -> None:
     except ShipyardError as exc:
         typer.echo(f"error: SHIPYARD_AUTH_DEFAULT_PERMISSION: {exc.message}", err=True)
         raise typer.Exit(2) from None
+
+
+def _check_healthcheck_budget() -> None:
+    value = os.environ.get("SHIPYARD_WORKER_HEALTHCHECK_S", "").strip()
+    if value and not (value.isdigit() and int(value) > 0):
+        typer.echo(
+            f"error: SHIPYARD_WORKER_HEALTHCHECK_S must be a whole number of seconds above 0, not {value!r}.", err=True
+        )
+        raise typer.Exit(2)
 
 
 def _ensure_an_admin(database: Database) -> None:

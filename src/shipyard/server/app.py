@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from shipyard._version import __version__
 from shipyard.artifacts import open_artifact_store
 from shipyard.auth import AuthService, Level, Permissions
 from shipyard.auth.throttle import SignInThrottle
-from shipyard.config import Settings
+from shipyard.config import SCHEMA_CHECKED_ENV, Settings
 from shipyard.db import open_database
 from shipyard.events import WebhookDispatcher
 from shipyard.events.webhooks import WebhookService
@@ -40,9 +41,14 @@ __all__ = ["create_app"]
 MLFLOW_COMPAT_VERSION = "3.17.2"
 
 
-def build_context(settings: Settings) -> AppContext:
-    """Open the store and artifact store named by ``settings`` and wire the services."""
-    database = open_database(settings.resolved_store_uri)
+def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
+    """Open the store and artifact store named by ``settings`` and wire the services.
+
+    Args:
+        settings: where the store and artifacts live.
+        migrate: bring the schema to head first (``shipyard server`` does it once, before its workers start).
+    """
+    database = open_database(settings.resolved_store_uri, migrate=migrate)
     tracking = TrackingService(TrackingStore(database), artifact_root=settings.resolved_artifacts_uri)
     artifacts = open_artifact_store(settings.resolved_artifacts_uri, s3_endpoint_url=settings.s3_endpoint_url)
     registry = RegistryService(database, tracking)
@@ -138,4 +144,5 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings come from ``SHIPYARD_*`` variables set by ``shipyard server``."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    return create_app(context=build_context(settings, migrate=os.environ.get(SCHEMA_CHECKED_ENV) != "1"))

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: demo test lint bench server clean install
+.PHONY: demo test lint bench soak server clean install
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (Shipyard needs Python 3.11+; set PYTHON=...)"; exit 1; }
@@ -47,6 +47,11 @@ bench: $(STAMP)
 	$(PY) bench/serving_speed.py $(SERVING_BENCH_ARGS)
 	$(PY) bench/monitoring_drift.py $(DRIFT_BENCH_ARGS)
 	$(PY) bench/monitoring_profile.py $(PROFILE_BENCH_ARGS)
+
+## soak: 30 minutes of mixed load on PostgreSQL with 4 workers, a worker killed every 5 minutes, then an
+## exactly-once check (not in CI; SOAK_ARGS="--quick" for 3 minutes, "--target mlflow" for MLflow's server)
+soak: $(STAMP)
+	$(PY) bench/soak.py $(SOAK_ARGS)
 
 server: $(STAMP)
 	$(PY) -m shipyard server --host $(HOST) --port $(PORT)

@@ -10,9 +10,10 @@ imports only uvicorn: a worker answers pings a few hundred milliseconds after it
 afterwards.
 
 The health-check budget is also set from a measured start time rather than assumed: this process measures how
-long it took to get as far as a worker must before it can answer (interpreter start plus the uvicorn imports),
-and the budget is that times a safety factor for N workers sharing the cores under load, never below 10 s
-(``SHIPYARD_WORKER_HEALTHCHECK_S`` overrides it).
+long it took from the ``exec`` to get as far as a worker must before it can answer (interpreter start plus the
+uvicorn imports), and the budget is that times a safety factor for N workers sharing the cores under load, between
+10 s and 60 s (``SHIPYARD_WORKER_HEALTHCHECK_S`` overrides it). It must not be large either: uvicorn uses the same
+budget when a worker dies between a ping and its answer, and a dead worker is replaced only once it runs out.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 
 __all__ = ["exec_supervisor", "healthcheck_budget_s"]
 
@@ -30,6 +30,10 @@ _MIN_BUDGET_S = 10
 # How much slower than this quiet start a worker may start: every worker spawned at once on few cores, other
 # workers serving load meanwhile, page cache cold after an upgrade.
 _SAFETY_FACTOR = 8
+# The budget also bounds how long the supervisor waits on a worker that died between a ping and its answer
+# (uvicorn keeps both ends of the pipe, so no end-of-file tells it sooner): never more than a minute.
+_MAX_BUDGET_S = 60
+_FALLBACK_START_S = 1.0
 
 
 def healthcheck_budget_s(measured_start_s: float, workers: int, cores: int) -> int:
@@ -41,7 +45,7 @@ def healthcheck_budget_s(measured_start_s: float, workers: int, cores: int) -> i
         cores: CPU cores available.
     """
     contention = max(1.0, workers / max(cores, 1))
-    return max(_MIN_BUDGET_S, math.ceil(measured_start_s * contention * _SAFETY_FACTOR))
+    return min(_MAX_BUDGET_S, max(_MIN_BUDGET_S, math.ceil(measured_start_s * contention * _SAFETY_FACTOR)))
 
 
 def exec_supervisor(*, host: str, port: int, workers: int, log_level: str) -> None:
@@ -58,23 +62,12 @@ def exec_supervisor(*, host: str, port: int, workers: int, log_level: str) -> No
         str(workers),
         "--log-level",
         log_level,
+        "--exec-at",
+        repr(time.monotonic()),  # CLOCK_MONOTONIC is system-wide on Linux: the new process measures from here
     ]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)  # noqa: S606  (a fixed argument list, no shell)
-
-
-def _process_age_s() -> float:
-    """Seconds since this process started (Linux: from /proc; elsewhere the time since this module loaded)."""
-    try:
-        start_ticks = int(Path("/proc/self/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[19])
-        uptime_s = float(Path("/proc/uptime").read_text(encoding="ascii").split()[0])
-        return max(0.0, uptime_s - start_ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return time.monotonic() - _LOADED
-
-
-_LOADED = time.monotonic()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--exec-at", type=float, default=None)
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -93,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     if configured:
         budget = int(configured)
     else:
-        budget = healthcheck_budget_s(_process_age_s(), args.workers, os.cpu_count() or 1)
+        measured = time.monotonic() - args.exec_at if args.exec_at is not None else _FALLBACK_START_S
+        budget = healthcheck_budget_s(measured, args.workers, os.cpu_count() or 1)
     uvicorn.run(
         "shipyard.server.app:app_from_env",
         factory=True,

@@ -3,6 +3,7 @@
     .venv/bin/python bench/serving_speed.py              # 10 s per measurement, all four servers (~4 minutes)
     .venv/bin/python bench/serving_speed.py --quick      # 3 s per measurement
     .venv/bin/python bench/serving_speed.py --only shipyard,mlflow --duration 5
+    .venv/bin/python bench/serving_speed.py --parity only        # scenario P alone (~1.5 minutes)
 
 One scikit-learn LogisticRegression, fitted on 2,000 generated rows of 10 float columns, is saved with
 ``shipyard.models.save_model`` (MLflow's folder layout: Shipyard and MLflow serve that folder) and joblib-dumped
@@ -16,6 +17,10 @@ before the next starts. Load comes from ``wrk`` (one thread, a separate process)
   minus before, over the requests served.
 * **C** one row per request, 64 connections, every server batching: requests/s and failed requests.
 * **D** 100 rows per request, 1 connection: requests/s.
+* **P** (Shipyard only, on the same server after A-D) the v2 ``infer`` route against ``/invocations``: one row per
+  request, 64 connections, as ``dataframe_split`` JSON, v2 JSON with a tensor per column or one ``[n, k]`` tensor,
+  and the same two with the binary tensor data extension; ``--rounds`` rotated rounds so every case sees the same
+  conditions; requests/s and server CPU per request, each v2 case within 1.2x of ``/invocations`` (``serving_v2.py``).
 
 Shipyard is measured on both of its routes (MLflow's ``/invocations`` and the v2 ``infer``) with its defaults
 (adaptive batching on in every scenario). MLflow gets the same ``/invocations`` body; MLServer the same v2 body
@@ -43,7 +48,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -59,6 +64,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench import serving_peers as peers  # noqa: E402
+from bench import serving_v2  # noqa: E402
 from bench.common import percentile, progress  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -78,7 +84,7 @@ C_VS_MLFLOW, C_VS_BEST_PEER, D_VS_MLFLOW = 5.0, 1.5, 2.0
 
 _WRK_LUA = """
 wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
+%(headers)s
 local f = assert(io.open(%(body)s, "rb"))
 wrk.body = f:read("*a")
 f:close()
@@ -335,18 +341,30 @@ class Measured:
 class Wrk:
     def __init__(self, executable: str, folder: Path) -> None:
         self.executable, self.folder = executable, folder
-        self._scripts: dict[bytes, Path] = {}
+        self._scripts: dict[tuple[bytes, tuple[tuple[str, str], ...]], Path] = {}
 
-    def script(self, body: bytes) -> Path:
-        if body not in self._scripts:
+    def script(self, body: bytes, headers: Mapping[str, str] | None = None) -> Path:
+        headers = headers or {"Content-Type": "application/json"}
+        key = (body, tuple(sorted(headers.items())))
+        if key not in self._scripts:
             n = len(self._scripts)
-            body_path, lua = self.folder / f"body-{n}.json", self.folder / f"post-{n}.lua"
+            body_path, lua = self.folder / f"body-{n}.bin", self.folder / f"post-{n}.lua"
             body_path.write_bytes(body)
-            lua.write_text(_WRK_LUA % {"body": json.dumps(str(body_path))})
-            self._scripts[body] = lua
-        return self._scripts[body]
+            lines = "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
+            lua.write_text(_WRK_LUA % {"body": json.dumps(str(body_path)), "headers": lines})
+            self._scripts[key] = lua
+        return self._scripts[key]
 
-    def run(self, url: str, body: bytes, *, connections: int, seconds: float, server_pid: int) -> Measured:
+    def run(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        connections: int,
+        seconds: float,
+        server_pid: int,
+        headers: Mapping[str, str] | None = None,
+    ) -> Measured:
         command = [
             self.executable,
             "-t1",
@@ -356,7 +374,7 @@ class Wrk:
             "10s",
             "--latency",
             "-s",
-            str(self.script(body)),
+            str(self.script(body, headers)),
             url,
         ]
         cpu_before = tree_cpu_s(server_pid)
@@ -387,7 +405,9 @@ SCENARIOS: dict[str, tuple[str, int]] = {  # name -> (rows per request: "one" or
 }
 
 
-def launches(root: Path, only: set[str], shipyard_args: list[str]) -> Iterator[Launch | tuple[str, str]]:
+def launches(
+    root: Path, only: set[str], shipyard_args: list[str], shipyard_scenarios: tuple[str, ...] = ("A", "D", "C")
+) -> Iterator[Launch | tuple[str, str]]:
     """Each server launch in turn, or ``(server, reason)`` for a peer that could not be set up."""
     model, joblib_file = root / "model", root / "model.joblib"
     if "shipyard" in only:
@@ -395,7 +415,12 @@ def launches(root: Path, only: set[str], shipyard_args: list[str]) -> Iterator[L
         shipyard += shipyard_args
         env = {"SHIPYARD_HOME": str(root / "shipyard-home")}  # its deployment state and prediction log go there
         yield Launch(
-            "shipyard", ("A", "D", "C"), lambda port: [*shipyard, "--port", str(port)], "/v2/health/ready", env, root
+            "shipyard",
+            shipyard_scenarios,
+            lambda port: [*shipyard, "--port", str(port)],
+            "/v2/health/ready",
+            env,
+            root,
         )
     if "mlflow" in only:
         mlflow = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", str(model), "--env-manager", "local"]
@@ -463,6 +488,7 @@ class Results:
     unavailable: dict[str, str] = field(default_factory=dict)  # route label -> reason
     check_failed: dict[str, str] = field(default_factory=dict)
     startup_s: dict[str, float] = field(default_factory=dict)
+    parity: dict[str, serving_v2.Tally] = field(default_factory=dict)  # scenario P, by case label
 
 
 def run_launch(launch: Launch, root: Path, work: Workload, wrk: Wrk, args: argparse.Namespace, res: Results) -> None:
@@ -494,14 +520,126 @@ def run_launch(launch: Launch, root: Path, work: Workload, wrk: Wrk, args: argpa
                     )
                     if server.process.poll() is not None:
                         raise peers.PeerUnavailable(f"died during {scenario}: {server.log_tail()}")
-            if args.profile and launch.server == "shipyard":
-                profile_shipyard(server, routes, work, wrk, args, root)
+            if launch.server == "shipyard":
+                shipyard_extras(server, routes, work, wrk, args, res, root)
     except (peers.PeerUnavailable, RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
         if launch.server == "shipyard":
             raise
         for route in routes:
             res.unavailable.setdefault(route.label, f"{tag}: {exc}")
         progress(f"{tag}: unavailable: {exc}")
+
+
+def shipyard_extras(
+    server: Running,
+    routes: list[Route],
+    work: Workload,
+    wrk: Wrk,
+    args: argparse.Namespace,
+    res: Results,
+    root: Path,
+) -> None:
+    """After Shipyard's scenarios, on the same server: scenario P, then the profiles ``--profile`` asks for."""
+    if args.parity != "off":
+        run_parity(server, work, wrk, args, res)
+    if args.profile:
+        if args.parity == "only":
+            profile_parity(server, work, wrk, args, root)
+        else:
+            profile_shipyard(server, routes, work, wrk, args, root)
+
+
+def check_case(url: str, case: serving_v2.Case, work: Workload) -> str | None:
+    """None if the parity case answers 100 rows with exactly the model's predictions, else what went wrong."""
+    expected = work.model.predict(work.hundred).tolist()
+    body = case.body(work.hundred)
+    try:
+        response = httpx.post(url + case.path, content=body.content, headers=dict(body.headers), timeout=30)
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}: {response.text[:300]}"
+        got = case.answer(response.content, response.headers)
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if [int(x) for x in got] != expected:
+        return f"predictions differ from model.predict (first: {got[:5]} vs {expected[:5]})"
+    return None
+
+
+def run_parity(server: Running, work: Workload, wrk: Wrk, args: argparse.Namespace, res: Results) -> None:
+    """Scenario P: the v2 infer route's four request forms against /invocations, one row, 64 connections.
+
+    Every case first answers 100 rows correctly (else CHECK FAILED), is warmed up, then runs ``--rounds`` slices
+    of ``duration / rounds`` seconds, each round in a rotated order, all on this one server process.
+    """
+    all_cases = serving_v2.cases("model")
+    for case in all_cases:
+        problem = check_case(server.url, case, work)
+        if problem:
+            res.check_failed[f"P {case.label}"] = problem
+            progress(f"P {case.label}: CHECK FAILED: {problem}")
+    live = tuple(case for case in all_cases if f"P {case.label}" not in res.check_failed)
+    bodies = {case.label: case.body(work.one) for case in live}
+    slice_s = max(1, round(args.duration / args.rounds))
+    for case in live:
+        body = bodies[case.label]
+        wrk.run(
+            server.url + case.path,
+            body.content,
+            connections=CLIENTS,
+            seconds=args.warmup,
+            server_pid=server.pid,
+            headers=body.headers,
+        )
+    tallies = {case.label: serving_v2.Tally() for case in live}
+    for number in range(args.rounds):
+        for case in serving_v2.rotated(live, number):
+            body = bodies[case.label]
+            got = wrk.run(
+                server.url + case.path,
+                body.content,
+                connections=CLIENTS,
+                seconds=slice_s,
+                server_pid=server.pid,
+                headers=body.headers,
+            )
+            tallies[case.label].add(
+                requests=got.requests,
+                seconds=got.seconds,
+                cpu_s=got.cpu_ms_per_request * got.requests / 1e3,
+                failed=got.failed,
+                p50_ms=got.p50_ms,
+            )
+            if server.process.poll() is not None:
+                raise peers.PeerUnavailable(f"died during P: {server.log_tail()}")
+        progress(
+            f"P round {number + 1}/{args.rounds}: "
+            + ", ".join(f"{label} {t.per_s:,.0f} req/s {t.cpu_ms_per_request:.3f} ms" for label, t in tallies.items())
+        )
+    res.parity = tallies
+
+
+def profile_parity(server: Running, work: Workload, wrk: Wrk, args: argparse.Namespace, root: Path) -> None:
+    """py-spy on the running Shipyard server during an extra run of each parity case; print where time goes."""
+    venv = peers.ensure_venv("profiler")
+    for number, case in enumerate(serving_v2.cases("model")):
+        out = root / f"profile-P{number}.txt"
+        spy = peers.pyspy_record(venv, server.pid, args.duration, out)
+        time.sleep(0.5)  # py-spy attaches
+        body = case.body(work.one)
+        got = wrk.run(
+            server.url + case.path,
+            body.content,
+            connections=CLIENTS,
+            seconds=args.duration,
+            server_pid=server.pid,
+            headers=body.headers,
+        )
+        spy.wait(timeout=args.duration + 60)
+        say()
+        say(f"profile: P {case.label} ({got.per_s:,.0f} req/s under py-spy), {out}")
+        say(f"{'incl %':>7} {'self %':>7}  function (shipyard code only; % of all busy samples, every thread)")
+        for inclusive, own, frame in peers.top_frames(out, match=PROFILED, count=args.profile_lines):
+            say(f"{inclusive:>7.1f} {own:>7.1f}  {frame}")
 
 
 def profile_shipyard(
@@ -625,14 +763,24 @@ class Report:
                 self.verdict(f"C {route.label}: {m.failed} failed requests (target 0)", m.failed == 0)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, set[str]]:
+    """The options, defaults filled in, and the servers to run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="3 s per measurement, 1 s warm-up")
     parser.add_argument("--duration", type=float, help="seconds per measurement (default 10; --quick 3)")
     parser.add_argument("--warmup", type=float, help="seconds of untimed load before each (default 2; --quick 1)")
     parser.add_argument("--only", default=",".join(SERVERS), help=f"comma-separated subset of {','.join(SERVERS)}")
     parser.add_argument("--shipyard-args", default="", help="extra `shipyard serve` options, e.g. --no-prediction-log")
-    parser.add_argument("--profile", action="store_true", help="then py-spy Shipyard during A and C (see README)")
+    parser.add_argument("--profile", action="store_true", help="then py-spy Shipyard during A and C (--parity only: P)")
+    parser.add_argument(
+        "--parity",
+        choices=("on", "off", "only"),
+        default="on",
+        help="scenario P, v2 infer vs /invocations on one Shipyard server (default on; only: nothing else)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="P: rounds, each case once per round for duration/rounds s (default: 2 s each)"
+    )
     parser.add_argument("--profile-lines", type=int, default=25, help="functions listed per profile")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results_serving.json", help="results file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (model, server logs)")
@@ -642,6 +790,16 @@ def main(argv: list[str] | None = None) -> int:
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     if only - set(SERVERS) or "shipyard" not in only:
         parser.error(f"--only takes names among {', '.join(SERVERS)}, and needs shipyard")
+    args.rounds = args.rounds if args.rounds is not None else max(1, round(args.duration / 2))
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if args.parity == "only":
+        only = {"shipyard"}
+    return args, only
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, only = parse_args(argv)
     wrk_path = ensure_wrk()
 
     # Ctrl-C and SIGTERM both unwind through the `running` context managers, which stop the servers.
@@ -658,7 +816,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{os.getloadavg()[0]:.2f}; shipyard serve {args.shipyard_args or '(defaults)'}"
         )
         wrk = Wrk(wrk_path, root)
-        for launch in launches(root, only, shlex.split(args.shipyard_args)):
+        scenarios = () if args.parity == "only" else ("A", "D", "C")
+        for launch in launches(root, only, shlex.split(args.shipyard_args), scenarios):
             if isinstance(launch, tuple):
                 server, reason = launch
                 for route in ROUTES:
@@ -668,9 +827,16 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             run_launch(launch, root, work, wrk, args, res)
         printed = Report(res, work, [r for r in ROUTES if r.server in only])
-        printed.single_row(args.duration)
-        printed.load(args.duration)
+        if args.parity != "only":
+            printed.single_row(args.duration)
+            printed.load(args.duration)
         verdicts = printed.verdicts
+        if args.parity != "off":
+            title = (
+                f"P. v2 infer vs /invocations, same server: one row per request, {CLIENTS} connections, "
+                f"{args.rounds} rotated rounds of {max(1, round(args.duration / args.rounds))} s per case"
+            )
+            verdicts += serving_v2.report(res.parity, serving_v2.cases("model"), say, title)
     finally:
         if args.keep:
             say(f"(kept {root})")
@@ -692,6 +858,7 @@ def main(argv: list[str] | None = None) -> int:
                 "measured": {f"{k[0]} | {k[1]}": vars(v) for k, v in res.measured.items()},
                 "unavailable": res.unavailable,
                 "check_failed": res.check_failed,
+                "parity": {label: tally.as_dict() for label, tally in res.parity.items()},
                 "verdicts": dict(verdicts),
                 "peers": {name: list(peers.requirements_for(name)) for name in ("bentoml", "mlserver")},
             },

@@ -270,8 +270,19 @@ def test_shipyard_serve_finishes_predictions_in_flight_on_sigterm(tmp_path: Path
     save_slow_model(tmp_path / "slow", delay_s=0.4)
     with serving_server(tmp_path / "slow", tmp_path / "serve") as server:
         body = {"dataframe_records": [{"a": 1.0, "b": 2.0, "c": 3.0}]}
+        connected = threading.Barrier(7)
+
+        def predict() -> httpx.Response:
+            # Connect first (a loaded machine may take longer than the sleep below to open a connection, and a
+            # connection opened after SIGTERM is rightly refused), then send the prediction on that connection.
+            with httpx.Client(base_url=server.url, timeout=30) as client:
+                client.get("/health")
+                connected.wait(timeout=60)
+                return client.post("/invocations", json=body)
+
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            answers = [pool.submit(httpx.post, f"{server.url}/invocations", json=body, timeout=30) for _ in range(6)]
+            answers = [pool.submit(predict) for _ in range(6)]
+            connected.wait(timeout=60)
             time.sleep(0.3)
             server.process.send_signal(signal.SIGTERM)
             results = [answer.result() for answer in answers]

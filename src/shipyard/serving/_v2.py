@@ -8,15 +8,17 @@ binary tensor data (the binary tensor data extension, tritonclient's default), w
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import orjson
 
 from shipyard.errors import InvalidParameter
 from shipyard.models import ColSpec, Schema, Signature, TensorSpec
+from shipyard.serving._matrix import RowMatrix, V2Rows, v2_request_matrix
 from shipyard.serving._v2_tensors import (
     MLFLOW_TO_V2,
     V2_TO_NUMPY,
@@ -90,12 +92,16 @@ class InferRequest:
         id: the request id to echo, or None.
         outputs: the outputs asked for, or None for all of them.
         parameters: the request's ``parameters`` as sent.
+        matrix: the inputs as the serving fast path's `RowMatrix` (float64 rows in the model's column order), when
+            ``parse_infer_request`` was given the columns and the request is one FP64 tensor per column or one
+            ``[n, k]`` FP64 tensor; else None. ``inputs`` are then views of it, made when first used.
     """
 
-    inputs: tuple[InputTensor, ...]
+    inputs: Sequence[InputTensor]
     id: str | None = None
     outputs: tuple[RequestedOutput, ...] | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    matrix: RowMatrix | None = None
 
     @property
     def binary_output(self) -> bool:
@@ -118,7 +124,9 @@ class OutputTensor:
     data: Any
 
 
-def parse_infer_request(body: bytes, *, header_length: str | int | None = None) -> InferRequest:
+def parse_infer_request(
+    body: bytes, *, header_length: str | int | None = None, columns: tuple[str, ...] | None = None
+) -> InferRequest:
     """Decode an infer request body.
 
     Args:
@@ -126,9 +134,12 @@ def parse_infer_request(body: bytes, *, header_length: str | int | None = None) 
         header_length: the ``Inference-Header-Content-Length`` header, when the request has one: the JSON header
             is that many bytes and the binary data of inputs with a ``binary_data_size`` parameter follows it,
             in input order.
+        columns: the model's columns when every input is a required ``double`` column (the serving fast path's
+            ``matrix_columns``): a request that is plainly one FP64 tensor per column or one ``[n, k]`` FP64
+            tensor is then read straight into ``matrix``, with no numpy array per tensor.
 
     Returns:
-        The request, each input decoded to a numpy array of its shape.
+        The request, each input decoded to a numpy array of its shape (and ``matrix`` set, see ``columns``).
 
     Raises:
         InvalidParameter: naming what is malformed (not JSON, not an object, no inputs, an unknown datatype, a
@@ -148,12 +159,29 @@ def parse_infer_request(body: bytes, *, header_length: str | int | None = None) 
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise InvalidParameter("An infer request needs 'inputs': a non-empty list of tensors.")
     binary = view[json_end:] if json_end is not None else view[:0]
+    # The fast path only takes inputs the loop below would decode without complaint, to the same values.
+    rows = v2_request_matrix(raw_inputs, binary if json_end is not None else None, columns) if columns else None
+    inputs: Sequence[InputTensor] = (
+        _parse_inputs(raw_inputs, binary, has_header=json_end is not None) if rows is None else _MatrixInputs(rows)
+    )
+    return InferRequest(
+        inputs=inputs,
+        id=_request_id(document.get("id")),
+        outputs=_requested_outputs(document.get("outputs")),
+        parameters=_parameters(document.get("parameters"), "the request"),
+        matrix=None if rows is None else rows.matrix,
+    )
+
+
+def _parse_inputs(raw_inputs: list[Any], binary: memoryview, *, has_header: bool) -> tuple[InputTensor, ...]:
     inputs: list[InputTensor] = []
+    names: set[str] = set()
     offset = 0
     for position, raw in enumerate(raw_inputs):
-        tensor, size = _parse_input(raw, position, binary, offset, has_header=json_end is not None)
-        if any(tensor.name == seen.name for seen in inputs):
+        tensor, size = _parse_input(raw, position, binary, offset, has_header=has_header)
+        if tensor.name in names:
             raise InvalidParameter(f"Input {tensor.name!r} appears twice in the request.")
+        names.add(tensor.name)
         inputs.append(tensor)
         offset += size
     if offset != len(binary):
@@ -161,12 +189,56 @@ def parse_infer_request(body: bytes, *, header_length: str | int | None = None) 
             f"The request carries {len(binary)} bytes of binary data after its JSON header, but its inputs' "
             f"binary_data_size parameters add up to {offset}."
         )
-    return InferRequest(
-        inputs=tuple(inputs),
-        id=_request_id(document.get("id")),
-        outputs=_requested_outputs(document.get("outputs")),
-        parameters=_parameters(document.get("parameters"), "the request"),
-    )
+    return tuple(inputs)
+
+
+class _MatrixInputs(Sequence[InputTensor]):
+    """The input tensors of a request the fast path read into a matrix: views of its columns, made on first use.
+
+    It keeps the matrix and the tensors' names, not the parsed JSON: that is freed once the request is parsed,
+    rather than held (dozens of objects for the garbage collector to walk) while the request waits for the model.
+    """
+
+    __slots__ = ("_made", "_rows")
+
+    def __init__(self, rows: V2Rows) -> None:
+        self._rows = rows
+        self._made: tuple[InputTensor, ...] | None = None
+
+    def _tensors(self) -> tuple[InputTensor, ...]:
+        if self._made is None:
+            values, names, shape = self._rows.matrix.values, self._rows.names, self._rows.shape
+            position = {name: j for j, name in enumerate(self._rows.matrix.columns)}
+            parameters = {"binary_data_size": math.prod(shape) * values.itemsize} if self._rows.binary else {}
+            self._made = tuple(
+                InputTensor(
+                    name,
+                    "FP64",
+                    shape,
+                    values.reshape(shape) if len(names) == 1 else values[:, position[name]].reshape(shape),
+                    dict(parameters),
+                )
+                for name in names
+            )
+        return self._made
+
+    def __len__(self) -> int:
+        return len(self._rows.names)
+
+    @overload
+    def __getitem__(self, index: int) -> InputTensor: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[InputTensor, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> InputTensor | tuple[InputTensor, ...]:
+        return self._tensors()[index]
+
+    def __iter__(self) -> Iterator[InputTensor]:
+        return iter(self._tensors())
+
+    def __repr__(self) -> str:
+        return repr(self._tensors())
 
 
 def _json_end(header_length: str | int | None, body_size: int) -> int | None:
@@ -442,9 +514,11 @@ def prediction_to_outputs(prediction: Any, schema: Schema | None = None) -> list
     schema one per column; anything else one output. Names come from the output schema when it names them
     (``output-0`` for an unnamed one), else from the DataFrame's columns or the Series' name.
     """
+    names = _tensor_names(schema, "output") if schema is not None else []
+    if type(prediction) is np.ndarray:  # the common case first, without pandas or abstract base classes
+        return _array_outputs(prediction, names)
     import pandas as pd
 
-    names = _tensor_names(schema, "output") if schema is not None else []
     if isinstance(prediction, Mapping):
         return [_output(str(key), value) for key, value in prediction.items()]
     if isinstance(prediction, pd.DataFrame):
@@ -458,7 +532,10 @@ def prediction_to_outputs(prediction: Any, schema: Schema | None = None) -> list
     if isinstance(prediction, pd.Series):
         label = names[0] if len(names) == 1 else prediction.name if isinstance(prediction.name, str) else "output-0"
         return [_output(label, prediction)]
-    array = np.asarray(prediction)
+    return _array_outputs(np.asarray(prediction), names)
+
+
+def _array_outputs(array: Any, names: list[str]) -> list[OutputTensor]:
     if len(names) > 1 and array.ndim == 2 and array.shape[1] == len(names):
         return [_output(name, array[:, j]) for j, name in enumerate(names)]
     return [_output(names[0] if len(names) == 1 else "output-0", array)]

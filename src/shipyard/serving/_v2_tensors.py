@@ -54,6 +54,8 @@ MLFLOW_TO_V2: dict[str, str] = {
 _JSON_KINDS = {"BOOL": "b", "INT": "iu", "UINT": "iu", "FP": "iuf"}
 _KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers with a fraction", "U": "strings"}
 _LENGTH = struct.Struct("<I")
+# the v2 datatype of each native-order numeric dtype, looked up before working it out from the kind and size
+_NATIVE_DATATYPES = {np.dtype(numpy): v2 for v2, numpy in V2_TO_NUMPY.items() if v2 != "BYTES"}
 
 
 def element_count(name: str, shape: Any) -> int:
@@ -99,6 +101,8 @@ def _numeric_from_json(name: str, datatype: str, data: list[Any]) -> Any:
         got = _KIND_NAMES.get(array.dtype.kind, "nulls, very large integers or mixed values")
         raise InvalidParameter(f"Input {name!r} is declared {datatype} but its data holds {got}.")
     array = array.reshape(-1)
+    if array.dtype == target:  # floats for FP64, integers for INT64: nothing to cast or check
+        return array
     with np.errstate(all="ignore"):
         cast = array.astype(target)
     if family != "FP" and not np.array_equal(cast, array):
@@ -163,6 +167,9 @@ def _unpack_bytes(name: str, buffer: memoryview, count: int) -> Any:
 
 def v2_datatype_of(dtype: Any) -> str:
     """The v2 datatype of a numpy dtype (text, bytes, dates and anything else as BYTES)."""
+    known = _NATIVE_DATATYPES.get(dtype)
+    if known is not None:
+        return known
     kind, size = dtype.kind, dtype.itemsize
     if kind == "b":
         return "BOOL"
@@ -179,8 +186,11 @@ def as_output_array(value: Any) -> tuple[Any, str]:
     Text becomes an object array of ``str``, bytes stay ``bytes``, datetimes become ISO strings, and any other
     non-numeric value its ``str``.
     """
-    to_numpy = getattr(value, "to_numpy", None)
-    array = to_numpy() if callable(to_numpy) else np.asarray(value)
+    if type(value) is np.ndarray:
+        array = value
+    else:
+        to_numpy = getattr(value, "to_numpy", None)
+        array = to_numpy() if callable(to_numpy) else np.asarray(value)
     if array.ndim == 0:
         array = array.reshape(1)
     datatype = v2_datatype_of(array.dtype)

@@ -204,9 +204,9 @@ async def _infer(request: Request, state: _State) -> Response:
     body = await read_body(request, state.config.max_body_bytes)
     if not body:
         raise InvalidParameter("The request body is empty: send a JSON infer request with 'inputs'.")
-    parsed = parse_infer_request(body, header_length=request.headers.get(_HEADER_LENGTH))
+    parsed = parse_infer_request(body, header_length=request.headers.get(_HEADER_LENGTH), columns=served.matrix_columns)
     signature = served.model.signature
-    data = served.v2_input(parsed)
+    data = parsed.matrix if parsed.matrix is not None else served.v2_input(parsed)
     request_id = _request_id(request, parsed.id)
     prediction = await state.runtime.predict(route, served, data, request_id=request_id)
     content, headers = encode_infer_response(

@@ -37,7 +37,8 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 ## bench: Shipyard's server vs MLflow's (same client, same SQLite set-up), then the SDK vs MLflow's fluent API,
-## then server memory while streaming a 2 GB artifact (ARTIFACT_BENCH_ARGS="--size-mb 256" for a quick run)
+## then server memory while streaming a 2 GB artifact (ARTIFACT_BENCH_ARGS="--size-mb 256" for a quick run), ...,
+## and run search at 100,000 runs on a never-analysed PostgreSQL database (SCALE_BENCH_ARGS=--quick: 10,000)
 bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/sdk.py $(BENCH_ARGS)
@@ -47,6 +48,8 @@ bench: $(STAMP)
 	$(PY) bench/serving_speed.py $(SERVING_BENCH_ARGS)
 	$(PY) bench/monitoring_drift.py $(DRIFT_BENCH_ARGS)
 	$(PY) bench/monitoring_profile.py $(PROFILE_BENCH_ARGS)
+	$(PY) bench/search_scale.py $(SCALE_BENCH_ARGS)
+	$(PY) bench/sdk_outage.py $(OUTAGE_BENCH_ARGS)
 
 ## soak: 30 minutes of mixed load on PostgreSQL with 4 workers, a worker killed every 5 minutes, then an
 ## exactly-once check (not in CI; SOAK_ARGS="--quick" for 3 minutes, "--target mlflow" for MLflow's server)

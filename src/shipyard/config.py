@@ -50,6 +50,23 @@ class Settings:
         tracking_username: with ``tracking_password``, HTTP Basic credentials for a server
             (``SHIPYARD_TRACKING_USERNAME``/``_PASSWORD``, falling back to ``MLFLOW_TRACKING_USERNAME``/``_PASSWORD``).
         tracking_password: see ``tracking_username``.
+        sdk_queue_max_mb: how much the SDK's logging queue may hold in memory, roughly, before the oldest records
+            spill to the journal on disk (``SHIPYARD_SDK_QUEUE_MAX_MB``, default 64).
+        sdk_wait_s: the longest ``start_run`` and ``end_run`` wait for a server to confirm (``SHIPYARD_SDK_WAIT_S``,
+            default 5); they stop waiting at once when the server is unreachable.
+        sdk_exit_timeout_s: at exit, how long the SDK keeps trying to send what is queued without any progress
+            before it writes the rest to the journal (``SHIPYARD_SDK_EXIT_TIMEOUT_S``, default 10).
+        sdk_journal_dir: where unsent records are kept, one folder per tracking URI (``SHIPYARD_SDK_JOURNAL_DIR``);
+            None means ``home/journal``. ``from_env`` picks ``$SHIPYARD_HOME/journal`` when ``SHIPYARD_HOME`` is set,
+            else ``~/.shipyard/journal``, so that the next process finds the journal whatever its working folder.
+        statement_timeout_s: the server cancels any database statement running longer than this and answers 503
+            with ``Retry-After`` (``SHIPYARD_STATEMENT_TIMEOUT_S``, default 30, well under the mlflow client's 120 s
+            request timeout; 0 disables). Migrations are exempt.
+        db_connection_budget: PostgreSQL connections all server workers may hold together
+            (``SHIPYARD_DB_CONNECTIONS``); each worker's pool gets an equal share. 0 (the default) means 80% of
+            what the server allows ordinary users (``max_connections`` minus the reserved ones), read at start.
+        server_workers: how many worker processes ``shipyard server`` runs (``SHIPYARD_SERVER_WORKERS``, which it
+            sets for its workers; default 1), to divide the connection budget.
     """
 
     home: Path = Path(_DEFAULT_HOME)
@@ -69,6 +86,15 @@ class Settings:
     tracking_token: str = field(default="", repr=False)
     tracking_username: str = ""
     tracking_password: str = field(default="", repr=False)
+    # The SDK's queue and journal while a server is away (docs/tracking.md, "When the server is away").
+    sdk_queue_max_mb: float = 64.0
+    sdk_wait_s: float = 5.0
+    sdk_exit_timeout_s: float = 10.0
+    sdk_journal_dir: Path | None = None
+    # The server's database limits (docs/postgresql.md).
+    statement_timeout_s: float = 30.0
+    db_connection_budget: int = 0
+    server_workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +121,13 @@ class Settings:
             tracking_token=env.get("SHIPYARD_TRACKING_TOKEN") or env.get("MLFLOW_TRACKING_TOKEN", ""),
             tracking_username=env.get("SHIPYARD_TRACKING_USERNAME") or env.get("MLFLOW_TRACKING_USERNAME", ""),
             tracking_password=env.get("SHIPYARD_TRACKING_PASSWORD") or env.get("MLFLOW_TRACKING_PASSWORD", ""),
+            sdk_queue_max_mb=float(env.get("SHIPYARD_SDK_QUEUE_MAX_MB", "64")),
+            sdk_wait_s=float(env.get("SHIPYARD_SDK_WAIT_S", "5")),
+            sdk_exit_timeout_s=float(env.get("SHIPYARD_SDK_EXIT_TIMEOUT_S", "10")),
+            sdk_journal_dir=_journal_dir(env),
+            statement_timeout_s=float(env.get("SHIPYARD_STATEMENT_TIMEOUT_S", "30")),
+            db_connection_budget=int(env.get("SHIPYARD_DB_CONNECTIONS", "0")),
+            server_workers=max(1, int(env.get("SHIPYARD_SERVER_WORKERS", "1"))),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -119,6 +152,17 @@ class Settings:
     def resolved_artifacts_uri(self) -> str:
         """The artifact root, defaulting to ``home/artifacts``."""
         return self.artifacts_uri or str((self.home / "artifacts").absolute())
+
+
+def _journal_dir(env: Mapping[str, str]) -> Path | None:
+    if env.get("SHIPYARD_SDK_JOURNAL_DIR"):
+        return Path(env["SHIPYARD_SDK_JOURNAL_DIR"])
+    if env.get("SHIPYARD_HOME"):
+        return None  # home/journal
+    try:
+        return Path.home() / _DEFAULT_HOME / "journal"
+    except RuntimeError:  # no home folder (a bare container): home/journal
+        return None
 
 
 def _flag(value: str) -> bool:

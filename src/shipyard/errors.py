@@ -17,11 +17,13 @@ __all__ = [
     "ParamConflict",
     "PayloadTooLarge",
     "PermissionDenied",
+    "QueryCancelled",
     "ResourceAlreadyExists",
     "ResourceNotFound",
     "RunNotFound",
     "SchemaMismatch",
     "ShipyardError",
+    "StatementTimeout",
     "StoreUnavailable",
     "TooManyAttempts",
     "Unauthenticated",
@@ -189,6 +191,21 @@ class StoreUnavailable(ShipyardError):
 
     error_code = "TEMPORARILY_UNAVAILABLE"
     http_status = 503
+
+
+class StatementTimeout(StoreUnavailable):
+    """A database statement ran past the server's statement timeout and was cancelled; safe to retry later.
+
+    The server answers 503 with a ``Retry-After`` header of ``retry_after_s`` seconds.
+    """
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class QueryCancelled(StoreUnavailable):
+    """The request's client went away, so its database query was cancelled; nobody is left to read the answer."""
 
 
 class Overloaded(ShipyardError):

@@ -210,3 +210,41 @@ def test_metrics_from_several_threads_are_all_stored(transport: str) -> None:
             thread.join()
     counts = [len(sy.get_metric_history(run.run_id, f"thread_{i}")) for i in range(4)]
     assert [500, 500, 500, 500] == counts
+
+
+def test_a_metric_logged_with_model_id_is_shown_on_the_logged_model(
+    transport: str, request: pytest.FixtureRequest
+) -> None:
+    """Issue 13, item 6: `model_id` on metrics is honoured in the SDK too, both transports."""
+    import httpx
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from shipyard.config import Settings
+    from shipyard.db import open_database
+    from shipyard.registry.service import RegistryService
+    from shipyard.tracking.service import TrackingService
+    from shipyard.tracking.store import TrackingStore
+
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    with sy.start_run() as run:
+        logged = sy.log_model(model, "clf", input_example=np.array([[0.5]]))
+        sy.log_metric("val_acc", 0.75, step=2, model_id=logged.model_id)
+        sy.log_metrics({"loss": 0.4}, step=2)
+    with pytest.raises(InvalidParameter, match="model_id"):
+        sy.log_metric("x", 1.0, model_id="")
+
+    if transport == "remote":
+        url = request.getfixturevalue("remote_server").url
+        body = httpx.get(f"{url}/api/2.0/mlflow/logged-models/{logged.model_id}", timeout=30).json()
+        linked = [(m["key"], m["value"], m["step"], m["run_id"]) for m in body["model"]["data"]["metrics"]]
+    else:
+        database = open_database(Settings.from_env().resolved_store_uri)
+        try:
+            registry = RegistryService(database, TrackingService(TrackingStore(database)))
+            metrics = registry.get_logged_model(logged.model_id).metrics
+            linked = [(m.key, m.value, m.step, m.run_id) for m in metrics]
+        finally:
+            database.dispose()
+    history = {m.key: m.value for m in sy.get_run(run.run_id).metrics}
+    assert (linked, history) == ([("val_acc", 0.75, 2, run.run_id)], {"val_acc": 0.75, "loss": 0.4})

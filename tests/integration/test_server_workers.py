@@ -176,3 +176,15 @@ def test_a_bad_health_check_setting_stops_the_server_with_one_line(tmp_path: Pat
         2,
         ["error: SHIPYARD_WORKER_HEALTHCHECK_S must be a whole number of seconds above 0, not 'soon'."],
     )
+
+
+@pytest.mark.postgres
+def test_start_up_warns_when_the_connection_budget_cannot_be_met(pg_database: str, tmp_path: Path) -> None:
+    """Issue 13, item 4: four workers with (8 + 16) pooled connections against max_connections = 100 went unnoticed."""
+    from tests.conftest import _reset_pg
+
+    _reset_pg(pg_database)
+    env = {"SHIPYARD_DB_CONNECTIONS": "100000"}
+    with shipyard_server(tmp_path, workers=1, store=pg_database, env=env) as server:
+        log = server.log_path.read_text()
+    assert "WARNING: SHIPYARD_DB_CONNECTIONS=100000 is more than the" in log

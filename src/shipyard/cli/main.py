@@ -9,6 +9,7 @@ from shipyard.cli import accounts, db, deployments, experiments, models, monitor
 from shipyard.cli.predict import predict
 from shipyard.cli.serve import serve
 from shipyard.cli.server import server
+from shipyard.cli.sync import sync
 
 __all__ = ["app", "main"]
 
@@ -23,6 +24,7 @@ app.command()(server)
 app.command()(serve)
 app.command()(predict)
 app.command()(monitoring.drift)
+app.command()(sync)
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")

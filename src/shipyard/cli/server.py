@@ -99,8 +99,7 @@ def server(
             database.dispose()
             raise
     try:
-        if settings.auth:
-            _ensure_an_admin(database)
+        _before_workers_start(database, settings, workers)
     finally:
         database.dispose()
     os.environ["SHIPYARD_STORE_URI"] = store_uri
@@ -140,6 +139,17 @@ def _check_settings(settings: Settings) -> None:
     except ShipyardError as exc:
         typer.echo(f"error: SHIPYARD_AUTH_DEFAULT_PERMISSION: {exc.message}", err=True)
         raise typer.Exit(2) from None
+
+
+def _before_workers_start(database: Database, settings: Settings, workers: int) -> None:
+    """What is done once, not in every worker: an admin to sign in with, and the connection budget's check."""
+    from shipyard.db import connection_budget_warning
+
+    if settings.auth:
+        _ensure_an_admin(database)
+    warning = connection_budget_warning(database, workers, settings.db_connection_budget)
+    if warning:
+        typer.echo(f"WARNING: {warning}", err=True)
 
 
 def _check_healthcheck_budget() -> None:

@@ -12,7 +12,7 @@ from shipyard.registry.entities import LoggedModel, ModelVersion, RegisteredMode
 from shipyard.registry.lineage import ModelLineage
 from shipyard.registry.uris import ModelUri
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
-from shipyard.tracking.validation import MetricColumns
+from shipyard.tracking.validation import MetricGroups
 
 __all__ = ["Backend", "open_backend"]
 
@@ -47,7 +47,7 @@ class Backend(Protocol):
     def log_batch(
         self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
     ) -> None: ...
-    def log_metric_columns(self, run_id: str, columns: dict[str, MetricColumns]) -> None: ...
+    def log_metric_columns(self, run_id: str, columns: MetricGroups) -> None: ...
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None: ...
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
     def search_runs(

@@ -20,7 +20,7 @@ from shipyard.registry.uris import ModelUri
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
 from shipyard.tracking.service import TrackingService, artifact_key
 from shipyard.tracking.store import TrackingStore
-from shipyard.tracking.validation import MetricColumns
+from shipyard.tracking.validation import MetricGroups
 
 __all__ = ["LocalBackend"]
 
@@ -93,7 +93,7 @@ class LocalBackend:
     ) -> None:
         self.service.log_batch(run_id, metrics, params, tags, enforce_limits=False)
 
-    def log_metric_columns(self, run_id: str, columns: dict[str, MetricColumns]) -> None:
+    def log_metric_columns(self, run_id: str, columns: MetricGroups) -> None:
         self.service.log_metric_columns(run_id, columns)
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:

@@ -1,4 +1,11 @@
-"""The fluent SDK behind ``import shipyard as sy``: an active run, logging calls, search."""
+"""The fluent SDK behind ``import shipyard as sy``: an active run, logging calls, search.
+
+Against a server, every logging call (run start and end, params, tags, metrics, dataset inputs, artifacts) is
+queued and returns at once: a server that is away never raises into the training loop. The run's id is chosen
+here, so logging can start before the server answers; `batching.BackgroundLogger` sends the queue in order and
+keeps what it cannot send in a journal on disk. Against the embedded store only metrics are queued; the rest is
+written at once, as it was.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +13,35 @@ import contextlib
 import getpass
 import hashlib
 import json
+import logging
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from shipyard.client._backend import Backend, open_backend
-from shipyard.client.batching import BackgroundLogger
+from shipyard.client._journal import ARTIFACT, CREATE, INPUTS, PARAMS, TAGS, UPDATE, journal_directory, tracking_label
+from shipyard.client.batching import BackgroundLogger, close_and_report
 from shipyard.config import Settings
-from shipyard.errors import InvalidParameter
-from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunStatus, RunTag, ViewType
+from shipyard.errors import InvalidParameter, ParamConflict, StoreUnavailable
+from shipyard.tracking.entities import (
+    DatasetInput,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
 from shipyard.tracking.lineage import PACKAGES_ARTIFACT, capture_lineage
-from shipyard.tracking.validation import check_key, check_param, check_tag
+from shipyard.tracking.validation import check_key, check_param, check_run_name, check_tag
+from shipyard.wire.tracking import dataset_input_to_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,6 +72,9 @@ __all__ = [
 ]
 
 
+_log = logging.getLogger("shipyard.client")
+
+
 class _State:
     """Process-wide SDK state: settings, the backend, the background logger and the run stack."""
 
@@ -58,17 +82,36 @@ class _State:
         self.lock = threading.RLock()
         self.settings: Settings | None = None
         self.backend: Backend | None = None
+        # For a server: the same client without retries, for checks that must not stall during an outage.
+        self.fast: Backend | None = None
         self.logger: BackgroundLogger | None = None
+        self.queued = False  # a server: runs, params, tags and artifacts go through the queue too
         self.experiment_id: str | None = None
+        self.experiment_name: str | None = None  # named while the server was away: resolved when the run is sent
         self.runs: list[Run] = []
+        self.params: dict[str, dict[str, str]] = {}  # params logged to each run, so a change raises at the call
         self.valid_keys: set[str] = set()
 
     def get_backend(self) -> Backend:
         with self.lock:
             if self.backend is None:
-                self.settings = self.settings or Settings.from_env()
-                self.backend = open_backend(self.settings)
-                self.logger = BackgroundLogger(self.backend, flush_interval_s=self.settings.flush_interval_s)
+                settings = self.settings = self.settings or Settings.from_env()
+                self.backend = open_backend(settings)
+                self.queued = settings.tracking_uri.startswith(("http://", "https://"))
+                self.fast = self.backend
+                if self.queued:
+                    from shipyard.client.http import RestBackend
+
+                    assert isinstance(self.backend, RestBackend)
+                    self.fast = self.backend.fail_fast()
+                self.logger = BackgroundLogger(
+                    self.fast,
+                    flush_interval_s=settings.flush_interval_s,
+                    journal_dir=journal_directory(settings),
+                    tracking_label=tracking_label(settings),
+                    max_queue_bytes=int(settings.sdk_queue_max_mb * (1 << 20)),
+                    exit_timeout_s=settings.sdk_exit_timeout_s,
+                )
             return self.backend
 
     def get_logger(self) -> BackgroundLogger:
@@ -76,17 +119,31 @@ class _State:
         assert self.logger is not None
         return self.logger
 
+    def get_settings(self) -> Settings:
+        self.get_backend()
+        assert self.settings is not None
+        return self.settings
+
+    def get_fast(self) -> Backend:
+        self.get_backend()
+        assert self.fast is not None
+        return self.fast
+
     def reset(self, settings: Settings | None) -> None:
         with self.lock:
             if self.logger is not None:
-                self.logger.close()
+                close_and_report(self.logger, self.logger.exit_timeout_s)
             if self.backend is not None:
                 self.backend.close()
             self.settings = settings
             self.backend = None
+            self.fast = None
             self.logger = None
+            self.queued = False
             self.experiment_id = None
+            self.experiment_name = None
             self.runs = []
+            self.params = {}
 
 
 _state = _State()
@@ -107,14 +164,26 @@ def set_tracking_uri(uri: str) -> None:
 
 
 def set_experiment(name: str) -> Experiment:
-    """Make ``name`` the experiment new runs go to, creating it if needed."""
-    backend = _state.get_backend()
-    experiment = backend.get_experiment_by_name(name)
-    if experiment is None:
-        experiment = backend.get_experiment(backend.create_experiment(name))
+    """Make ``name`` the experiment new runs go to, creating it if needed.
+
+    While a server is unreachable this does not raise: the name is kept, runs started meanwhile are created in
+    that experiment when the server returns, and the Experiment returned has an empty ``experiment_id``.
+    """
+    _state.get_backend()
+    backend = _state.get_fast()
+    try:
+        experiment = backend.get_experiment_by_name(name)
+        if experiment is None:
+            experiment = backend.get_experiment(backend.create_experiment(name))
+    except StoreUnavailable as exc:
+        if not _state.queued:
+            raise
+        _log.warning("shipyard: experiment %r will be looked up when the server answers (%s)", name, exc)
+        _state.experiment_id, _state.experiment_name = None, name
+        return Experiment("", name, "", LifecycleStage.ACTIVE.value, 0, 0)
     if experiment.lifecycle_stage != "active":
         raise InvalidParameter(f"Experiment '{name}' is deleted; restore it or choose another name.")
-    _state.experiment_id = experiment.experiment_id
+    _state.experiment_id, _state.experiment_name = experiment.experiment_id, None
     return experiment
 
 
@@ -131,7 +200,11 @@ class ActiveRun:
 
     @property
     def info(self) -> Run:
-        """The run as it was when started (call ``get_run`` for fresh data)."""
+        """The run as it was when started (call ``get_run`` for fresh data).
+
+        A run started while the server was away is the SDK's own record of it until the server makes it: its
+        ``artifact_uri`` is empty and, if the experiment was named during the outage, its ``experiment_id`` too.
+        """
         return self.run
 
     def __enter__(self) -> ActiveRun:
@@ -180,10 +253,7 @@ def start_run(
             f"Run {_state.runs[-1].run_id} is already active. End it first with sy.end_run(), or pass nested=True."
         )
     if run_id:
-        run = backend.get_run(run_id)
-        backend.update_run(run_id, RunStatus.RUNNING.value, None)
-        _state.runs.append(run)
-        return ActiveRun(run)
+        return ActiveRun(_resume(run_id) if _state.queued else _resume_embedded(backend, run_id))
     if experiment is not None:
         set_experiment(experiment)
     run_tags = {k: str(v) for k, v in (tags or {}).items()}
@@ -194,11 +264,75 @@ def start_run(
         run_tags["mlflow.parentRunId"] = _state.runs[-1].run_id
     user = _user()
     run_tags.setdefault("mlflow.user", user)
-    run = backend.create_run(_state.experiment_id or "0", run_name, run_tags, _now_ms(), user)
+    if _state.queued:
+        run = _create_queued(run_name, run_tags, user)
+    else:
+        run = backend.create_run(_state.experiment_id or "0", run_name, run_tags, _now_ms(), user)
     _state.runs.append(run)
     if lineage:
         log_text(lineage.requirements_text(), PACKAGES_ARTIFACT)
     return ActiveRun(run)
+
+
+def _resume_embedded(backend: Backend, run_id: str) -> Run:
+    run = backend.get_run(run_id)
+    backend.update_run(run_id, RunStatus.RUNNING.value, None)
+    _state.runs.append(run)
+    return run
+
+
+def _resume(run_id: str) -> Run:
+    """Resume a run on a server: RUNNING again once the queue reaches it; unknown runs raise if it can tell."""
+    try:
+        run = _state.get_fast().get_run(run_id)
+        _state.params[run.run_id] = dict(run.params)
+    except StoreUnavailable:
+        run = Run(run_id, "", "", "", RunStatus.RUNNING.value, None, None, LifecycleStage.ACTIVE.value, "")
+    _state.get_logger().add_record(UPDATE, run_id, (RunStatus.RUNNING.value, None))
+    _state.runs.append(run)
+    return run
+
+
+def _create_queued(run_name: str | None, run_tags: dict[str, str], user: str) -> Run:
+    """Queue a run's creation under an id chosen here; wait (briefly) for the server's answer while it is reachable.
+
+    Tags and name are checked first, since a run the server refuses takes its later records with it.
+    """
+    checked = dict(check_tag(k, v) for k, v in run_tags.items())
+    check_run_name(run_name)
+    run_id = uuid.uuid4().hex
+    now = _now_ms()
+    body = {
+        "experiment_id": _state.experiment_id or (None if _state.experiment_name else "0"),
+        "experiment_name": _state.experiment_name,
+        "run_name": run_name,
+        "tags": checked,
+        "start_time_ms": now,
+        "user_id": user,
+    }
+    logger = _state.get_logger()
+    seq = logger.add_record(CREATE, run_id, body)
+    logger.wait_for(seq, timeout_s=_state.get_settings().sdk_wait_s, until_unreachable=True, raise_errors=False)
+    refused = logger.refused(run_id)
+    if refused is not None:
+        raise refused
+    _state.params[run_id] = {}
+    created = logger.created_run(run_id)
+    if created is not None:
+        return created
+    name = run_name or checked.get("mlflow.runName", "")
+    return Run(
+        run_id,
+        _state.experiment_id or "",
+        name,
+        user,
+        RunStatus.RUNNING.value,
+        now,
+        None,
+        LifecycleStage.ACTIVE.value,
+        "",
+        tags=checked,
+    )
 
 
 def _user() -> str:
@@ -222,34 +356,78 @@ def _run_id(run_id: str | None = None) -> str:
 
 
 def end_run(status: str = "FINISHED", *, run_id: str | None = None) -> None:
-    """Flush queued metrics, then end the active run (or ``run_id``) with ``status``."""
+    """End the active run (or ``run_id``) with ``status``, after what was logged to it.
+
+    Against a server the end is queued behind the run's records; this waits at most ``SHIPYARD_SDK_WAIT_S``
+    (5 s) for them to be stored, and not at all once the server is found unreachable: the queue sends them when
+    it returns (or the next process does, from the journal).
+
+    Raises:
+        ShipyardError: records logged earlier were refused for a reason retrying cannot fix (as ``flush``).
+    """
     rid = _run_id(run_id)
     logger = _state.get_logger()
-    try:
-        logger.flush()
-    finally:
-        _state.get_backend().update_run(rid, status, _now_ms())
-        _state.runs = [r for r in _state.runs if r.run_id != rid]
+    if not _state.queued:
+        try:
+            logger.flush()
+        finally:
+            _state.get_backend().update_run(rid, status, _now_ms())
+            _state.runs = [r for r in _state.runs if r.run_id != rid]
+        return
+    if status not in RunStatus.__members__:
+        raise InvalidParameter(f"Invalid run status {status!r}: expected one of {', '.join(RunStatus)}.")
+    seq = logger.add_record(UPDATE, rid, (status, _now_ms()))
+    ended = logger.server_id(rid)  # the run may be on the stack under the server's id (see _active)
+    _state.runs = [r for r in _state.runs if logger.server_id(r.run_id) != ended]
+    _state.params.pop(rid, None)
+    if not logger.wait_for(seq, timeout_s=_state.get_settings().sdk_wait_s, until_unreachable=True):
+        _log.info("shipyard: run %s ends once the server has the %d records queued before it", rid, logger.pending)
 
 
 def flush(timeout_s: float | None = None) -> None:
-    """Wait until every queued metric point is stored."""
+    """Wait until everything logged so far is stored (a server that is away makes this wait: pass a timeout).
+
+    Raises:
+        ShipyardError: records were refused for a reason retrying cannot fix.
+        TimeoutError: not everything was stored within ``timeout_s``.
+    """
     _state.get_logger().flush(timeout_s)
 
 
-def log_metric(key: str, value: float, step: int | None = None, *, timestamp_ms: int | None = None) -> None:
-    """Queue one metric point; it is sent in the background and never blocks the training loop."""
-    log_metrics({key: value}, step=step, timestamp_ms=timestamp_ms)
+def _flush_for_read() -> None:
+    """Before a read: wait until what was logged is stored, unless the server is away (the read then fails)."""
+    logger = _state.get_logger()
+    logger.wait_for(logger.last_seq, until_unreachable=True)
+
+
+_MAX_MODEL_ID = 40  # the metric_chunks.model_id column
+
+
+def log_metric(
+    key: str, value: float, step: int | None = None, *, timestamp_ms: int | None = None, model_id: str | None = None
+) -> None:
+    """Queue one metric point; it is sent in the background and never blocks the training loop.
+
+    ``model_id`` also links the point to a logged model (``sy.log_model(...).model_id``), as MLflow 3 does.
+    """
+    log_metrics({key: value}, step=step, timestamp_ms=timestamp_ms, model_id=model_id)
 
 
 def log_metrics(
-    metrics: Mapping[str, float], step: int | None = None, *, timestamp_ms: int | None = None, run_id: str | None = None
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    *,
+    timestamp_ms: int | None = None,
+    run_id: str | None = None,
+    model_id: str | None = None,
 ) -> None:
-    """Queue several metric points at one step.
+    """Queue several metric points at one step (``model_id``: also link them to that logged model).
 
     Raises:
         InvalidParameter: a name or value is invalid (checked here, so the error points at your code).
     """
+    if model_id is not None and (not isinstance(model_id, str) or not 0 < len(model_id) <= _MAX_MODEL_ID):
+        raise InvalidParameter(f"model_id must be a logged model's id (a non-empty string), got {model_id!r}.")
     rid = run_id or (_state.runs[-1].run_id if _state.runs else _run_id())
     values = dict(metrics)
     if not values.keys() <= _state.valid_keys:
@@ -260,7 +438,8 @@ def log_metrics(
         if type(value) is not float:
             values[key] = _as_float(key, value)
     logger = _state.logger or _state.get_logger()
-    logger.add(rid, timestamp_ms if timestamp_ms is not None else int(time.time() * 1000), step or 0, values)
+    stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+    logger.add(rid, stamp, step or 0, values, model_id)
 
 
 def _as_float(key: str, value: Any) -> float:
@@ -278,10 +457,28 @@ def log_param(key: str, value: Any) -> None:
 
 
 def log_params(params: Mapping[str, Any], *, run_id: str | None = None) -> None:
-    """Log several params at once (sent immediately, so a conflict raises here)."""
+    """Log several params at once.
+
+    Raises:
+        InvalidParameter: a name or value is invalid.
+        ParamConflict: a param already logged in this process (or, for the embedded store, anywhere) has
+            another value; nothing of the call is logged.
+    """
     items = [Param(*check_param(k, str(v))) for k, v in params.items()]
     backend = _state.get_backend()
     rid = _run_id(run_id)
+    if _state.queued:
+        logged = _state.params.setdefault(rid, {})
+        for param in items:
+            if logged.get(param.key, param.value) != param.value:
+                raise ParamConflict(
+                    f"Changing param values is not allowed. Param with key='{param.key}' was already logged with "
+                    f"value='{logged[param.key]}' for run ID='{rid}'. Attempted logging new value '{param.value}'."
+                )
+        pairs = tuple((param.key, param.value) for param in items)
+        logged.update(pairs)
+        _state.get_logger().add_record(PARAMS, rid, pairs)
+        return
     for start in range(0, len(items), 100):
         backend.log_batch(rid, (), items[start : start + 100], ())
 
@@ -296,13 +493,22 @@ def set_tags(tags: Mapping[str, Any], *, run_id: str | None = None) -> None:
     items = [RunTag(*check_tag(k, str(v))) for k, v in tags.items()]
     backend = _state.get_backend()
     rid = _run_id(run_id)
+    if _state.queued:
+        _state.get_logger().add_record(TAGS, rid, tuple((tag.key, tag.value) for tag in items))
+        return
     for start in range(0, len(items), 100):
         backend.log_batch(rid, (), (), items[start : start + 100])
 
 
 def _active() -> Run:
     _run_id()  # raises the "no active run" error
-    return _state.runs[-1]
+    run = _state.runs[-1]
+    if not run.artifact_uri and _state.logger is not None:
+        # Started while the server was away: once the queue has created the run, use what the server made.
+        created = _state.logger.created_run(run.run_id)
+        if created is not None:
+            run = _state.runs[-1] = created
+    return run
 
 
 def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> None:
@@ -311,7 +517,34 @@ def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> No
     if not path.is_file():
         raise InvalidParameter(f"Artifact {str(path)!r} is not a file.")
     dest = f"{artifact_path.strip('/')}/{path.name}" if artifact_path else path.name
-    _state.get_backend().upload_artifact(_active(), path, dest)
+    _upload(_active(), path, dest)
+
+
+def _upload(run: Run, path: Path, dest: str, *, owned: bool = False) -> None:
+    """Upload an artifact now if the server is there; else keep a copy (moved if ``owned``) and queue it.
+
+    Artifacts queued for a run keep their order: a new one queues behind them.
+    """
+    backend = _state.get_backend()
+    if not _state.queued:
+        backend.upload_artifact(run, path, dest)
+        return
+    logger = _state.get_logger()
+    known = run if run.artifact_uri else logger.created_run(run.run_id)
+    if known is not None and logger.healthy and not logger.artifacts_queued(run.run_id):
+        try:
+            _state.get_fast().upload_artifact(known, path, dest)
+            return
+        except StoreUnavailable as exc:
+            logger.report_unreachable(exc)
+    try:
+        copy = logger.stash(path, move=owned)
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"The server is unreachable and artifact {dest!r} cannot be kept for later ({exc}); "
+            "check that SHIPYARD_SDK_JOURNAL_DIR (or SHIPYARD_HOME) is writable."
+        ) from exc
+    logger.add_record(ARTIFACT, run.run_id, (str(copy), dest))
 
 
 def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> None:
@@ -319,11 +552,10 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> No
     root = Path(local_dir)
     if not root.is_dir():
         raise InvalidParameter(f"Artifact folder {str(root)!r} is not a directory.")
-    backend = _state.get_backend()
     run = _active()
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = file.relative_to(root).as_posix()
-        backend.upload_artifact(run, file, f"{artifact_path.strip('/')}/{rel}" if artifact_path else rel)
+        _upload(run, file, f"{artifact_path.strip('/')}/{rel}" if artifact_path else rel)
 
 
 @contextlib.contextmanager
@@ -335,7 +567,7 @@ def _temp_file(artifact_file: str) -> Iterator[Path]:
 def _log_bytes(data: bytes, artifact_file: str) -> None:
     with _temp_file(artifact_file) as tmp:
         tmp.write_bytes(data)
-        _state.get_backend().upload_artifact(_active(), tmp, artifact_file.strip("/"))
+        _upload(_active(), tmp, artifact_file.strip("/"), owned=True)
 
 
 def log_text(text: str, artifact_file: str) -> None:
@@ -360,7 +592,7 @@ def log_figure(figure: Any, artifact_file: str) -> None:
     """Save a matplotlib figure (PNG, SVG or PDF by the file's extension)."""
     with _temp_file(artifact_file) as tmp:
         figure.savefig(tmp, bbox_inches="tight")
-        _state.get_backend().upload_artifact(_active(), tmp, artifact_file.strip("/"))
+        _upload(_active(), tmp, artifact_file.strip("/"), owned=True)
 
 
 def log_input(df: pd.DataFrame, *, name: str, context: str = "training", source: str = "") -> DatasetInput:
@@ -379,19 +611,23 @@ def log_input(df: pd.DataFrame, *, name: str, context: str = "training", source:
         profile=profile,
         tags={"mlflow.data.context": context},
     )
-    _state.get_backend().log_inputs(_run_id(), [item])
+    if _state.queued:
+        _state.get_logger().add_record(INPUTS, _run_id(), (dataset_input_to_json(item),))
+    else:
+        _state.get_backend().log_inputs(_run_id(), [item])
     return item
 
 
 def get_run(run_id: str) -> Run:
-    """A run with its latest metrics, params and tags."""
-    return _state.get_backend().get_run(run_id)
+    """A run with its latest metrics, params and tags (what this process logged to it is sent first)."""
+    _flush_for_read()
+    return _state.get_backend().get_run(_state.get_logger().server_id(run_id))
 
 
 def get_metric_history(run_id: str, key: str) -> list[Metric]:
     """Every point of one metric of a run."""
-    flush()
-    return _state.get_backend().get_metric_history(run_id, key)
+    _flush_for_read()
+    return _state.get_backend().get_metric_history(_state.get_logger().server_id(run_id), key)
 
 
 def search_runs(
@@ -422,7 +658,7 @@ def search_runs(
     view_type = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}.get(view)
     if view_type is None:
         raise InvalidParameter(f"view must be 'active', 'deleted' or 'all', got {view!r}.")
-    flush()
+    _flush_for_read()
     rows: list[dict[str, Any]] = []
     token: str | None = None
     while len(rows) < max_results:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import getpass
 import time
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,7 @@ from shipyard.registry.lineage import ModelLineage
 from shipyard.registry.uris import LATEST, ModelUri, UriKind, parse_model_uri
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
 from shipyard.tracking.service import artifact_key
-from shipyard.tracking.validation import MetricColumns
+from shipyard.tracking.validation import MetricGroups
 from shipyard.wire.registry import (
     event_from_json,
     lineage_from_json,
@@ -35,9 +36,9 @@ from shipyard.wire.registry import (
 )
 from shipyard.wire.tracking import (
     dataset_input_to_json,
-    encode_float,
     experiment_from_json,
     metric_from_json,
+    metric_to_json,
     run_from_json,
     tags_to_json,
 )
@@ -185,6 +186,36 @@ class RestBackend:
             payload["run_name"] = run_name
         return run_from_json(self._api("POST", "runs/create", payload)["run"])
 
+    def create_run_with_id(
+        self,
+        run_id: str,
+        experiment_id: str,
+        run_name: str | None,
+        tags: dict[str, str],
+        start_time_ms: int,
+        user_id: str,
+    ) -> Run:
+        """``runs/create`` proposing ``run_id`` (32 hex digits): Shipyard's server makes the run with that id, and
+        creating it again returns the same run, so the SDK's queue can retry or replay it safely. A server that
+        ignores the field (MLflow's) answers with a run of its own id; the caller maps one to the other."""
+        payload: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "run_id": run_id,
+            "start_time": start_time_ms,
+            "user_id": user_id,
+            "tags": tags_to_json(tags),
+        }
+        if run_name:
+            payload["run_name"] = run_name
+        return run_from_json(self._api("POST", "runs/create", payload)["run"])
+
+    def fail_fast(self) -> RestBackend:
+        """This client without its own retries (one attempt per call), sharing the connection pool: for the SDK's
+        queue, which retries with its own back-off and must notice an outage at once."""
+        view = copy.copy(self)
+        view.retries = 0
+        return view
+
     def get_run(self, run_id: str) -> Run:
         return run_from_json(self._api("GET", "runs/get", {"run_id": run_id})["run"])
 
@@ -208,17 +239,20 @@ class RestBackend:
             "runs/log-batch",
             {
                 "run_id": run_id,
-                "metrics": [
-                    {"key": m.key, "value": encode_float(m.value), "timestamp": m.timestamp_ms, "step": m.step}
-                    for m in metrics
-                ],
+                "metrics": [metric_to_json(m) for m in metrics],
                 "params": [{"key": p.key, "value": p.value} for p in params],
                 "tags": [{"key": t.key, "value": t.value} for t in tags],
             },
         )
 
-    def log_metric_columns(self, run_id: str, columns: dict[str, MetricColumns]) -> None:
-        points = [Metric(key, v, t, s) for key, cols in columns.items() for s, t, v in zip(*cols, strict=True)]
+    def log_metric_columns(self, run_id: str, columns: MetricGroups) -> None:
+        points = [
+            Metric(key, v, t, s)
+            if isinstance(key, str)
+            else Metric(key.key, v, t, s, key.model_id, key.dataset_name, key.dataset_digest)
+            for key, cols in columns.items()
+            for s, t, v in zip(*cols, strict=True)
+        ]
         for start in range(0, len(points), self.max_metrics_per_batch):
             self.log_batch(run_id, points[start : start + self.max_metrics_per_batch], (), ())
 

@@ -3,7 +3,8 @@
 Several servers (or workers) may start at once on one fresh database. Each checks the revision without a lock
 (one query, the common case); one that finds the schema behind takes the migration lock (a transaction-level
 advisory lock on PostgreSQL, an exclusive transaction on SQLite), checks again, and migrates on that same
-connection, so the others wait and then find the schema at head. A database stamped with a revision this
+connection, so the others wait and then find the schema at head. The statement timeout does not apply to it, and
+on PostgreSQL an upgrade ends with ``ANALYZE`` of Shipyard's tables. A database stamped with a revision this
 Shipyard does not know (a newer release migrated it) is refused with one sentence, not a traceback.
 """
 
@@ -20,6 +21,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, text
 
+from shipyard.db._metadata import metadata
 from shipyard.errors import InvalidState
 
 __all__ = ["alembic_config", "check_schema", "current_revision", "head_revision", "upgrade_to_head"]
@@ -84,6 +86,7 @@ def upgrade_to_head(engine: Engine) -> None:
         config = alembic_config(engine)
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+        _analyze(conn)
 
 
 def _refuse_unknown(engine: Engine, current: str | None) -> None:
@@ -104,9 +107,43 @@ def _refuse_unknown(engine: Engine, current: str | None) -> None:
 def _migration_lock(engine: Engine) -> Iterator[Connection]:
     """A connection inside a transaction that holds the migration lock; committed when the block ends."""
     if engine.dialect.name == "sqlite":
-        with engine.connect().execution_options(sqlite_exclusive=True) as conn, conn.begin():
-            yield conn
+        with engine.connect().execution_options(sqlite_exclusive=True) as conn:
+            # A migration that rebuilds a table (Alembic's batch mode: copy, drop, rename) would, with foreign
+            # keys on, cascade the drop into every table pointing at it. SQLite ignores this pragma inside a
+            # transaction, so it is set before; the keys are checked before commit and switched back on after.
+            raw = conn.connection.driver_connection  # outside SQLAlchemy's transaction bookkeeping
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    yield conn
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise InvalidState(
+                            f"The migration left {len(broken)} rows pointing at missing rows (first in table "
+                            f"{broken[0][0]!r}); nothing was changed."
+                        )
+            finally:
+                raw.execute("PRAGMA foreign_keys=ON")
         return
     with engine.connect() as conn, conn.begin():
+        # Neither the wait for another process's upgrade nor an index build may hit the statement timeout.
+        conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         yield conn
+
+
+def _analyze(conn: Connection) -> None:
+    """Refresh PostgreSQL's planner statistics for Shipyard's tables after an upgrade built or rebuilt indexes.
+
+    On PostgreSQL only: a table created or loaded since autovacuum last ran has none, and ``CREATE INDEX`` leaves
+    the columns' statistics untouched. Run searches do not depend on them (they are shaped to plan well without:
+    tracking/_run_search.py), but every other query and future ones do. SQLite is left as it is: its planner
+    needs no statistics for these queries, and ``ANALYZE`` there writes figures it then trusts as they are, which
+    go stale as a database taken at upgrade time (often empty) fills up.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    names = sorted(metadata.tables)  # every table the migrations created: env.py imported their modules
+    if names:
+        conn.exec_driver_sql("ANALYZE " + ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names))

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import ColumnElement, Select, case, exists, select, true
 
 from shipyard._visibility import EVERYTHING, Visible
 from shipyard.errors import InvalidParameter
 from shipyard.registry.tables import (
+    latest_model_metrics,
     logged_model_params,
     logged_model_tags,
     logged_models,
@@ -19,8 +20,14 @@ from shipyard.registry.tables import (
     registered_model_tags,
     registered_models,
 )
-from shipyard.tracking._search_scanner import EQ, IS_NOT_NULL, IS_NULL, LIST_OPS, NE, STRING_OPS
-from shipyard.tracking._search_sql import _sortable, _string_condition, _value_condition, visible_condition
+from shipyard.tracking._search_scanner import EQ, IS_NOT_NULL, IS_NULL, LIST_OPS, NE, NUMERIC_OPS, STRING_OPS
+from shipyard.tracking._search_sql import (
+    _metric_condition,
+    _string_condition,
+    _value_condition,
+    visible_condition,
+)
+from shipyard.tracking._sql_functions import sortable as _sortable
 from shipyard.tracking.search import (
     Comparison,
     EntitySchema,
@@ -50,6 +57,8 @@ LOGGED_MODEL_SEARCH: Final = EntitySchema(
         {
             "attributes": Kind.ATTRIBUTE,
             "attribute": Kind.ATTRIBUTE,
+            "metrics": Kind.METRIC,
+            "metric": Kind.METRIC,
             "params": Kind.PARAM,
             "param": Kind.PARAM,
             "tags": Kind.TAG,
@@ -66,11 +75,13 @@ LOGGED_MODEL_SEARCH: Final = EntitySchema(
         _spec("last_updated_timestamp", ValueType.INTEGER),
         aliases={"creation_time": "creation_timestamp", "last_updated_time": "last_updated_timestamp"},
     ),
-    key_ops=MappingProxyType({Kind.TAG: _TAG_OPS, Kind.PARAM: _TAG_OPS}),
-    order_kinds=frozenset({Kind.ATTRIBUTE}),
+    key_ops=MappingProxyType({Kind.TAG: _TAG_OPS, Kind.PARAM: _TAG_OPS, Kind.METRIC: NUMERIC_OPS}),
+    order_kinds=frozenset({Kind.ATTRIBUTE, Kind.METRIC}),
     default_order=(OrderKey(Kind.ATTRIBUTE, "creation_timestamp", ascending=False),),
 )
-"""Logged models: filter by name, model_id, model_type, status, source_run_id, timestamps, params and tags."""
+"""Logged models: filter by name, model_id, model_type, status, source_run_id, timestamps, metrics, params and
+tags; order by attributes and metrics. A metric compares its newest value (by step, timestamp, value) over every
+run that logged it for the model, as MLflow does; MLflow's ``datasets`` restriction is not supported."""
 
 _RM_COLUMNS: Final[dict[str, Any]] = {
     "name": registered_models.c.name,
@@ -219,6 +230,31 @@ def model_versions_query(
     )
 
 
+def _latest_model_metric(key: str) -> Any:
+    return latest_model_metrics.c.model_id == logged_models.c.model_id, latest_model_metrics.c.key == key
+
+
+def _model_metric(comparison: Comparison) -> ColumnElement[bool]:
+    """The model's newest value of the metric satisfies the comparison (NaN satisfies only ``!=``)."""
+    condition = _metric_condition(latest_model_metrics, comparison.op, comparison.value)
+    return exists(select(latest_model_metrics.c.key).where(*_latest_model_metric(comparison.key), condition))
+
+
+def _logged_model_order(keys: Sequence[OrderKey]) -> list[ColumnElement[Any]]:
+    order: list[ColumnElement[Any]] = []
+    for key in keys:
+        if key.kind is not Kind.METRIC:
+            order += _order(_LM_COLUMNS, "logged model", [key])
+            continue
+        where = _latest_model_metric(key.key)
+        value = select(latest_model_metrics.c.value).where(*where).scalar_subquery()
+        is_nan = select(latest_model_metrics.c.is_nan).where(*where).scalar_subquery()
+        # Real values first, then NaN, then models without the metric, in both directions (as for runs).
+        order.append(case((value.is_(None), 2), (is_nan == true(), 1), else_=0))
+        order.append((value.asc() if key.ascending else value.desc()).nulls_last())
+    return order
+
+
 def logged_models_query(
     experiment_ids: Sequence[int],
     comparisons: Sequence[Comparison],
@@ -243,8 +279,13 @@ def logged_models_query(
             filters.append(_keyed(logged_model_tags, [(logged_model_tags.c.model_id, logged_models.c.model_id)], c))
         elif c.kind is Kind.PARAM:
             filters.append(_keyed(logged_model_params, [(logged_model_params.c.model_id, logged_models.c.model_id)], c))
+        elif c.kind is Kind.METRIC:
+            filters.append(_model_metric(c))
         else:
             filters.append(_attribute(_LM_COLUMNS, "logged model", c))
     keys = order_keys or [OrderKey(Kind.ATTRIBUTE, "creation_timestamp", ascending=False)]
-    order = [*_order(_LM_COLUMNS, "logged model", keys), logged_models.c.model_id.asc()]
+    order = _logged_model_order(keys)
+    if not any(k.kind is Kind.ATTRIBUTE and k.key == "creation_timestamp" for k in keys):
+        order.append(logged_models.c.creation_time.desc())  # MLflow's tie-breakers: newest first, then the id
+    order.append(logged_models.c.model_id.asc())
     return select(logged_models.c.model_id).where(*filters).order_by(*order).offset(offset).limit(limit)

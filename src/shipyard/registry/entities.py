@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from shipyard.tracking.entities import Metric
+
 __all__ = [
     "LoggedModel",
     "LoggedModelStatus",
@@ -69,6 +71,7 @@ class LoggedModel:
     source_run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[Metric, ...] = ()  # every point linked to the model (model_id, run_id set), as MLflow 3 shows
 
 
 @dataclass(frozen=True, slots=True)

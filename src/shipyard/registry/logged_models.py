@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard._visibility import EVERYTHING, Visible
 from shipyard.db import Database
-from shipyard.errors import InvalidParameter, ModelNotFound, RunNotFound
+from shipyard.errors import BadRequest, InvalidParameter, ModelNotFound, RunNotFound
 from shipyard.registry._search_sql import LOGGED_MODEL_SEARCH, logged_models_query
 from shipyard.registry.entities import LoggedModel, LoggedModelStatus
-from shipyard.registry.tables import logged_model_params, logged_model_tags, logged_models, run_outputs
+from shipyard.registry.tables import (
+    latest_model_metrics,
+    logged_model_params,
+    logged_model_tags,
+    logged_models,
+    run_outputs,
+)
 from shipyard.tracking import search
 from shipyard.tracking.entities import LifecycleStage, ViewType
+from shipyard.tracking.store import linked_metrics
 from shipyard.tracking.tables import experiments, runs
 
 __all__ = ["LoggedModelStore", "new_model_id"]
@@ -34,10 +42,48 @@ def _upsert(conn: Connection, table: Any, model_id: str, values: dict[str, str])
 
 
 class LoggedModelStore:
-    """Logged models and run outputs."""
+    """Logged models and run outputs; the tracking store's `LoggedModelLinks` (metric points linked to models)."""
 
     def __init__(self, database: Database) -> None:
         self.db = database
+        dialect_insert: Any = sqlite.insert if database.is_sqlite else postgresql.insert
+        latest = dialect_insert(latest_model_metrics)
+        newer = tuple_(latest.excluded.step, latest.excluded.timestamp, latest.excluded.value) > tuple_(
+            latest_model_metrics.c.step, latest_model_metrics.c.timestamp, latest_model_metrics.c.value
+        )
+        self._upsert_latest = latest.on_conflict_do_update(
+            index_elements=["model_id", "key"],
+            set_={c: getattr(latest.excluded, c) for c in ("step", "timestamp", "value", "is_nan")},
+            where=newer,
+        )
+
+    # ------------------------------------------------------------------------ LoggedModelLinks (tracking's port)
+    def require_linkable(self, conn: Connection, model_ids: Collection[str]) -> None:
+        """Refuse metric points linked to a logged model that does not exist or is deleted.
+
+        Raises:
+            BadRequest: MLflow's error code (and status, 400) for a metric naming an unknown model.
+        """
+        wanted = sorted(model_ids)
+        found = set(
+            conn.execute(
+                select(logged_models.c.model_id).where(
+                    logged_models.c.model_id.in_(wanted),
+                    logged_models.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
+                )
+            ).scalars()
+        )
+        missing = [m for m in wanted if m not in found]
+        if missing:
+            shown = missing[0] if len(missing[0]) <= 64 else missing[0][:64] + "…"
+            raise BadRequest(
+                f"Logged model with ID '{shown}' not found: a metric's model_id must name an existing logged model "
+                "(create it with mlflow.initialize_logged_model or log_model first)."
+            )
+
+    def record_latest(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Keep each (model_id, key) row where it is newer, by (step, timestamp, value), than the stored one."""
+        conn.execute(self._upsert_latest, list(rows))
 
     def _load(self, conn: Connection, ids: Sequence[str]) -> list[LoggedModel]:
         if not ids:
@@ -49,6 +95,7 @@ class LoggedModelStore:
         params: dict[str, dict[str, str]] = {}
         for r in conn.execute(select(logged_model_params).where(logged_model_params.c.model_id.in_(ids))):
             params.setdefault(r.model_id, {})[r.key] = r.value
+        metrics = linked_metrics(conn, ids)
         return [
             LoggedModel(
                 model_id=r.model_id,
@@ -64,6 +111,7 @@ class LoggedModelStore:
                 source_run_id=r.source_run_id,
                 tags=tags.get(r.model_id, {}),
                 params=params.get(r.model_id, {}),
+                metrics=metrics.get(r.model_id, ()),
             )
             for r in (rows[i] for i in ids if i in rows)
         ]
@@ -123,6 +171,11 @@ class LoggedModelStore:
         with self.db.read() as conn:
             self._require(conn, model_id)
             return self._load(conn, [model_id])[0]
+
+    def experiment_of(self, model_id: str) -> str:
+        """The experiment of a logged model, without loading its tags, params and metrics."""
+        with self.db.read() as conn:
+            return str(self._require(conn, model_id).experiment_id)
 
     def finalize(self, model_id: str, status: LoggedModelStatus, now_ms: int) -> LoggedModel:
         """Set the upload status (PENDING → READY or UPLOAD_FAILED)."""

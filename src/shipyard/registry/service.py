@@ -83,6 +83,8 @@ class RegistryService:
         self.store = RegistryStore(self.database)
         self.logged = LoggedModelStore(self.database)
         self.events = EventStore(self.database)
+        # Metric points may name a logged model (MLflow 3's model_id); tracking checks and records them through us.
+        self.tracking.link_logged_models(self.logged)
 
     def _change(self, actor: str | None, reason: str | None) -> Change:
         # Every reason recorded in the history comes through here, so this is where it is bounded.
@@ -130,6 +132,14 @@ class RegistryService:
     def get_logged_model(self, model_id: str) -> LoggedModel:
         """One logged model."""
         return self.logged.get(model_id)
+
+    def logged_model_experiment(self, model_id: str) -> str:
+        """The experiment a logged model belongs to (for permission checks: cheaper than loading the model).
+
+        Raises:
+            ModelNotFound: no such logged model, or it is deleted.
+        """
+        return self.logged.experiment_of(model_id)
 
     def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
         """Mark a logged model READY (or UPLOAD_FAILED) once its files are uploaded."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -16,9 +18,10 @@ from sqlalchemy import (
 )
 
 from shipyard.db import metadata
-from shipyard.tracking.tables import KEY_LEN
+from shipyard.tracking.tables import KEY_LEN, MODEL_ID_LEN
 
 __all__ = [
+    "latest_model_metrics",
     "logged_model_params",
     "logged_model_tags",
     "logged_models",
@@ -71,6 +74,22 @@ logged_model_params = Table(
     Column("key", String(KEY_LEN), nullable=False),
     Column("value", Text, nullable=False),
     PrimaryKeyConstraint("model_id", "key"),
+)
+
+# The newest metric point per (logged model, key), over every run that logged one for the model: max by (step,
+# timestamp, value), as MLflow ranks a logged model's metrics for search and sort. The points themselves are in
+# tracking's metric_chunks (model_id set); this serves `metrics.<key>` in logged-model search and order_by.
+latest_model_metrics = Table(
+    "latest_model_metrics",
+    metadata,
+    Column("model_id", String(MODEL_ID_LEN), ForeignKey("logged_models.model_id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Float(precision=53), nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    PrimaryKeyConstraint("model_id", "key"),
+    sqlite_with_rowid=False,
 )
 
 # The models a run produced (`runs/outputs`), with the step they were logged at.

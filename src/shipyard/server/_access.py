@@ -63,7 +63,7 @@ class Access:
     def logged_model(self, principal: Principal, model_id: str, needed: Level) -> None:
         """Require ``needed`` on the experiment of a logged model."""
         if not principal.is_admin:
-            self.experiment(principal, self.registry.get_logged_model(model_id).experiment_id, needed)
+            self.experiment(principal, self.registry.logged_model_experiment(model_id), needed)
 
     def model(self, principal: Principal, name: str, needed: Level) -> None:
         """Require ``needed`` on a registered model."""

@@ -9,7 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shipyard.errors import ShipyardError
+from shipyard.db import cancelled_error
+from shipyard.errors import QueryCancelled, ShipyardError, StatementTimeout
 from shipyard.server._json import json_response
 
 __all__ = ["install_error_handlers"]
@@ -35,7 +36,15 @@ def error_response(code: str, message: str, status: int) -> Response:
 
 async def _shipyard_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ShipyardError)
-    return error_response(exc.error_code, exc.message, exc.http_status)
+    if isinstance(exc, QueryCancelled):
+        _log.info("%s", exc.message)  # nobody is left to read the answer
+    elif isinstance(exc, StatementTimeout):
+        _log.warning("statement timeout: %s %s", _request.method, _request.url.path)
+    response = error_response(exc.error_code, exc.message, exc.http_status)
+    retry_after_s = getattr(exc, "retry_after_s", 0)
+    if retry_after_s:
+        response.headers["Retry-After"] = str(retry_after_s)
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -47,10 +56,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(_HTTP_CODES.get(exc.status_code, "BAD_REQUEST"), message, exc.status_code)
 
 
-async def _database_error(_request: Request, exc: Exception) -> Response:
+async def _database_error(request: Request, exc: Exception) -> Response:
+    timeout_s = request.app.state.context.settings.statement_timeout_s if hasattr(request.app.state, "context") else 0
+    cancelled = cancelled_error(exc, timeout_s=timeout_s)  # a statement cancelled outside a store's read or write
+    if cancelled is not None:
+        return await _shipyard_error(request, cancelled)
     # Lock time-outs and lost connections are transient: 503 lets MLflow's client retry them.
     _log.warning("database unavailable: %s", exc)
-    return error_response("TEMPORARILY_UNAVAILABLE", "The metadata store is busy or unreachable; retry.", 503)
+    response = error_response("TEMPORARILY_UNAVAILABLE", "The metadata store is busy or unreachable; retry.", 503)
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:

@@ -24,6 +24,7 @@ from shipyard.registry.service import RegistryService
 from shipyard.server._access import Access
 from shipyard.server._auth import AuthMiddleware
 from shipyard.server._context import AppContext
+from shipyard.server._disconnect import install as install_disconnect_cancel
 from shipyard.server._errors import install_error_handlers
 from shipyard.server._guards import install_request_guards
 from shipyard.server._json import json_response
@@ -48,7 +49,13 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         settings: where the store and artifacts live.
         migrate: bring the schema to head first (``shipyard server`` does it once, before its workers start).
     """
-    database = open_database(settings.resolved_store_uri, migrate=migrate)
+    database = open_database(
+        settings.resolved_store_uri,
+        migrate=migrate,
+        statement_timeout_s=settings.statement_timeout_s,
+        connection_budget=settings.db_connection_budget,
+        workers=settings.server_workers,
+    )
     tracking = TrackingService(TrackingStore(database), artifact_root=settings.resolved_artifacts_uri)
     artifacts = open_artifact_store(settings.resolved_artifacts_uri, s3_endpoint_url=settings.s3_endpoint_url)
     registry = RegistryService(database, tracking)
@@ -124,6 +131,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         lifespan=lifespan,
     )
     app.state.context = ctx
+    install_disconnect_cancel(app)  # innermost: the request's query scope wraps the routes alone
     # Request guards (added after this) sit outside authentication: a foreign Host is refused before anything.
     app.add_middleware(
         AuthMiddleware, accounts=ctx.accounts if ctx.settings.auth else None, throttle=ctx.sign_in_throttle

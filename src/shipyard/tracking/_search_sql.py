@@ -23,43 +23,45 @@ Semantics follow MLflow's SQL store, made identical on SQLite and PostgreSQL:
 
 Indexes relied on: ``runs (experiment_id, lifecycle_stage, start_time)``; the primary keys
 ``(run_uuid, key)`` of latest_metrics, params and tags (one row per run and key, so joins never duplicate
-runs); ``latest_metrics (key, value)`` and ``params (key, value)`` for selective filters; ``tags (key)``;
-``run_inputs (run_uuid, dataset_uuid)``; ``experiment_tags (experiment_id, key)``.
+runs); ``latest_metrics (key, value, run_uuid)`` and ``params (key, value, run_uuid)`` for selective filters
+and exact lookups; ``tags (key, run_uuid)``; ``run_inputs (run_uuid, dataset_uuid)``; ``experiment_tags (experiment_id,
+key)``. How a run search is shaped for each database, so that PostgreSQL plans it well without statistics, is
+`RunQueryShape`.
 """
 
 from __future__ import annotations
 
+import enum
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     ColumnElement,
     Double,
     FromClause,
     Integer,
     Select,
-    String,
     and_,
     bindparam,
     case,
     exists,
     false,
+    func,
+    intersect,
     literal,
     or_,
     select,
     true,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from shipyard._ids import canonical_experiment_id
 from shipyard._visibility import EVERYTHING, Visible
 from shipyard.errors import InvalidParameter
 from shipyard.tracking._search_scanner import EQ, GE, GT, ILIKE, IN, IS_NOT_NULL, IS_NULL, LE, LIKE, LT, NE, NOT_IN
+from shipyard.tracking._sql_functions import CaseInsensitiveLike, CaseSensitiveLike, JsonTextField
+from shipyard.tracking._sql_functions import sortable as _sortable
 from shipyard.tracking.search import Comparison, Kind, OrderKey, Value
 from shipyard.tracking.tables import (
     datasets,
@@ -72,7 +74,15 @@ from shipyard.tracking.tables import (
     tags,
 )
 
-__all__ = ["experiments_query", "runs_query", "visible_condition"]
+__all__ = [
+    "PER_RUN_MAX_RUNS",
+    "RunQueryShape",
+    "experiments_query",
+    "has_candidate_filters",
+    "run_count_query",
+    "runs_query",
+    "visible_condition",
+]
 
 DATASET_CONTEXT_KEY = "mlflow.data.context"
 
@@ -108,136 +118,6 @@ _NUMERIC: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Portable LIKE / ILIKE and JSON field access
-
-
-def _like_to_glob(pattern: str) -> str:
-    """A GLOB pattern matching exactly what the escape-less LIKE ``pattern`` matches, case-sensitively."""
-    special = {"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}
-    return "".join(special.get(char, char) for char in pattern)
-
-
-class _CaseSensitiveLike(FunctionElement[bool]):
-    """``column LIKE pattern`` that respects case on every database (GLOB on SQLite)."""
-
-    type = Boolean()
-    inherit_cache = True
-    name = "shipyard_like"
-    _is_implicitly_boolean = True  # already a predicate: no "= 1" on SQLite
-
-    def __init__(self, column: ColumnElement[Any], pattern: str) -> None:
-        super().__init__(column, literal(pattern, String()), literal(_like_to_glob(pattern), String()))
-
-
-class _CaseInsensitiveLike(FunctionElement[bool]):
-    """``column ILIKE pattern`` on every database."""
-
-    type = Boolean()
-    inherit_cache = True
-    name = "shipyard_ilike"
-    _is_implicitly_boolean = True
-
-    def __init__(self, column: ColumnElement[Any], pattern: str) -> None:
-        super().__init__(column, literal(pattern, String()))
-
-
-class _JsonTextField(FunctionElement[str]):
-    """The text value of one top-level key of a column holding a JSON object (NULL when absent)."""
-
-    type = String()
-    inherit_cache = True
-    name = "shipyard_json_text"
-
-    def __init__(self, column: ColumnElement[Any], key: str) -> None:
-        quoted_key = key.replace("\\", "\\\\").replace('"', '\\"')
-        super().__init__(column, literal(key, String()), literal(f'$."{quoted_key}"', String()))
-
-
-def _parts(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
-    return [compiler.process(clause, **kw) for clause in element.clauses]
-
-
-class _BinarySort(FunctionElement[str]):
-    """A string column sorted by code point on every database (PostgreSQL's default collation is not)."""
-
-    type = String()
-    inherit_cache = True
-    name = "shipyard_binary_sort"
-
-
-@compiles(_BinarySort)
-def _binary_sort_default(element: _BinarySort, compiler: SQLCompiler, **kw: Any) -> str:
-    (column,) = _parts(element, compiler, **kw)
-    return column
-
-
-@compiles(_BinarySort, "postgresql")
-def _binary_sort_postgresql(element: _BinarySort, compiler: SQLCompiler, **kw: Any) -> str:
-    (column,) = _parts(element, compiler, **kw)
-    return f'({column} COLLATE "C")'
-
-
-def _sortable(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    return _BinarySort(column) if isinstance(column.type, String) else column
-
-
-@compiles(_CaseSensitiveLike)
-def _like_default(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    column, pattern, _ = _parts(element, compiler, **kw)
-    return f"({column} LIKE {pattern})"
-
-
-@compiles(_CaseSensitiveLike, "postgresql")
-def _like_postgresql(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    column, pattern, _ = _parts(element, compiler, **kw)
-    return f"({column} LIKE {pattern} ESCAPE '')"
-
-
-@compiles(_CaseSensitiveLike, "sqlite")
-def _like_sqlite(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    column, _, glob = _parts(element, compiler, **kw)
-    return f"({column} GLOB {glob})"
-
-
-@compiles(_CaseInsensitiveLike)
-def _ilike_default(element: _CaseInsensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    column, pattern = _parts(element, compiler, **kw)
-    return f"(lower({column}) LIKE lower({pattern}))"
-
-
-@compiles(_CaseInsensitiveLike, "postgresql")
-def _ilike_postgresql(element: _CaseInsensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    column, pattern = _parts(element, compiler, **kw)
-    return f"({column} ILIKE {pattern} ESCAPE '')"
-
-
-@compiles(_CaseInsensitiveLike, "sqlite")
-def _ilike_sqlite(element: _CaseInsensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite's LIKE ignores (ASCII) case and has no escape character unless one is named.
-    column, pattern = _parts(element, compiler, **kw)
-    return f"({column} LIKE {pattern})"
-
-
-@compiles(_JsonTextField)
-def _json_default(element: _JsonTextField, compiler: SQLCompiler, **kw: Any) -> str:
-    column, _, path = _parts(element, compiler, **kw)
-    return f"json_extract({column}, {path})"
-
-
-@compiles(_JsonTextField, "sqlite")
-def _json_sqlite(element: _JsonTextField, compiler: SQLCompiler, **kw: Any) -> str:
-    # Guarded by json_valid so a malformed row reads as "no such key" instead of failing the query.
-    column, _, path = _parts(element, compiler, **kw)
-    return f"(CASE WHEN json_valid({column}) THEN json_extract({column}, {path}) END)"
-
-
-@compiles(_JsonTextField, "postgresql")
-def _json_postgresql(element: _JsonTextField, compiler: SQLCompiler, **kw: Any) -> str:
-    column, key, _ = _parts(element, compiler, **kw)
-    return f"(CAST({column} AS JSONB) ->> {key})"
-
-
-# ---------------------------------------------------------------------------------------------------------
 # Conditions
 
 
@@ -247,9 +127,9 @@ def _string_condition(column: ColumnElement[Any], op: str, value: Value) -> Colu
     if op == NE:
         return column != value
     if op == LIKE:
-        return _CaseSensitiveLike(column, _as_str(value, op))
+        return CaseSensitiveLike(column, _as_str(value, op))
     if op == ILIKE:
-        return _CaseInsensitiveLike(column, _as_str(value, op))
+        return CaseInsensitiveLike(column, _as_str(value, op))
     if op == IN:
         return column.in_(_as_tuple(value, op))
     if op == NOT_IN:
@@ -315,17 +195,18 @@ def _keyed_condition(kind: Kind, table: FromClause, op: str, value: Value) -> Co
     return _string_condition(table.c.value, op, value)
 
 
-def _dataset_condition(comparison: Comparison) -> ColumnElement[bool]:
+def _dataset_select(comparison: Comparison, run_id: ColumnElement[Any] = runs.c.run_uuid) -> Select[Any]:
+    """The dataset inputs of the run ``run_id`` that satisfy a dataset comparison (for EXISTS)."""
     if comparison.key == "context":
-        column: ColumnElement[Any] = _JsonTextField(run_inputs.c.tags_json, DATASET_CONTEXT_KEY)
+        column: ColumnElement[Any] = JsonTextField(run_inputs.c.tags_json, DATASET_CONTEXT_KEY)
     elif comparison.key in ("name", "digest"):
         column = datasets.c[comparison.key]
     else:
         raise InvalidParameter(f"'{comparison.key}' is not a dataset field; use name, digest or context.")
-    return exists(
+    return (
         select(run_inputs.c.run_uuid)
         .select_from(run_inputs.join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid))
-        .where(run_inputs.c.run_uuid == runs.c.run_uuid, _string_condition(column, comparison.op, comparison.value))
+        .where(run_inputs.c.run_uuid == run_id, _string_condition(column, comparison.op, comparison.value))
     )
 
 
@@ -393,6 +274,32 @@ def _check_page(offset: int, limit: int) -> None:
 # Runs
 
 
+class RunQueryShape(enum.Enum):
+    """How a run search is put to the database; every shape returns the same runs in the same order.
+
+    * ``JOINS`` (SQLite): each keyed filter is inner-joined by (run, key). SQLite's planner, which keeps no
+      statistics unless asked, walks the experiment's runs (or the most selective index) and probes each key's
+      primary key.
+    * ``PER_RUN`` (PostgreSQL, experiments of at most `PER_RUN_MAX_RUNS` runs): the experiment's runs are read
+      through their index and each filter is one fenced lookup per run.
+    * ``CANDIDATES`` (PostgreSQL, larger experiments): the run ids each positive keyed filter matches are read
+      from its ``(key, value, run_uuid)`` index and intersected first (by hashing), then only those runs are read,
+      by primary key; the experiment is checked on each of them.
+
+    The PostgreSQL shapes leave the planner no plan whose cost grows with the product of two row counts, whatever
+    its row estimates: without statistics it guesses one row for every filter, and a plain join then rescans all
+    runs holding a param value once per run (230 s at 39,347 runs).
+    """
+
+    JOINS = "joins"
+    PER_RUN = "per_run"
+    CANDIDATES = "candidates"
+
+
+# Above this many runs in the searched experiments, PostgreSQL intersects the filters' run ids first.
+PER_RUN_MAX_RUNS = 5_000
+
+
 class _RunJoins:
     """One alias of latest_metrics / params / tags per (kind, key): inner-joined to filter, outer to sort.
 
@@ -439,31 +346,54 @@ class _RunJoins:
         return joined
 
 
+def _fenced_exists(query: Select[Any]) -> ColumnElement[bool]:
+    """EXISTS that PostgreSQL keeps as a subplan run once per outer row, with the run id as a constant.
+
+    PostgreSQL turns a plain EXISTS into a join, and without statistics it may pick an inner side that reads every
+    row of a key for each run. OFFSET 0 forbids that rewrite (it cannot know the offset changes nothing); inside
+    the subplan the run id is an index condition, so each check is one descent of a primary key or of
+    ``(key, value, run_uuid)``. SQLite reads the OFFSET as the no-op it is.
+    """
+    return exists(query.offset(0))
+
+
+def _keyed_select(kind: Kind, key: str, op: str | None = None, value: Value = None) -> Select[Any]:
+    """The run ids that have this key (and whose value satisfies ``op value`` when given)."""
+    table = _KEYED_TABLES[kind]
+    where = [table.c.key == key]
+    if op is not None:
+        where.append(_keyed_condition(kind, table, op, value))
+    return select(table.c.run_uuid).where(*where)
+
+
 def _keyed_exists(kind: Kind, key: str, op: str | None = None, value: Value = None) -> ColumnElement[bool]:
     """EXISTS a row for this run and key (that also satisfies ``op value`` when given)."""
     table = _KEYED_TABLES[kind]
-    where = [table.c.run_uuid == runs.c.run_uuid, table.c.key == key]
-    if op is not None:
-        where.append(_keyed_condition(kind, table, op, value))
-    return exists(select(table.c.run_uuid).where(*where))
+    return exists(_keyed_select(kind, key, op, value).where(table.c.run_uuid == runs.c.run_uuid))
 
 
-def _keyed_scalar(kind: Kind, key: str, column: str) -> Any:
+def _keyed_scalar(kind: Kind, key: str, column: str, run_id: ColumnElement[Any] = runs.c.run_uuid) -> Any:
+    """The value (or another column) of one key of the run whose id is ``run_id``, as a scalar subquery."""
     table = _KEYED_TABLES[kind]
-    return select(table.c[column]).where(table.c.run_uuid == runs.c.run_uuid, table.c.key == key).scalar_subquery()
+    return select(table.c[column]).where(table.c.run_uuid == run_id, table.c.key == key).scalar_subquery()
+
+
+def _attribute_condition(comparison: Comparison) -> ColumnElement[bool]:
+    column = _RUN_COLUMNS.get(comparison.key)
+    if column is None:
+        raise InvalidParameter(f"'{comparison.key}' is not a run attribute.")
+    return _value_condition(column, comparison.op, comparison.value)
 
 
 def _run_filters(comparisons: Sequence[Comparison], joins: _RunJoins) -> list[ColumnElement[bool]]:
+    """The ``JOINS`` shape: keyed filters become inner joins (EXISTS past the join budget)."""
     where: list[ColumnElement[bool]] = []
     for comparison in comparisons:
         kind, key, op, value = comparison.kind, comparison.key, comparison.op, comparison.value
         if kind is Kind.ATTRIBUTE:
-            column = _RUN_COLUMNS.get(key)
-            if column is None:
-                raise InvalidParameter(f"'{key}' is not a run attribute.")
-            where.append(_value_condition(column, op, value))
+            where.append(_attribute_condition(comparison))
         elif kind is Kind.DATASET:
-            where.append(_dataset_condition(comparison))
+            where.append(exists(_dataset_select(comparison)))
         elif kind in _KEYED_TABLES:
             if op in (IS_NULL, IS_NOT_NULL):
                 present = _keyed_exists(kind, key)
@@ -481,33 +411,119 @@ def _run_filters(comparisons: Sequence[Comparison], joins: _RunJoins) -> list[Co
     return where
 
 
-def _run_order(order_keys: Sequence[OrderKey], joins: _RunJoins) -> list[ColumnElement[Any]]:
+def _is_candidate_filter(comparison: Comparison) -> bool:
+    return comparison.kind in _KEYED_TABLES and comparison.op != IS_NULL
+
+
+def has_candidate_filters(comparisons: Sequence[Comparison]) -> bool:
+    """Whether a parsed run filter names a metric, param or tag that a run must have (``IS NULL`` aside).
+
+    Only such a filter can narrow a search before the runs are read, so only then does the choice between the
+    ``PER_RUN`` and ``CANDIDATES`` shapes matter.
+    """
+    return any(_is_candidate_filter(c) for c in comparisons)
+
+
+class _FencedFilters(NamedTuple):
+    """A run filter as the PostgreSQL shapes put it."""
+
+    members: list[Select[Any]]  # CANDIDATES: the run id sets to intersect
+    attributes: list[ColumnElement[bool]]  # conditions on the runs table's own columns
+    checks: list[ColumnElement[bool]]  # fenced lookups, one per run
+
+
+def _fenced_filters(
+    comparisons: Sequence[Comparison], shape: RunQueryShape, run_id: ColumnElement[Any] = runs.c.run_uuid
+) -> _FencedFilters:
+    """A filter for the PostgreSQL shapes; the per-run lookups are correlated to ``run_id``."""
+    found = _FencedFilters([], [], [])
+    for comparison in comparisons:
+        kind, key, op, value = comparison.kind, comparison.key, comparison.op, comparison.value
+        if kind is Kind.ATTRIBUTE:
+            found.attributes.append(_attribute_condition(comparison))
+        elif kind is Kind.DATASET:
+            found.checks.append(_fenced_exists(_dataset_select(comparison, run_id)))
+        elif kind in _KEYED_TABLES:
+            if shape is RunQueryShape.CANDIDATES and _is_candidate_filter(comparison):
+                found.members.append(_keyed_select(kind, key, None if op == IS_NOT_NULL else op, value))
+                continue
+            table = _KEYED_TABLES[kind]
+            per_run = _keyed_select(kind, key, None if op in (IS_NULL, IS_NOT_NULL) else op, value)
+            present = _fenced_exists(per_run.where(table.c.run_uuid == run_id))
+            found.checks.append(~present if op == IS_NULL else present)
+        else:
+            raise InvalidParameter(f"Runs cannot be filtered by {kind.value}s.")
+    return found
+
+
+def _order_clauses(
+    order_keys: Sequence[OrderKey],
+    value_of: Callable[[OrderKey], tuple[ColumnElement[Any], ColumnElement[Any] | None]],
+    start_time: ColumnElement[Any],
+    run_id: ColumnElement[Any],
+) -> list[ColumnElement[Any]]:
+    """MLflow's run order: each key (``value_of`` gives its value, and for a metric its NaN flag), then the
+    ``start_time DESC`` and run id tie-breaks."""
     clauses: list[ColumnElement[Any]] = []
     for key in order_keys:
-        if key.kind is Kind.ATTRIBUTE:
-            column = _RUN_COLUMNS.get(key.key)
-            if column is None:
-                raise InvalidParameter(f"Runs cannot be sorted by '{key.key}'.")
-            value: ColumnElement[Any] = column
-        elif key.kind in _KEYED_TABLES:
-            table = joins.sorted(key.kind, key.key)
-            if table is None:
-                value = _keyed_scalar(key.kind, key.key, "value")
-                is_nan = _keyed_scalar(key.kind, key.key, "is_nan") if key.kind is Kind.METRIC else None
-            else:
-                value = table.c.value
-                is_nan = table.c.is_nan if key.kind is Kind.METRIC else None
-            if is_nan is not None:
-                # Real values first, then NaN, then runs without the metric, in both directions (MLflow).
-                clauses.append(case((value.is_(None), 2), (is_nan == true(), 1), else_=0))
-        else:
-            raise InvalidParameter(f"Runs cannot be sorted by {key.kind.value}s.")
+        value, is_nan = value_of(key)
+        if is_nan is not None:
+            # Real values first, then NaN, then runs without the metric, in both directions (MLflow).
+            clauses.append(case((value.is_(None), 2), (is_nan == true(), 1), else_=0))
         value = _sortable(value)
         clauses.append((value.asc() if key.ascending else value.desc()).nulls_last())
     if not any(k.kind is Kind.ATTRIBUTE and k.key == "start_time" for k in order_keys):
-        clauses.append(runs.c.start_time.desc().nulls_last())
-    clauses.append(_sortable(runs.c.run_uuid).asc())
+        clauses.append(start_time.desc().nulls_last())
+    clauses.append(_sortable(run_id).asc())
     return clauses
+
+
+def _order_column(key: OrderKey) -> ColumnElement[Any]:
+    if key.kind is Kind.ATTRIBUTE:
+        column = _RUN_COLUMNS.get(key.key)
+        if column is None:
+            raise InvalidParameter(f"Runs cannot be sorted by '{key.key}'.")
+        return column
+    raise InvalidParameter(f"Runs cannot be sorted by {key.kind.value}s.")
+
+
+def _run_order(order_keys: Sequence[OrderKey], joins: _RunJoins) -> list[ColumnElement[Any]]:
+    def value_of(key: OrderKey) -> tuple[ColumnElement[Any], ColumnElement[Any] | None]:
+        if key.kind not in _KEYED_TABLES:
+            return _order_column(key), None
+        table = joins.sorted(key.kind, key.key)
+        metric = key.kind is Kind.METRIC
+        if table is None:
+            nan = _keyed_scalar(key.kind, key.key, "is_nan") if metric else None
+            return _keyed_scalar(key.kind, key.key, "value"), nan
+        return table.c.value, table.c.is_nan if metric else None
+
+    return _order_clauses(order_keys, value_of, runs.c.start_time, runs.c.run_uuid)
+
+
+def _scope(
+    experiment_ids: Sequence[int], lifecycle_stages: Sequence[str], visible: Visible, *, indexed: bool = True
+) -> list[ColumnElement[bool]]:
+    """The searched experiments and stages, and the caller's visibility.
+
+    ``indexed=False`` hides the columns from the planner (``experiment_id + 0``): the ``CANDIDATES`` shape checks
+    them on each candidate run, and must not let a one-row guess for "runs of this experiment" drive the plan.
+    """
+    experiment: ColumnElement[Any] = runs.c.experiment_id if indexed else runs.c.experiment_id + 0
+    stage: ColumnElement[Any] = runs.c.lifecycle_stage if indexed else runs.c.lifecycle_stage + ""
+    return [
+        experiment.in_(list(experiment_ids)),
+        stage.in_(list(lifecycle_stages)),
+        *visible_condition(experiment, visible),
+    ]
+
+
+def run_count_query(
+    experiment_ids: Sequence[int], lifecycle_stages: Sequence[str], cap: int, *, visible: Visible = EVERYTHING
+) -> Select[Any]:
+    """How many runs a search covers, counted up to ``cap`` (it reads at most ``cap`` entries of the runs index)."""
+    covered = select(runs.c.run_uuid).where(*_scope(experiment_ids, lifecycle_stages, visible)).limit(cap).subquery()
+    return select(func.count()).select_from(covered)
 
 
 def runs_query(
@@ -519,6 +535,7 @@ def runs_query(
     limit: int,
     *,
     visible: Visible = EVERYTHING,
+    shape: RunQueryShape = RunQueryShape.JOINS,
 ) -> Select[str]:
     """The ids of the runs matching a parsed filter, in search order, one page of them.
 
@@ -530,19 +547,28 @@ def runs_query(
         offset: rows to skip (from the page token).
         limit: rows to return (callers ask for one more than a page to learn whether another follows).
         visible: the experiments the caller may see; runs of others are left out before the page is cut.
+        shape: how to put the search to the database (see `RunQueryShape`); the answer is the same.
 
     Returns:
         A select of ``runs.run_uuid``.
     """
     _check_page(offset, limit)
     joins = _RunJoins()
-    where = _run_filters(comparisons, joins)
+    if shape is RunQueryShape.JOINS:
+        where = [*_scope(experiment_ids, lifecycle_stages, visible), *_run_filters(comparisons, joins)]
+    else:
+        members, attributes, checks = _fenced_filters(comparisons, shape)
+        where = [*_scope(experiment_ids, lifecycle_stages, visible, indexed=not members), *attributes, *checks]
+        if members:
+            # MATERIALIZED: the intersection is computed once, by hashing, before any run is read.
+            found = members[0] if len(members) == 1 else intersect(*members)
+            candidates = found.cte("candidates").prefix_with("MATERIALIZED")
+            where.append(runs.c.run_uuid.in_(select(candidates.c.run_uuid)))
     order = _run_order(order_keys, joins)
     return (
         select(runs.c.run_uuid)
         .select_from(joins.from_clause())
-        .where(runs.c.experiment_id.in_(list(experiment_ids)), runs.c.lifecycle_stage.in_(list(lifecycle_stages)))
-        .where(*where, *visible_condition(runs.c.experiment_id, visible))
+        .where(*where)
         .order_by(*order)
         .offset(offset)
         .limit(limit)

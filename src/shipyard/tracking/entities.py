@@ -11,6 +11,7 @@ __all__ = [
     "Experiment",
     "LifecycleStage",
     "Metric",
+    "MetricSeries",
     "Param",
     "Run",
     "RunStatus",
@@ -58,12 +59,35 @@ class Metric(NamedTuple):
 
     A NamedTuple rather than a frozen dataclass: a run may log millions of points, and a NamedTuple is
     just as immutable and typed while being three times cheaper to create.
+
+    Attributes:
+        model_id: the logged model the point is about (MLflow 3): the point belongs to its run and is also shown
+            on that model. None for a plain run metric.
+        dataset_name: the dataset the point was computed on, with ``dataset_digest``; kept only for a point
+            linked to a logged model, as MLflow keeps them.
+        run_id: the run that logged the point, where the context does not say it (a logged model's metrics).
     """
 
     key: str
     value: float
     timestamp_ms: int
     step: int = 0
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+    run_id: str | None = None
+
+
+class MetricSeries(NamedTuple):
+    """The points of one metric that are linked to one logged model (and dataset): how they are grouped and stored.
+
+    Points of a metric linked to no model are grouped under the plain key (a ``str``) instead.
+    """
+
+    key: str
+    model_id: str
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,11 @@ from shipyard.tracking.entities import (
     RunTag,
     ViewType,
 )
-from shipyard.tracking.store import RUN_NAME_TAG, TrackingStore
+from shipyard.tracking.store import RUN_NAME_TAG, LoggedModelLinks, TrackingStore
 from shipyard.tracking.validation import (
     MAX_ARTIFACT_LOCATION_LENGTH,
     MAX_USER_ID_LENGTH,
-    MetricColumns,
+    MetricGroups,
     check_artifact_uri,
     check_batch_sizes,
     check_dataset_inputs,
@@ -47,6 +47,7 @@ __all__ = ["ARTIFACT_SCHEME", "MAX_SEARCHED_EXPERIMENTS", "TrackingService", "ar
 ARTIFACT_SCHEME = "mlflow-artifacts:"
 MAX_SEARCH_RESULTS = 50000
 _ASCII_DIGITS = re.compile(r"[0-9]+")
+_CLIENT_RUN_ID = re.compile(r"[0-9a-f]{32}")
 # At most this many experiment ids in one run or logged-model search. MLflow sets no bound, and
 # ``mlflow.search_runs(search_all_experiments=True)`` sends every experiment's id, so the bound is generous; what
 # made long lists costly (a permission query per id) is gone: all ids are checked in one query.
@@ -265,13 +266,21 @@ class TrackingService:
         start_time_ms: int | None = None,
         tags: dict[str, str] | None = None,
         run_name: str | None = None,
+        run_id: str | None = None,
     ) -> Run:
         """Start a run; its name comes from ``run_name``, the ``mlflow.runName`` tag, or is generated.
 
+        ``run_id`` is an id the client chose (32 lowercase hex digits, a uuid4's ``hex``), so that a client can
+        log against a run before the server has answered: creating it again with the same id and experiment
+        returns the run already made (first write wins), which makes retries and replays create one run.
+
         Raises:
             InvalidParameter: a bad tag, a ``user_id`` over 256 characters or a run name over 250 (the widths of
-                MLflow's columns), or ``run_name`` and the ``mlflow.runName`` tag disagree.
+                MLflow's columns), ``run_name`` and the ``mlflow.runName`` tag disagree, or a malformed ``run_id``.
+            ResourceAlreadyExists: ``run_id`` names a run of another experiment.
         """
+        if run_id is not None and not _CLIENT_RUN_ID.fullmatch(run_id):
+            raise InvalidParameter(f"Invalid run_id {run_id!r}: expected 32 lowercase hex digits (a uuid4's hex).")
         check_length("'user_id'", user_id, MAX_USER_ID_LENGTH)
         checked = dict(check_tag(k, v) for k, v in (tags or {}).items())
         if run_name and checked.get(RUN_NAME_TAG, run_name) != run_name:
@@ -282,7 +291,7 @@ class TrackingService:
         name = run_name or checked.get(RUN_NAME_TAG) or _random_run_name()
         check_run_name(name)
         start = self.clock_ms() if start_time_ms is None else start_time_ms
-        return self.store.create_run(experiment_id, user_id or "", start, checked, name)
+        return self.store.create_run(experiment_id, user_id or "", start, checked, name, run_id)
 
     def get_run(self, run_id: str) -> Run:
         """One run with its data."""
@@ -305,10 +314,29 @@ class TrackingService:
         """Restore a soft-deleted run."""
         self.store.set_run_lifecycle(check_run_id(run_id), LifecycleStage.ACTIVE, self.clock_ms())
 
-    def log_metric(self, run_id: str, key: str, value: float, timestamp_ms: int | None = None, step: int = 0) -> None:
-        """Log one metric point."""
+    def link_logged_models(self, links: LoggedModelLinks) -> None:
+        """Let metric points be linked to logged models (the registry calls this on the service it is built on)."""
+        self.store.model_links = links
+
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp_ms: int | None = None,
+        step: int = 0,
+        *,
+        model_id: str | None = None,
+        dataset_name: str | None = None,
+        dataset_digest: str | None = None,
+    ) -> None:
+        """Log one metric point; with ``model_id`` it is also shown on that logged model (MLflow 3).
+
+        Raises:
+            BadRequest: ``model_id`` names no logged model (or a deleted one).
+        """
         ts = self.clock_ms() if timestamp_ms is None else timestamp_ms
-        self.log_batch(run_id, metrics=[Metric(key, value, ts, step)])
+        self.log_batch(run_id, metrics=[Metric(key, value, ts, step, model_id, dataset_name, dataset_digest)])
 
     def log_param(self, run_id: str, key: str, value: str) -> None:
         """Log one param (same value again is fine; a different value raises ParamConflict)."""
@@ -333,8 +361,14 @@ class TrackingService:
     ) -> None:
         """Log metrics, params and tags together, all or nothing.
 
+        A metric with a ``model_id`` is logged to the run and linked to that logged model, with its
+        ``dataset_name`` and ``dataset_digest`` when given (a dataset without a model is not kept, as in MLflow).
+
         Args:
             enforce_limits: apply MLflow's per-request limits (the REST API does; the embedded SDK need not).
+
+        Raises:
+            BadRequest: a ``model_id`` names no logged model (or a deleted one); nothing is written.
         """
         if enforce_limits:
             check_batch_sizes(len(metrics), len(params), len(tags))
@@ -344,15 +378,17 @@ class TrackingService:
     def log_batch_columns(
         self,
         run_id: str,
-        columns: dict[str, MetricColumns],
+        columns: MetricGroups,
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
         *,
         enforce_limits: bool = True,
     ) -> None:
-        """``log_batch`` with metric points already grouped by key as (steps, timestamps, values) lists.
+        """``log_batch`` with metric points already grouped as (steps, timestamps, values) lists.
 
-        The fast path of the REST API's ``log-batch`` and of the SDK's background logger.
+        The fast path of the REST API's ``log-batch`` and of the SDK's background logger. Points are grouped by
+        key, or, when linked to a logged model, by a `MetricSeries` (key, model_id, dataset_name, dataset_digest);
+        `series_of` builds the right one.
         """
         check_run_id(run_id)
         if enforce_limits:
@@ -362,7 +398,7 @@ class TrackingService:
         checked_tags = [RunTag(*check_tag(t.key, t.value)) for t in tags]
         self.store.log_batch(run_id, columns, checked_params, checked_tags)
 
-    def log_metric_columns(self, run_id: str, columns: dict[str, MetricColumns]) -> None:
+    def log_metric_columns(self, run_id: str, columns: MetricGroups) -> None:
         """Log points already grouped by key, without MLflow's per-request limits (the SDK's path)."""
         self.log_batch_columns(run_id, columns, enforce_limits=False)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,6 +17,7 @@ from shipyard._ids import strict_experiment_id
 from shipyard._visibility import EVERYTHING, Visible
 from shipyard.db import Database
 from shipyard.errors import (
+    BadRequest,
     ExperimentNotFound,
     InvalidParameter,
     ParamConflict,
@@ -25,12 +27,14 @@ from shipyard.errors import (
 )
 from shipyard.tracking import search
 from shipyard.tracking._chunks import merge_points, pack
-from shipyard.tracking._search_sql import experiments_query, runs_query
+from shipyard.tracking._run_search import for_runs, search_run_ids
+from shipyard.tracking._search_sql import experiments_query
 from shipyard.tracking.entities import (
     DatasetInput,
     Experiment,
     LifecycleStage,
     Metric,
+    MetricSeries,
     Param,
     Run,
     RunStatus,
@@ -48,9 +52,9 @@ from shipyard.tracking.tables import (
     runs,
     tags,
 )
-from shipyard.tracking.validation import MetricColumns
+from shipyard.tracking.validation import MetricGroups
 
-__all__ = ["DEFAULT_EXPERIMENT_ID", "TrackingStore"]
+__all__ = ["DEFAULT_EXPERIMENT_ID", "LoggedModelLinks", "TrackingStore", "linked_metrics"]
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -85,6 +89,66 @@ def _newest(steps: list[int], stamps: list[int], values: list[float]) -> int:
     return max(candidates, key=lambda i: (stamps[i], _zero_nan(values[i])))
 
 
+def _newer(row: dict[str, Any], than: dict[str, Any] | None) -> bool:
+    """Whether a latest-value row is newer than another, by MLflow's (step, timestamp, value) rule."""
+    if than is None:
+        return True
+    return (row["step"], row["timestamp"], row["value"]) > (than["step"], than["timestamp"], than["value"])
+
+
+def _linked_digest(digest: str, series: MetricSeries) -> str:
+    """A chunk's digest with its link: the same points linked to two models (or to none) are distinct chunks."""
+    link = "\x1f".join((digest, series.model_id, series.dataset_name or "", series.dataset_digest or ""))
+    return hashlib.sha1(link.encode(), usedforsecurity=False).hexdigest()
+
+
+class LoggedModelLinks(Protocol):
+    """What linking metric points to logged models needs from whoever keeps the models (the registry).
+
+    Tracking may not import the registry, so the registry hands this in (`TrackingStore.model_links`); both run
+    inside the transaction that writes the points, on its connection.
+    """
+
+    def require_linkable(self, conn: Connection, model_ids: Collection[str]) -> None:
+        """Raise ``BadRequest`` (MLflow's code for a metric naming an unknown model) unless every id is an active
+        logged model."""
+
+    def record_latest(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Keep each row (model_id, key, step, timestamp, value, is_nan) where it is newer than the stored one."""
+
+
+def linked_metrics(conn: Connection, model_ids: Sequence[str]) -> dict[str, tuple[Metric, ...]]:
+    """Every metric point linked to each of these logged models, over all runs, with its run, model and dataset.
+
+    Identical points of one run, key and dataset are merged (MLflow stores one row per model, key, timestamp,
+    step and run). Points come grouped by key, then dataset and run, each group in MLflow's history order.
+    """
+    if not model_ids:
+        return {}
+    rows = conn.execute(
+        select(
+            metric_chunks.c.model_id,
+            metric_chunks.c.key,
+            metric_chunks.c.dataset_name,
+            metric_chunks.c.dataset_digest,
+            metric_chunks.c.run_uuid,
+            metric_chunks.c.steps,
+            metric_chunks.c.timestamps,
+            metric_chunks.c.vals,
+        ).where(metric_chunks.c.model_id.in_(list(model_ids)))
+    ).all()
+    groups: dict[tuple[str, str, str, str, str], list[tuple[bytes, bytes, bytes]]] = {}
+    for model_id, key, dataset_name, dataset_digest, run_uuid, steps, stamps, vals in rows:
+        group = (model_id, key, dataset_name or "", dataset_digest or "", run_uuid)
+        groups.setdefault(group, []).append((steps, stamps, vals))
+    out: dict[str, list[Metric]] = {}
+    for (model_id, key, name, digest, run_uuid), chunks in sorted(groups.items()):
+        out.setdefault(model_id, []).extend(
+            Metric(key, v, t, s, model_id, name or None, digest or None, run_uuid) for t, s, v in merge_points(chunks)
+        )
+    return {model_id: tuple(points) for model_id, points in out.items()}
+
+
 def _exp_id(experiment_id: str | int) -> int:
     # Only the canonical spelling's digits: int() alone would let " 2", "+2" or "٢" reach experiment 2 past a
     # permission check made on that other spelling.
@@ -100,6 +164,8 @@ class TrackingStore:
 
     def __init__(self, database: Database) -> None:
         self.db = database
+        # Set by the registry when it is built on this store; without it, points linked to a model are refused.
+        self.model_links: LoggedModelLinks | None = None
         self._dialect_insert: Any = sqlite.insert if database.is_sqlite else postgresql.insert
         # Upsert statements are built once: building ON CONFLICT clauses costs more than running them.
         self._statements: dict[tuple[str, ...], Any] = {}
@@ -323,11 +389,55 @@ class TrackingStore:
         start_time_ms: int,
         run_tags: dict[str, str],
         run_name: str,
+        run_id: str | None = None,
     ) -> Run:
-        """Start a RUNNING run in an active experiment."""
+        """Start a RUNNING run in an active experiment.
+
+        With ``run_id`` (an id the client chose) the call is idempotent: if that run exists in this experiment it
+        is returned unchanged, so a client that retries or replays a create makes one run.
+
+        Raises:
+            ResourceAlreadyExists: ``run_id`` names a run of another experiment.
+        """
         exp_id = _exp_id(experiment_id)
-        run_id = uuid.uuid4().hex
+        if run_id is not None:
+            try:
+                return self._create_run(exp_id, experiment_id, user_id, start_time_ms, run_tags, run_name, run_id)
+            except IntegrityError:  # a concurrent create with the same id won: answer with its run
+                with self.db.read() as conn:
+                    existing = self._proposed_run(conn, run_id, exp_id)
+                if existing is None:
+                    raise
+                return existing
+        return self._create_run(exp_id, experiment_id, user_id, start_time_ms, run_tags, run_name, None)
+
+    def _proposed_run(self, conn: Connection, run_id: str, exp_id: int) -> Run | None:
+        """The run a client-chosen id already names in experiment ``exp_id``, or None if the id is free."""
+        found = conn.execute(select(runs.c.experiment_id).where(runs.c.run_uuid == run_id)).scalar()
+        if found is None:
+            return None
+        if found != exp_id:
+            raise ResourceAlreadyExists(
+                f"Run '{run_id}' already exists in another experiment; choose a new run id for experiment {exp_id}."
+            )
+        return self._load_runs(conn, [run_id])[0]
+
+    def _create_run(
+        self,
+        exp_id: int,
+        experiment_id: str | int,
+        user_id: str,
+        start_time_ms: int,
+        run_tags: dict[str, str],
+        run_name: str,
+        proposed: str | None,
+    ) -> Run:
+        run_id = proposed or uuid.uuid4().hex
         with self.db.write() as conn:
+            if proposed is not None:
+                existing = self._proposed_run(conn, proposed, exp_id)
+                if existing is not None:
+                    return existing
             row = conn.execute(
                 select(experiments.c.lifecycle_stage, experiments.c.artifact_location).where(
                     experiments.c.experiment_id == exp_id
@@ -374,35 +484,38 @@ class TrackingStore:
         ids = list(run_ids)
         info_rows = conn.execute(select(runs).where(runs.c.run_uuid.in_(ids))).mappings().all()
         param_map: dict[str, dict[str, str]] = {}
+        sqlite = self.db.is_sqlite
         for run_uuid, key, value in conn.execute(
-            select(params.c.run_uuid, params.c.key, params.c.value).where(params.c.run_uuid.in_(ids))
+            *for_runs(
+                "params", select(params.c.run_uuid, params.c.key, params.c.value), params.c.run_uuid, ids, sqlite=sqlite
+            )
         ):
             param_map.setdefault(run_uuid, {})[key] = value
         tag_map: dict[str, dict[str, str]] = {}
         for run_uuid, key, value in conn.execute(
-            select(tags.c.run_uuid, tags.c.key, tags.c.value).where(tags.c.run_uuid.in_(ids))
+            *for_runs("tags", select(tags.c.run_uuid, tags.c.key, tags.c.value), tags.c.run_uuid, ids, sqlite=sqlite)
         ):
             tag_map.setdefault(run_uuid, {})[key] = value
         metric_map: dict[str, list[Metric]] = {}
+        latest = select(
+            latest_metrics.c.run_uuid,
+            latest_metrics.c.key,
+            latest_metrics.c.value,
+            latest_metrics.c.timestamp,
+            latest_metrics.c.step,
+            latest_metrics.c.is_nan,
+        )
         for run_uuid, key, value, timestamp, step, nan in conn.execute(
-            select(
-                latest_metrics.c.run_uuid,
-                latest_metrics.c.key,
-                latest_metrics.c.value,
-                latest_metrics.c.timestamp,
-                latest_metrics.c.step,
-                latest_metrics.c.is_nan,
-            ).where(latest_metrics.c.run_uuid.in_(ids))
+            *for_runs("latest_metrics", latest, latest_metrics.c.run_uuid, ids, sqlite=sqlite)
         ):
             metric_map.setdefault(run_uuid, []).append(
                 Metric(key=key, value=math.nan if nan else value, timestamp_ms=timestamp, step=step)
             )
         input_map: dict[str, list[DatasetInput]] = {}
-        for row in conn.execute(
-            select(run_inputs.c.run_uuid, run_inputs.c.tags_json, datasets)
-            .join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid)
-            .where(run_inputs.c.run_uuid.in_(ids))
-        ).mappings():
+        inputs = select(run_inputs.c.run_uuid, run_inputs.c.tags_json, datasets).join(
+            datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid
+        )
+        for row in conn.execute(*for_runs("inputs", inputs, run_inputs.c.run_uuid, ids, sqlite=sqlite)).mappings():
             input_map.setdefault(row["run_uuid"], []).append(
                 DatasetInput(
                     name=row["name"],
@@ -516,19 +629,27 @@ class TrackingStore:
     def log_batch(
         self,
         run_id: str,
-        metric_columns: Mapping[str, MetricColumns],
+        metric_columns: MetricGroups,
         run_params: Iterable[Param],
         run_tags: Iterable[RunTag],
     ) -> None:
         """Log metrics, params and tags to an active run in one transaction.
 
+        Points grouped under a `MetricSeries` are linked to its logged model as well as logged to the run.
+
         Raises:
             ParamConflict: a param already has a different value (nothing of the batch is written).
+            BadRequest: a point names a logged model that does not exist (nothing of the batch is written).
         """
         new_params = list(run_params)
         new_tags = list(run_tags)
+        model_ids = {s.model_id for s in metric_columns if not isinstance(s, str)}
         with self.db.write() as conn:
             self._require_active_run(conn, run_id)
+            if model_ids:
+                if self.model_links is None:
+                    raise BadRequest("This store keeps no logged models: log the metric without 'model_id'.")
+                self.model_links.require_linkable(conn, model_ids)
             if new_params:
                 self._insert_params(conn, run_id, new_params)
             if new_tags:
@@ -569,38 +690,58 @@ class TrackingStore:
         if fresh:
             conn.execute(insert(params), fresh)
 
-    def _insert_metrics(self, conn: Connection, run_id: str, groups: Mapping[str, MetricColumns]) -> None:
+    def _insert_metrics(self, conn: Connection, run_id: str, groups: MetricGroups) -> None:
         chunk_rows = []
-        latest_rows = []
-        for key, (steps, stamps, values) in groups.items():
+        latest_rows: dict[str, dict[str, Any]] = {}  # one per key: a key may come plain and linked in one batch
+        model_rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for series, (steps, stamps, values) in groups.items():
             chunk = pack(steps, stamps, values)
+            model_id: str | None = None
+            dataset_name: str | None = None
+            dataset_digest: str | None = None
+            if isinstance(series, str):
+                key, digest = series, chunk.digest
+            else:
+                key, model_id, dataset_name, dataset_digest = series
+                digest = _linked_digest(chunk.digest, series)
             chunk_rows.append(
                 {
                     "run_uuid": run_id,
                     "key": key,
-                    "digest": chunk.digest,
+                    "digest": digest,
                     "n_points": chunk.n_points,
                     "min_timestamp": chunk.min_timestamp,
                     "max_timestamp": chunk.max_timestamp,
                     "steps": chunk.steps,
                     "timestamps": chunk.timestamps,
                     "vals": chunk.vals,
+                    "model_id": model_id,
+                    "dataset_name": dataset_name,
+                    "dataset_digest": dataset_digest,
                 }
             )
             newest = _newest(steps, stamps, values)
             nan = values[newest] != values[newest]
-            latest_rows.append(
-                {
-                    "run_uuid": run_id,
-                    "key": key,
-                    "step": steps[newest],
-                    "timestamp": stamps[newest],
-                    "value": _zero_nan(values[newest]),
-                    "is_nan": nan,
-                }
-            )
+            row = {
+                "run_uuid": run_id,
+                "key": key,
+                "step": steps[newest],
+                "timestamp": stamps[newest],
+                "value": _zero_nan(values[newest]),
+                "is_nan": nan,
+            }
+            if _newer(row, latest_rows.get(key)):
+                latest_rows[key] = row
+            if model_id is not None:
+                model_row = {**row, "model_id": model_id}
+                del model_row["run_uuid"]
+                if _newer(model_row, model_rows.get((model_id, key))):
+                    model_rows[model_id, key] = model_row
         conn.execute(self._insert_chunks, chunk_rows)
-        conn.execute(self._upsert_latest, latest_rows)
+        conn.execute(self._upsert_latest, list(latest_rows.values()))
+        if model_rows:
+            assert self.model_links is not None  # log_batch checked the links first
+            self.model_links.record_latest(conn, list(model_rows.values()))
 
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
         """Record the datasets a run used; a dataset is stored once per experiment (name + digest)."""
@@ -679,9 +820,18 @@ class TrackingStore:
         order_keys = search.parse_order_by(list(order_by), search.RUN_SEARCH)
         offset = search.decode_page_token(page_token)
         exp_ids = [_exp_id(e) for e in experiment_ids]
-        query = runs_query(comparisons, order_keys, exp_ids, view_type.stages, offset, max_results + 1, visible=visible)
         with self.db.read() as conn:
-            ids = [row[0] for row in conn.execute(query)]
+            ids = search_run_ids(
+                conn,
+                sqlite=self.db.is_sqlite,
+                comparisons=comparisons,
+                order_keys=order_keys,
+                experiment_ids=exp_ids,
+                lifecycle_stages=view_type.stages,
+                offset=offset,
+                limit=max_results + 1,
+                visible=visible,
+            )
             page = self._load_runs(conn, ids[:max_results])
         token = search.encode_page_token(offset + max_results) if len(ids) > max_results else None
         return page, token

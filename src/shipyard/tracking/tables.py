@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from shipyard.db import metadata
@@ -35,6 +36,10 @@ __all__ = [
 # Key and value limits follow MLflow's so that what one accepts the other accepts too.
 KEY_LEN = 250
 PARAM_VALUE_LEN = 6000
+MODEL_ID_LEN = 40  # "m-" + 32 hex, as MLflow; logged_models.model_id has the same width
+# A metric's dataset (MLflow's logged_model_metrics.dataset_name / dataset_digest widths).
+DATASET_NAME_LEN = 500
+DATASET_DIGEST_LEN = 36
 
 experiments = Table(
     "experiments",
@@ -82,7 +87,9 @@ params = Table(
     Column("key", String(KEY_LEN), nullable=False),
     Column("value", String(PARAM_VALUE_LEN), nullable=False),
     PrimaryKeyConstraint("run_uuid", "key"),
-    Index(None, "key", "value"),
+    # (key, value, run_uuid): a filter finds its runs here, and a lookup for one run is an exact descent, so no
+    # plan PostgreSQL picks without statistics rescans a key's rows per run (migration 0007).
+    Index(None, "key", "value", "run_uuid"),
     sqlite_with_rowid=False,
 )
 
@@ -93,7 +100,7 @@ tags = Table(
     Column("key", String(KEY_LEN), nullable=False),
     Column("value", Text, nullable=False),
     PrimaryKeyConstraint("run_uuid", "key"),
-    Index(None, "key"),
+    Index(None, "key", "run_uuid"),  # the run id makes a lookup exact, as on params (migration 0007)
 )
 
 # Full, append-only history, stored as chunks: one row per (run, key, logged batch) holding the batch's
@@ -113,7 +120,14 @@ metric_chunks = Table(
     Column("steps", LargeBinary, nullable=False),
     Column("timestamps", LargeBinary, nullable=False),
     Column("vals", LargeBinary, nullable=False),
+    # MLflow 3 links a point to a logged model (and the dataset it was computed on); a chunk holds points of one
+    # link only. The digest covers the link, so the same points logged for two models are two chunks.
+    Column("model_id", String(MODEL_ID_LEN), nullable=True),
+    Column("dataset_name", String(DATASET_NAME_LEN), nullable=True),
+    Column("dataset_digest", String(DATASET_DIGEST_LEN), nullable=True),
     UniqueConstraint("run_uuid", "key", "digest"),
+    # Partial: most chunks are linked to no model, and indexing their NULLs would only slow ingest.
+    Index(None, "model_id", sqlite_where=text("model_id IS NOT NULL"), postgresql_where=text("model_id IS NOT NULL")),
 )
 
 # The newest point per (run, key): max by (step, timestamp, value), as MLflow picks it. Serves search and sort.
@@ -127,7 +141,7 @@ latest_metrics = Table(
     Column("value", Float(precision=53), nullable=False),
     Column("is_nan", Boolean, nullable=False),
     PrimaryKeyConstraint("run_uuid", "key"),
-    Index(None, "key", "value"),
+    Index(None, "key", "value", "run_uuid"),  # as on params (migration 0007)
     sqlite_with_rowid=False,
 )
 

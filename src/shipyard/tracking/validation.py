@@ -6,14 +6,14 @@ import logging
 import posixpath
 import re
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import overload
+from typing import TypeAlias, overload
 from urllib.parse import unquote, urlsplit
 
 from shipyard.artifacts import safe_relpath
 from shipyard.errors import InvalidParameter
-from shipyard.tracking.entities import DatasetInput, Metric
+from shipyard.tracking.entities import DatasetInput, Metric, MetricSeries
 
 __all__ = [
     "MAX_ARTIFACT_LOCATION_LENGTH",
@@ -36,6 +36,8 @@ __all__ = [
     "MAX_TAG_VALUE_LENGTH",
     "MAX_USER_ID_LENGTH",
     "MetricColumns",
+    "MetricGroups",
+    "SeriesKey",
     "check_artifact_uri",
     "check_batch_sizes",
     "check_dataset_inputs",
@@ -50,6 +52,7 @@ __all__ = [
     "check_run_name",
     "check_tag",
     "group_metrics",
+    "series_of",
 ]
 
 _log = logging.getLogger("shipyard.tracking")
@@ -155,22 +158,41 @@ def check_metric(key: object, value: object, timestamp_ms: object, step: object)
 
 
 MetricColumns = tuple[list[int], list[int], list[float]]
+SeriesKey: TypeAlias = str | MetricSeries
+"""What metric columns are grouped by: the key alone, or the key and the logged model the points are linked to."""
+MetricGroups: TypeAlias = Mapping[str, MetricColumns] | Mapping[SeriesKey, MetricColumns]
+"""Metric columns by series; plain keys alone (``dict[str, MetricColumns]``) are the common case."""
 
 
-def group_metrics(points: Sequence[Metric], known_keys: set[str]) -> dict[str, MetricColumns]:
-    """Validate many points and group them by key into (steps, timestamps, values) columns.
+def series_of(
+    key: str, model_id: str | None, dataset_name: str | None = None, dataset_digest: str | None = None
+) -> SeriesKey:
+    """The group a point belongs to: its key, or its key and logged model (with the dataset, if any).
+
+    An empty ``model_id`` is no model (MLflow's server reads "" as unset); a dataset without a model is dropped,
+    as MLflow keeps datasets only on a logged model's metrics.
+    """
+    if not model_id:
+        return key
+    return MetricSeries(key, model_id, dataset_name or None, dataset_digest or None)
+
+
+def group_metrics(points: Sequence[Metric], known_keys: set[str]) -> dict[SeriesKey, MetricColumns]:
+    """Validate many points and group them by series into (steps, timestamps, values) columns.
 
     Checks run per column at C speed (array conversion, min/max), so a million points cost well under a
-    second; names already in ``known_keys`` are not re-checked. Integral values become floats.
+    second; names already in ``known_keys`` are not re-checked. Integral values become floats. A point with a
+    ``model_id`` is grouped under a :class:`MetricSeries`, one without under its key.
 
     Raises:
-        InvalidParameter: a name, value, timestamp or step is invalid (naming the metric).
+        InvalidParameter: a name, value, timestamp, step, model id or dataset field is invalid (naming the metric).
     """
-    groups: dict[str, MetricColumns] = {}
-    for key, value, stamp, step in points:
-        columns = groups.get(key)
+    groups: dict[SeriesKey, MetricColumns] = {}
+    for key, value, stamp, step, model_id, dataset_name, dataset_digest, _run_id in points:
+        series = key if model_id is None else series_of(key, model_id, dataset_name, dataset_digest)
+        columns = groups.get(series)
         if columns is None:
-            columns = groups[key] = ([], [], [])
+            columns = groups[series] = ([], [], [])
         columns[0].append(step)
         columns[1].append(stamp)
         columns[2].append(value)
@@ -178,9 +200,27 @@ def group_metrics(points: Sequence[Metric], known_keys: set[str]) -> dict[str, M
     return groups
 
 
-def check_metric_columns(groups: dict[str, MetricColumns], known_keys: set[str]) -> None:
+def _check_series(series: MetricSeries) -> None:
+    key, model_id, dataset_name, dataset_digest = series
+    if not isinstance(model_id, str) or not model_id:
+        raise InvalidParameter(f"Metric '{key}' model_id must be a non-empty string, got {model_id!r}.")
+    for field, value, limit in (
+        ("dataset_name", dataset_name, MAX_DATASET_NAME_LENGTH),
+        ("dataset_digest", dataset_digest, MAX_DATASET_DIGEST_LENGTH),
+    ):
+        if value is not None and not isinstance(value, str):
+            raise InvalidParameter(f"Metric '{key}' {field} must be a string, got {value!r}.")
+        check_length(f"Metric '{key}' {field}", value, limit)
+
+
+def check_metric_columns(groups: MetricGroups, known_keys: set[str]) -> None:
     """Validate metric columns in place (see ``group_metrics``); integral values become floats."""
-    for key, (steps, stamps, values) in groups.items():
+    for series, (steps, stamps, values) in groups.items():
+        if isinstance(series, str):
+            key = series
+        else:
+            key = series.key
+            _check_series(series)
         if not len(steps) == len(stamps) == len(values) or not steps:
             raise InvalidParameter(f"Metric '{key}' columns must be non-empty and of equal length.")
         if key not in known_keys:

@@ -129,7 +129,8 @@ def logged_model_to_json(lm: LoggedModel, registrations: list[tuple[str, int]] |
             "registrations": [{"name": n, "version": str(v)} for n, v in registrations or []],
         }
     )
-    return {"info": info, "data": _drop_empty({"params": tags_to_json(lm.params)})}
+    data = {"params": tags_to_json(lm.params), "metrics": [metric_to_json(m) for m in lm.metrics]}
+    return {"info": info, "data": _drop_empty(data)}
 
 
 def logged_model_from_json(data: dict[str, Any]) -> LoggedModel:
@@ -148,6 +149,7 @@ def logged_model_from_json(data: dict[str, Any]) -> LoggedModel:
         source_run_id=info.get("source_run_id"),
         tags=tags_from_json(info.get("tags")),
         params=tags_from_json(data.get("data", {}).get("params")),
+        metrics=tuple(metric_from_json(m) for m in data.get("data", {}).get("metrics") or ()),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from shipyard.errors import InvalidParameter
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Run
-from shipyard.tracking.validation import MetricColumns
+from shipyard.tracking.validation import MetricColumns, SeriesKey, series_of
 
 __all__ = [
     "dataset_input_from_json",
@@ -102,14 +102,23 @@ def experiment_from_json(data: dict[str, Any]) -> Experiment:
     )
 
 
+_METRIC_LINKS = ("model_id", "dataset_name", "dataset_digest", "run_id")
+
+
 def metric_to_json(metric: Metric) -> dict[str, Any]:
-    """``Metric`` message."""
-    return {
+    """``Metric`` message; ``model_id``, ``dataset_name``, ``dataset_digest`` and ``run_id`` only when set."""
+    out: dict[str, Any] = {
         "key": metric.key,
         "value": encode_float(metric.value),
         "timestamp": metric.timestamp_ms,
         "step": metric.step,
     }
+    if metric.model_id is not None or metric.run_id is not None:
+        for name in _METRIC_LINKS:
+            value = getattr(metric, name)
+            if value is not None:
+                out[name] = value
+    return out
 
 
 def history_to_json(key: str, points: list[tuple[int, int, float]]) -> list[dict[str, Any]]:
@@ -125,7 +134,11 @@ def history_to_json(key: str, points: list[tuple[int, int, float]]) -> list[dict
 def metric_from_json(data: dict[str, Any]) -> Metric:
     """Inverse of ``metric_to_json``."""
     return Metric(
-        data["key"], decode_float(data.get("value"), "value"), int(data.get("timestamp", 0)), int(data.get("step", 0))
+        data["key"],
+        decode_float(data.get("value"), "value"),
+        int(data.get("timestamp", 0)),
+        int(data.get("step", 0)),
+        *(data.get(name) or None for name in _METRIC_LINKS),
     )
 
 
@@ -140,17 +153,31 @@ def decode_int(value: Any, field: str) -> int:
     raise InvalidParameter(f"Invalid value {value!r} for parameter '{field}': expected an integer.")
 
 
-def metric_columns_from_json(items: list[Any], path: str = "metrics") -> dict[str, MetricColumns]:
-    """``Metric`` messages as per-key (steps, timestamps, values) columns.
+def _linked_series(item: dict[str, Any], key: str, model_id: Any, where: str) -> SeriesKey:
+    """The series of a point sent with a ``model_id`` (and maybe a dataset), its fields type-checked."""
+    for name, value in (
+        ("model_id", model_id),
+        ("dataset_name", item.get("dataset_name")),
+        ("dataset_digest", item.get("dataset_digest")),
+    ):
+        if value is not None and not isinstance(value, str):
+            raise InvalidParameter(f"Invalid value {value!r} for parameter '{where}{name}': expected a string.")
+    return series_of(key, model_id, item.get("dataset_name"), item.get("dataset_digest"))
+
+
+def metric_columns_from_json(items: list[Any], path: str = "metrics") -> dict[SeriesKey, MetricColumns]:
+    """``Metric`` messages as (steps, timestamps, values) columns per key, or per key and logged model.
 
     The request's hot path: one pass, no per-point objects. Values and ranges are checked afterwards by
-    ``check_metric_columns``; here only the wire shape is (missing fields, non-numeric JSON).
+    ``check_metric_columns``; here only the wire shape is (missing fields, non-numeric JSON). A message with a
+    ``model_id`` (MLflow 3) goes to a :class:`~shipyard.tracking.entities.MetricSeries` of that model and its
+    ``dataset_name`` / ``dataset_digest``; the others are grouped under their key.
 
     Args:
         items: the messages (a ``log-batch`` ``metrics`` list, or a one-item list for ``log-metric``).
         path: how error messages name the list; empty for a single metric sent as the request itself.
     """
-    groups: dict[str, MetricColumns] = {}
+    groups: dict[SeriesKey, MetricColumns] = {}
     for index, item in enumerate(items):
         where = f"{path}[{index}]." if path else ""
         try:
@@ -167,9 +194,11 @@ def metric_columns_from_json(items: list[Any], path: str = "metrics") -> dict[st
             step = 0 if step is None else decode_int(step, f"{where}step")
         if not isinstance(key, str):
             raise InvalidParameter(f"Invalid value {key!r} for parameter '{where}key': expected a string.")
-        columns = groups.get(key)
+        model_id = item.get("model_id")
+        series = _linked_series(item, key, model_id, where) if model_id else key
+        columns = groups.get(series)
         if columns is None:
-            columns = groups[key] = ([], [], [])
+            columns = groups[series] = ([], [], [])
         columns[0].append(step)
         columns[1].append(stamp)
         columns[2].append(value)

@@ -6,10 +6,12 @@ someone decides who may call it. Searches check nothing here: their handlers dro
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from typing import Any
 
 from shipyard.auth import Level
-from shipyard.errors import PermissionDenied
+from shipyard.errors import ModelNotFound, PermissionDenied
 from shipyard.server._context import AppContext
 from shipyard.server.mlflow_api import (
     experiments,
@@ -20,6 +22,7 @@ from shipyard.server.mlflow_api import (
     webhooks,
 )
 from shipyard.server.mlflow_api._request import Fields
+from shipyard.tracking.validation import MAX_METRICS_PER_BATCH
 
 __all__ = ["Guard", "guard_for"]
 
@@ -73,6 +76,28 @@ def _experiments_listed(ctx: AppContext, f: Fields) -> None:
             f"User '{f.principal.username}' lacks READ permission on experiment {shown}; search only experiments "
             "you may read, or ask their owner or an admin."
         )
+
+
+def _linked_models(ctx: AppContext, f: Fields, metrics: list[dict[str, Any]]) -> None:
+    """EDIT on each logged model the metrics name in ``model_id``: a linked metric shows on the model, so it
+    changes the model. An unknown id is left to the handler, which answers MLflow's BAD_REQUEST as it does with
+    sign-in off; an over-long batch is refused by the handler before anything is looked up."""
+    if len(metrics) > MAX_METRICS_PER_BATCH:
+        return
+    named = {m.get("model_id") for m in metrics}
+    for model_id in sorted(m for m in named if isinstance(m, str) and m):
+        with contextlib.suppress(ModelNotFound):
+            ctx.access.logged_model(f.principal, model_id, E)
+
+
+def _log_metric(ctx: AppContext, f: Fields) -> None:
+    ctx.access.run(f.principal, f.run_id(), E)
+    _linked_models(ctx, f, [f.data])
+
+
+def _log_batch(ctx: AppContext, f: Fields) -> None:
+    ctx.access.run(f.principal, f.run_id(), E)
+    _linked_models(ctx, f, f.objects("metrics"))
 
 
 def _logged_model(level: Level) -> Guard:
@@ -149,11 +174,11 @@ _GUARDS: dict[Callable[..., object], Guard] = {
     runs.update: _run(E),
     runs.delete: _run(M),
     runs.restore: _run(M),
-    runs.log_metric: _run(E),
+    runs.log_metric: _log_metric,
     runs.log_param: _run(E),
     runs.set_tag: _run(E),
     runs.delete_tag: _run(E),
-    runs.log_batch: _run(E),
+    runs.log_batch: _log_batch,
     runs.log_inputs: _run(E),
     runs.search: _experiments_listed,
     runs.get_history: _run(R),

@@ -59,17 +59,27 @@ def log_params(ctx: AppContext, f: Fields) -> dict[str, Any]:
     return {}
 
 
+_NO_DATASETS = (
+    "Shipyard does not restrict logged-model metrics to datasets in a search yet; leave out {what} (metrics are "
+    "compared by their newest value over all datasets)."
+)
+
+
 def _order_by(items: list[dict[str, Any]]) -> list[str]:
     out = []
     for item in items:
         name = item.get("field_name")
         if not isinstance(name, str) or not name:
             raise InvalidParameter(f"Invalid order_by item {item!r}: expected an object with 'field_name'.")
+        if item.get("dataset_name") or item.get("dataset_digest"):
+            raise InvalidParameter(_NO_DATASETS.format(what="order_by's dataset_name and dataset_digest"))
         out.append(f"{name} {'ASC' if item.get('ascending', True) else 'DESC'}")
     return out
 
 
 def search(ctx: AppContext, f: Fields) -> dict[str, Any]:
+    if f.objects("datasets"):
+        raise InvalidParameter(_NO_DATASETS.format(what="'datasets'"))
     found, token = ctx.registry.search_logged_models(
         f.str_list("experiment_ids"),
         filter_string=f.text("filter"),

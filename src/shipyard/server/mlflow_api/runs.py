@@ -35,6 +35,8 @@ def create(ctx: AppContext, f: Fields) -> dict[str, Any]:
         start_time_ms=f.integer("start_time"),
         tags=_tag_pairs(f.objects("tags"), "tags"),
         run_name=f.text("run_name"),
+        # Shipyard's extension (MLflow's servers ignore it): an id the client chose, making the create idempotent.
+        run_id=f.text("run_id") or None,
     )
     return {"run": run_to_json(run)}
 

@@ -176,15 +176,7 @@ class RestBackend:
     def create_run(
         self, experiment_id: str, run_name: str | None, tags: dict[str, str], start_time_ms: int, user_id: str
     ) -> Run:
-        payload: dict[str, Any] = {
-            "experiment_id": experiment_id,
-            "start_time": start_time_ms,
-            "user_id": user_id,
-            "tags": tags_to_json(tags),
-        }
-        if run_name:
-            payload["run_name"] = run_name
-        return run_from_json(self._api("POST", "runs/create", payload)["run"])
+        return self._create_run(None, experiment_id, run_name, tags, start_time_ms, user_id)
 
     def create_run_with_id(
         self,
@@ -198,13 +190,25 @@ class RestBackend:
         """``runs/create`` proposing ``run_id`` (32 hex digits): Shipyard's server makes the run with that id, and
         creating it again returns the same run, so the SDK's queue can retry or replay it safely. A server that
         ignores the field (MLflow's) answers with a run of its own id; the caller maps one to the other."""
+        return self._create_run(run_id, experiment_id, run_name, tags, start_time_ms, user_id)
+
+    def _create_run(
+        self,
+        run_id: str | None,
+        experiment_id: str,
+        run_name: str | None,
+        tags: dict[str, str],
+        start_time_ms: int,
+        user_id: str,
+    ) -> Run:
         payload: dict[str, Any] = {
             "experiment_id": experiment_id,
-            "run_id": run_id,
             "start_time": start_time_ms,
             "user_id": user_id,
             "tags": tags_to_json(tags),
         }
+        if run_id is not None:
+            payload["run_id"] = run_id
         if run_name:
             payload["run_name"] = run_name
         return run_from_json(self._api("POST", "runs/create", payload)["run"])

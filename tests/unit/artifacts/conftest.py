@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,10 +21,9 @@ def _local_store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStor
 
 def _s3_store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
     """An S3 store in a fresh bucket of a moto server shared by the session (skips without moto)."""
-    moto: MotoS3 = request.getfixturevalue("moto_s3")
     from shipyard.artifacts import S3ArtifactStore
 
-    client = moto.client()
+    client = request.getfixturevalue("moto_s3_client")
     bucket = f"contract-{uuid.uuid4().hex[:16]}"
     client.create_bucket(Bucket=bucket)
     # 5 MiB (S3's smallest part) keeps the multipart path in play for the suite's 20 MiB file.
@@ -40,6 +40,12 @@ def moto_s3() -> Iterator[MotoS3]:
     pytest.importorskip("moto.server", reason="moto is not installed (pip install 'shipyard[dev]')")
     with moto_s3_server() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def moto_s3_client(moto_s3: MotoS3) -> Any:
+    """One boto3 client for the session: creating one loads botocore's endpoint data (about half a second each)."""
+    return moto_s3.client()
 
 
 @pytest.fixture(params=sorted(_BACKENDS))

@@ -58,12 +58,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
 sys.path.insert(0, str(REPO_ROOT))
 
 import httpx  # noqa: E402
+from tests.support.pg import fresh_pg_database  # noqa: E402
 from tests.support.servers import RunningServer, mlflow_server, shipyard_server  # noqa: E402
 
 from bench.common import percentile  # noqa: E402
 from bench.run import machine_info  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get("SHIPYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 STEPS_PER_RUN = 200
 METRIC_KEYS = [f"m{i}" for i in range(10)]
 ARTIFACT_BYTES = 256 * 1024
@@ -266,20 +266,6 @@ def _workers(root_pid: int) -> dict[int, int]:
 
 
 @contextlib.contextmanager
-def _fresh_pg_database() -> Iterator[str]:
-    import psycopg
-
-    name = f"shipyard_soak_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextlib.contextmanager
 def _server(target: str, root: Path, store: str, workers: int) -> Iterator[RunningServer]:
     if target == "shipyard":
         with shipyard_server(root, workers=workers, store=store, console_script=True, timeout_s=180) as server:
@@ -435,7 +421,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     ledger, stop, seen = Ledger(), threading.Event(), Observations()
     with (
         tempfile.TemporaryDirectory(prefix="shipyard-soak-") as tmp,
-        _fresh_pg_database() as store,
+        fresh_pg_database("shipyard_soak") as store,
         _server(args.target, Path(tmp), store, args.workers) as server,
     ):
         experiment = httpx.post(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("SHIPYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+from tests.support.pg import PG_ADMIN_URL, fresh_pg_database
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -39,16 +39,8 @@ def require_postgres() -> None:
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (dropped at the end)."""
     require_postgres()
-    import psycopg
-
-    name = f"shipyard_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database() as url:
+        yield url
 
 
 def _reset_pg(url: str) -> None:

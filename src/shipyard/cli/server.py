@@ -143,13 +143,16 @@ def _check_settings(settings: Settings) -> None:
 
 def _before_workers_start(database: Database, settings: Settings, workers: int) -> None:
     """What is done once, not in every worker: an admin to sign in with, and the connection budget's check."""
-    from shipyard.db import connection_budget_warning
+    from shipyard.db import connection_budget_warning, resolved_connection_budget
 
     if settings.auth:
         _ensure_an_admin(database)
     warning = connection_budget_warning(database, workers, settings.db_connection_budget)
     if warning:
         typer.echo(f"WARNING: {warning}", err=True)
+    budget = resolved_connection_budget(database, settings.db_connection_budget)
+    if budget is not None:  # read max_connections once here, not once in every worker
+        os.environ["SHIPYARD_DB_CONNECTIONS"] = str(budget)
 
 
 def _check_healthcheck_budget() -> None:

@@ -1,7 +1,13 @@
 """The metadata database: engine set-up, shared metadata and Alembic migrations."""
 
 from shipyard.db._cancel import QueryScope, cancelled_error, query_scope
-from shipyard.db._engine import Database, connection_budget_warning, open_database, pool_size_for
+from shipyard.db._engine import (
+    Database,
+    connection_budget_warning,
+    open_database,
+    pool_size_for,
+    resolved_connection_budget,
+)
 from shipyard.db._metadata import metadata
 from shipyard.db._migrate import check_schema, current_revision, head_revision
 
@@ -17,4 +23,5 @@ __all__ = [
     "open_database",
     "pool_size_for",
     "query_scope",
+    "resolved_connection_budget",
 ]

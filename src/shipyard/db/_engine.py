@@ -160,6 +160,15 @@ def _server_limits(conn: Any, budget: int) -> ConnectionLimits:
     return ConnectionLimits(max_connections, reserved, budget or _default_budget(max_connections - reserved))
 
 
+def resolved_connection_budget(database: Database, budget: int = 0) -> int | None:
+    """The total connection budget ``budget`` stands for (0: the default share of ``max_connections``), read once
+    so that ``shipyard server`` can hand it to its workers; None on SQLite, which has no connection limit."""
+    if database.is_sqlite:
+        return None
+    with database.engine.connect() as conn:
+        return _server_limits(conn, budget).budget
+
+
 def connection_budget_warning(database: Database, workers: int, budget: int = 0) -> str | None:
     """A sentence for ``shipyard server`` to print at start when the connection budget cannot work, else None.
 

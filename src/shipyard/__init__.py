@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         set_tracking_uri,
         start_run,
     )
-    from shipyard.client.models import (
+    from shipyard.client.model_functions import (
         LoggedModelInfo,
         attach_evaluation,
         delete_alias,
@@ -121,7 +121,7 @@ _MODEL_FUNCTIONS = frozenset(
 def __getattr__(name: str) -> Any:
     # Lazy re-export keeps `import shipyard` free of SQLAlchemy, httpx and pandas.
     if name in __all__ and name != "__version__":
-        module = "shipyard.client.models" if name in _MODEL_FUNCTIONS else "shipyard.client.fluent"
+        module = "shipyard.client.model_functions" if name in _MODEL_FUNCTIONS else "shipyard.client.fluent"
         value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value

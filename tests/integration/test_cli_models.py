@@ -17,7 +17,7 @@ from shipyard.artifacts import ArtifactStore, open_artifact_store
 from shipyard.cli.main import app
 from shipyard.client import fluent
 from shipyard.client.http import RestBackend
-from shipyard.client.models import download_tree
+from shipyard.client.model_functions import download_tree
 from shipyard.db import open_database
 from shipyard.registry.service import RegistryService
 from shipyard.tracking.entities import DatasetInput, Metric, Param

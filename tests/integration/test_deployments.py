@@ -240,7 +240,7 @@ shadow: {{model: "models:/{MODEL}/3"}}
     assert status["shadow"]["version"] == "3"
     assert status["shadow"]["requests"] + status["shadow"]["skipped"] >= 10_000 - 64
 
-    from shipyard.serving.predlog import read_predictions
+    from shipyard.predlog._writer import read_predictions
 
     logged = read_predictions(str(tmp_path / "log"), MODEL).to_pandas()
     shadow = logged[logged["shadow"]]

@@ -18,7 +18,7 @@ from shipyard.db import Database, open_database
 from shipyard.errors import InvalidParameter, ResourceAlreadyExists
 from shipyard.events import EventStore, WebhookService
 from shipyard.monitoring.monitors import ALERT_FIRED, ALERT_RESOLVED, MonitorService, parse_spec
-from shipyard.serving.predlog import (
+from shipyard.predlog._writer import (
     FeedbackLog,
     FeedbackRecord,
     PredictionLog,
@@ -307,7 +307,7 @@ def test_error_rates_come_from_the_servers_counters_and_alert_like_any_metric(
     database: Database, tmp_path: Path
 ) -> None:
     from shipyard.artifacts import open_artifact_store
-    from shipyard.serving.ops import write_ops_snapshot
+    from shipyard.predlog._ops import write_ops_snapshot
 
     uri = str(tmp_path / "log")
     write_log(uri, days=4)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from shipyard.artifacts import S3ArtifactStore
-from shipyard.serving.predlog import (
+from shipyard.predlog._writer import (
     FeedbackLog,
     FeedbackRecord,
     PredictionLog,

@@ -56,7 +56,7 @@ class Server:
 def _launch(tmp_path: Path, *, factory: str, kwargs: dict[str, Any], workers: int, port: int, **options: Any) -> Server:
     settings = ", ".join(f"{key}={value!r}" for key, value in options.items())
     code = (
-        "from shipyard.serving.workers import run_server\n"
+        "from shipyard.serving.runtime.workers import run_server\n"
         f"run_server({factory!r}, {kwargs!r}, host='127.0.0.1', port={port}, workers={workers}, "
         f"log_level='info', {settings})\n"
     )
@@ -297,7 +297,7 @@ def test_shipyard_serve_writes_request_and_error_counters_for_monitors(tmp_path:
     """Failed predictions never reach the prediction log; the ops snapshots count them per version."""
     import httpx
 
-    from shipyard.serving.ops import error_rates, read_ops
+    from shipyard.predlog._ops import error_rates, read_ops
     from tests.support.models import save_picky_model
     from tests.support.servers import serving_server
 

@@ -15,7 +15,7 @@ import pytest
 
 from shipyard.db import open_database
 from shipyard.monitoring.monitors import MonitorService, parse_spec
-from shipyard.serving.predlog import PredictionLog, PredictionLogConfig, PredictionRecord
+from shipyard.predlog._writer import PredictionLog, PredictionLogConfig, PredictionRecord
 from tests.support.auth import AuthServer, auth_server, ok_json
 
 API = "/api/2.0/mlflow"

@@ -93,7 +93,7 @@ def apply(
     as_json: AsJson = False,
 ) -> None:
     """Serve SPEC on the running server: new versions load beside the old, then traffic switches (no restart)."""
-    from shipyard.serving.deployment import load_spec
+    from shipyard.serving.rollout.deployment import load_spec
 
     with handle_errors():
         load_spec(spec)  # refuse a bad spec here, with the same message, before sending it

@@ -5,11 +5,11 @@ from __future__ import annotations
 import typer
 
 from shipyard._version import __version__
-from shipyard.cli import accounts, db, deployments, experiments, models, monitoring, monitors, reproduce, runs, webhooks
+from shipyard.cli import accounts, db, deployments, drift, experiments, models, monitors, reproduce, runs, webhooks
 from shipyard.cli.predict import predict
-from shipyard.cli.serve import serve
-from shipyard.cli.server import server
+from shipyard.cli.serve_models import serve
 from shipyard.cli.sync import sync
+from shipyard.cli.tracking_server import server
 
 __all__ = ["app", "main"]
 
@@ -23,7 +23,7 @@ app = typer.Typer(
 app.command()(server)
 app.command()(serve)
 app.command()(predict)
-app.command()(monitoring.drift)
+app.command()(drift.drift)
 app.command()(sync)
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from shipyard.cli._common import TrackingUri, backend_for, console, format_ms
 from shipyard.client import Backend
-from shipyard.client.models import download_tree
+from shipyard.client.model_functions import download_tree
 from shipyard.errors import InvalidParameter
 from shipyard.events import Event
 from shipyard.registry.entities import ModelVersion

@@ -86,7 +86,7 @@ def _model_folder(model_uri: str) -> Iterator[Path]:
             )
         yield folder
         return
-    from shipyard.client.models import download_model
+    from shipyard.client.model_functions import download_model
 
     with tempfile.TemporaryDirectory(prefix="shipyard-predict-") as tmp:
         yield download_model(model_uri, Path(tmp) / "model")

@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from shipyard.client._backend import Backend
-from shipyard.client.models import download_tree
+from shipyard.client.model_functions import download_tree
 from shipyard.errors import InvalidParameter
 from shipyard.registry.uris import UriKind, parse_model_uri
 

@@ -19,8 +19,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from shipyard.errors import InvalidParameter
-from shipyard.monitoring._profile_build import _family
 from shipyard.monitoring.profiles import Profile, ProfileKind, build_reference_profile
+from shipyard.monitoring.profiles._build import _family
 
 __all__ = [
     "ClassMetrics",

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipyard._lazy import lazy_exports
-from shipyard.serving._state import ResolvedModel, Revision
-from shipyard.serving.deployment import DeploymentSpec, load_spec, parse_spec
+from shipyard.serving.rollout._state import ResolvedModel, Revision
+from shipyard.serving.rollout.deployment import DeploymentSpec, load_spec, parse_spec
 
 if TYPE_CHECKING:
-    from shipyard.serving._batcher import BatchingConfig
-    from shipyard.serving._runtime import ModelProvider
     from shipyard.serving.app import ServingConfig, create_deployment_app, create_serving_app
+    from shipyard.serving.runtime._batcher import BatchingConfig
+    from shipyard.serving.runtime._runtime import ModelProvider
 
 __all__ = [
     "BatchingConfig",
@@ -32,8 +32,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "BatchingConfig": "shipyard.serving._batcher",
-    "ModelProvider": "shipyard.serving._runtime",
+    "BatchingConfig": "shipyard.serving.runtime._batcher",
+    "ModelProvider": "shipyard.serving.runtime._runtime",
     "ServingConfig": "shipyard.serving.app",
     "create_deployment_app": "shipyard.serving.app",
     "create_serving_app": "shipyard.serving.app",

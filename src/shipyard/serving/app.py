@@ -35,16 +35,16 @@ from shipyard._body import read_body
 from shipyard._version import __version__
 from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound, ShipyardError
 from shipyard.models import LoadedModel
-from shipyard.serving._batcher import BatcherStats
-from shipyard.serving._config import Authorizer, ModelAuthorizer, ServingConfig
 from shipyard.serving._guards import install_serving_guards
-from shipyard.serving._matrix import invocation_matrix
-from shipyard.serving._metrics import MODEL_ERROR, ServingMetrics
-from shipyard.serving._mlflow_scoring import parse_invocation, predictions_to_json
-from shipyard.serving._runtime import DeploymentRuntime, ModelProvider, metadata_of
-from shipyard.serving._state import ResolvedModel, StateFile
-from shipyard.serving._v2 import encode_infer_response, parse_infer_request
-from shipyard.serving.deployment import DeploymentSpec, RouteSpec, parse_spec
+from shipyard.serving.protocols._matrix import invocation_matrix
+from shipyard.serving.protocols._mlflow_scoring import parse_invocation, predictions_to_json
+from shipyard.serving.protocols._v2 import encode_infer_response, parse_infer_request
+from shipyard.serving.rollout._state import ResolvedModel, StateFile
+from shipyard.serving.rollout.deployment import DeploymentSpec, RouteSpec, parse_spec
+from shipyard.serving.runtime._batcher import BatcherStats
+from shipyard.serving.runtime._config import Authorizer, ModelAuthorizer, ServingConfig
+from shipyard.serving.runtime._metrics import MODEL_ERROR, ServingMetrics
+from shipyard.serving.runtime._runtime import DeploymentRuntime, ModelProvider, metadata_of
 
 __all__ = ["Authorizer", "ModelAuthorizer", "ServingConfig", "create_deployment_app", "create_serving_app"]
 
@@ -299,7 +299,7 @@ async def _status_of(state: _State) -> dict[str, Any]:
 
 def _analysis_of(state: _State) -> dict[str, Any]:
     """The A/B analysis from the log, after writing out what is buffered (so fresh feedback counts)."""
-    from shipyard.serving._abtest import analyse_deployment
+    from shipyard.serving.rollout._abtest import analyse_deployment
 
     spec = state.runtime.revision.spec
     try:
@@ -323,7 +323,7 @@ def _flush_logs(state: _State) -> None:
 
 
 def _bandit_weights(state: _State, spec: DeploymentSpec) -> dict[str, float] | None:
-    from shipyard.serving._abtest import bandit_weights
+    from shipyard.serving.rollout._abtest import bandit_weights
 
     _flush_logs(state)
     return bandit_weights(spec, str(state.config.prediction_log))
@@ -334,7 +334,7 @@ async def _ops_snapshots(state: _State, uri: str) -> None:
     import asyncio
 
     from shipyard.artifacts import open_artifact_store
-    from shipyard.serving.ops import write_ops_snapshot
+    from shipyard.predlog._ops import write_ops_snapshot
 
     store = await run_in_threadpool(open_artifact_store, uri)
     started_ms = int(time.time() * 1000)
@@ -440,7 +440,7 @@ async def _feedback(request: Request, state: _State) -> Response:
     await _authorize(request, state, "EDIT")
     if state.feedback is None:
         raise InvalidParameter("This server keeps no prediction log, so feedback cannot be joined: start it with one.")
-    from shipyard.serving.predlog import parse_feedback
+    from shipyard.predlog._writer import parse_feedback
 
     records = parse_feedback(await read_body(request, state.config.max_body_bytes))
     if not state.feedback.append(records, deployment=state.name):
@@ -528,7 +528,7 @@ def create_deployment_app(spec: DeploymentSpec, provider: ModelProvider, config:
             ops = asyncio.create_task(_ops_snapshots(state, str(config.prediction_log)), name="shipyard-ops")
         grpc_server = None
         if config.grpc_port is not None:
-            from shipyard.serving._grpc import start_grpc_server
+            from shipyard.serving.protocols._grpc import start_grpc_server
 
             grpc_server = await start_grpc_server(
                 state, host=config.grpc_host, port=config.grpc_port, max_message_bytes=config.max_body_bytes
@@ -577,7 +577,7 @@ def create_deployment_app(spec: DeploymentSpec, provider: ModelProvider, config:
 
 def _open_logs(state: _State, uri: str) -> None:
     """Open the prediction and feedback logs and hook the runtime's predictions into the first."""
-    from shipyard.serving.predlog import FeedbackLog, PredictionLog, PredictionLogConfig, PredictionRecord
+    from shipyard.predlog._writer import FeedbackLog, PredictionLog, PredictionLogConfig, PredictionRecord
 
     config = PredictionLogConfig(uri=uri)
     log = state.log = PredictionLog(config)

@@ -22,7 +22,7 @@ from shipyard.errors import ResourceNotFound, ShipyardError
 from shipyard.server._auth import SESSION_COOKIE
 from shipyard.server._context import AppContext, context_of
 from shipyard.server._json import json_response
-from shipyard.server.ui import _account, _login, _model_pages, _monitoring_pages, _pages
+from shipyard.server.ui import _account, _login, _model_pages, _monitoring_pages, _tracking_pages
 from shipyard.server.ui._render import error_page
 from shipyard.server.ui._viewer import Viewer, csrf_matches, remember_csrf, viewer_of
 
@@ -162,7 +162,7 @@ async def _logout_post(request: Request) -> Response:
 def ui_routes() -> list[BaseRoute]:
     """The UI's routes, appended to the app's by ``create_app``."""
     return [
-        Route("/", page(_pages.experiments_page), methods=["GET"], name="ui_experiments"),
+        Route("/", page(_tracking_pages.experiments_page), methods=["GET"], name="ui_experiments"),
         Route("/login", page(_login.login_page), methods=["GET"], name="ui_login"),
         Route("/login", _login_post, methods=["POST"], name="ui_login_post"),
         Route("/logout", _logout_post, methods=["POST"], name="ui_logout"),
@@ -170,9 +170,9 @@ def ui_routes() -> list[BaseRoute]:
         Route("/account/tokens", action(_account.create_token_action), methods=["POST"], name="ui_create_token"),
         Route("/account/tokens/revoke", action(_account.revoke_token_action), methods=["POST"], name="ui_revoke_token"),
         Route("/account/password", action(_account.change_password_action), methods=["POST"], name="ui_password"),
-        Route("/experiments/{experiment_id}", page(_pages.runs_page), methods=["GET"], name="ui_runs"),
-        Route("/runs/{run_id}", page(_pages.run_page), methods=["GET"], name="ui_run"),
-        Route("/compare", page(_pages.compare_page), methods=["GET"], name="ui_compare"),
+        Route("/experiments/{experiment_id}", page(_tracking_pages.runs_page), methods=["GET"], name="ui_runs"),
+        Route("/runs/{run_id}", page(_tracking_pages.run_page), methods=["GET"], name="ui_run"),
+        Route("/compare", page(_tracking_pages.compare_page), methods=["GET"], name="ui_compare"),
         Route("/models", page(_model_pages.models_page), methods=["GET"], name="ui_models"),
         Route("/models/{name}", page(_model_pages.model_page), methods=["GET"], name="ui_model"),
         Route("/models/{name}/aliases", action(_model_pages.set_alias_action), methods=["POST"], name="ui_set_alias"),
@@ -198,7 +198,9 @@ def ui_routes() -> list[BaseRoute]:
             methods=["GET"],
             name="ui_monitor_column",
         ),
-        Route("/ui/artifacts/{run_id}/raw", page(_pages.raw_artifact), methods=["GET"], name="ui_raw_artifact"),
+        Route(
+            "/ui/artifacts/{run_id}/raw", page(_tracking_pages.raw_artifact), methods=["GET"], name="ui_raw_artifact"
+        ),
         Route("/ui/api/runs/{run_id}/metrics/{key:path}", metric_history, methods=["GET"], name="ui_metric_history"),
         Mount("/ui/static", app=StaticFiles(directory=STATIC_DIR), name="ui_static"),
     ]

@@ -94,8 +94,9 @@ def log_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = open_database(f"sqlite:///{tmp_path / 'shipyard.db'}")
+def database(store_url: str) -> Iterator[Database]:
+    """The monitor store on SQLite and on the real PostgreSQL (tests/conftest.py's ``store_url``)."""
+    db = open_database(store_url)
     yield db
     db.dispose()
 

@@ -8,6 +8,7 @@ import contextlib
 import html
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import threading
@@ -54,7 +55,7 @@ class Registry:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+def logged(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     """Three registered versions of `churn`, logged by another process as a training job would."""
     from sklearn.linear_model import LinearRegression
 
@@ -80,14 +81,23 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     return found
 
 
+@pytest.fixture
+def registry(logged: Registry, tmp_path: Path) -> Registry:
+    """A copy of the logged registry for one test: the deployment's revisions, its outbox cursor and the aliases
+    live in the metadata store, so each test starts from the three versions alone."""
+    home = tmp_path / "registry"
+    shutil.copytree(logged.home, home)
+    return Registry(home)
+
+
 def expected(version: int, row: dict[str, float] = ROW) -> float:
     return float(np.dot([row[c] for c in COLUMNS], TARGETS[version]))
 
 
 @contextlib.contextmanager
 def deployment(registry: Registry, target: str, root: Path, *extra: str) -> Iterator[RunningServer]:
-    """`shipyard serve TARGET` on the registry, with its own state folder and prediction log under `root`."""
-    args = ("--state-dir", str(root / "state"), "--prediction-log", str(root / "log"), "--poll-interval", "0.2")
+    """`shipyard serve TARGET` on the registry, with its own prediction log under `root`."""
+    args = ("--prediction-log", str(root / "log"), "--poll-interval", "0.2")
     with serving_server(target, root, extra_args=(*args, *extra), env=registry.env) as server:
         yield server
 
@@ -395,7 +405,7 @@ def test_with_auth_the_deployment_grants_of_the_tracking_server_decide(tmp_path:
         with serving_server(
             "models:/guarded/1",
             tmp_path / "serve",
-            extra_args=("--auth", "--no-prediction-log", "--state-dir", str(tmp_path / "state")),
+            extra_args=("--auth", "--no-prediction-log"),
             env=env,
         ) as server:
 

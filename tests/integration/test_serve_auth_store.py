@@ -25,7 +25,7 @@ def test_serve_checks_passwords_against_the_store_its_tracking_uri_names(tmp_pat
         database.dispose()
     save_linear_model(tmp_path / "model")
     env = {"SHIPYARD_HOME": str(tmp_path / "elsewhere"), "SHIPYARD_TRACKING_URI": "", "MLFLOW_TRACKING_URI": ""}
-    args = ("--auth", "--no-prediction-log", "--tracking-uri", store, "--state-dir", str(tmp_path / "state"))
+    args = ("--auth", "--no-prediction-log", "--tracking-uri", store)
     with serving_server(tmp_path / "model", tmp_path / "serve", extra_args=args, env=env) as server:
         basic = httpx.get(f"{server.url}/v1/deployment", auth=("ada", "right-password-1"), timeout=60)
         bearer = httpx.get(f"{server.url}/v1/deployment", headers={"Authorization": f"Bearer {token}"}, timeout=60)

@@ -20,7 +20,8 @@ from shipyard.cli.webhooks import app as cli_app
 from shipyard.db import Database, open_database
 from shipyard.errors import InvalidParameter, ResourceNotFound
 from shipyard.events import NewEvent, Webhook, WebhookDispatcher, WebhookService, record_event
-from shipyard.events.webhooks import kinds_from_wire, validate_kinds, webhook_to_json
+from shipyard.events.webhooks import kinds_from_wire, validate_kinds
+from shipyard.wire.webhooks import webhook_to_json
 from tests.support.servers import free_port
 
 SECRET = "s3cret-key"

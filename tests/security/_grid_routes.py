@@ -21,7 +21,8 @@ from shipyard.auth import Level
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 MONITORS = "/api/v1/monitors"
-PERMISSIONS = "/api/v1/auth/permissions"
+AUTH = "/api/v1/auth"
+PERMISSIONS = f"{AUTH}/permissions"
 ADMIN_ONLY = "admin"  # a pseudo resource type: only admins hold it
 R, E, M, N = Level.READ, Level.EDIT, Level.MANAGE, Level.NO_PERMISSIONS
 RESOURCE_TYPES = ("experiment", "registered_model", "deployment")
@@ -606,9 +607,13 @@ def _native_routes() -> list[Route]:
         _native("monitor-create", DEP_E, create_monitor, monitor_exists),
         _native("monitor-create-foreign-reference", ADMIN, foreign_reference),
         _native("monitor-delete", DEP_E, delete_monitor, lambda w, u, c: not monitor_exists(w, u, c)),
+        _native("monitor-list", (), _get(MONITORS)),  # filters what it lists: see the listing tests
         _native("whoami", (), _get("/api/v1/auth/whoami")),
         _native("users-list", ADMIN, _get("/api/v1/auth/users")),
         _native("user-get-other", ADMIN, _get("/api/v1/auth/users/owner")),
+        *_account_routes(),
+        _native("permissions-mine", (), _get(f"{PERMISSIONS}/mine", resource_type="deployment", resource_id=MODEL)),
+        _native("webhook-deliveries", ADMIN, webhook_deliveries),
     ]
     for resource_type, short in (
         ("experiment", "experiment"),
@@ -617,6 +622,77 @@ def _native_routes() -> list[Route]:
     ):
         routes += _permission_routes(resource_type, short)
     return routes
+
+
+def webhook_deliveries(w: World, u: str) -> Call:
+    body = {
+        "name": f"grid-{uuid.uuid4().hex[:8]}",
+        "url": "https://hooks.example.com/shipyard",
+        "events": [{"entity": "registered_model", "action": "created"}],
+    }
+    webhook_id = w.ok(w.admin.post(f"{API}/webhooks", json=body))["webhook"]["webhook_id"]
+    return Call("GET", f"/api/v1/webhooks/{webhook_id}/deliveries")
+
+
+def _signed_in(u: str) -> str:
+    """The account a call names as the caller's own (anonymous callers name one that exists: they get 401 first)."""
+    return u if u in SIGNED_IN else "owner"
+
+
+def _account_routes() -> list[Route]:
+    def tokens_of(w: World, username: str) -> dict[str, str]:
+        found = w.ok(w.admin.get(f"{AUTH}/tokens", params={"username": username}))["tokens"]
+        return {t["token_id"]: t["name"] for t in found}
+
+    def new_token(w: World, username: str) -> str:
+        made = w.ok(w.admin.post(f"{AUTH}/tokens", json={"username": username, "name": "grid-throwaway"}))
+        return str(made["token"]["token_id"])
+
+    def create_own(w: World, u: str) -> Call:
+        return Call("POST", f"{AUTH}/tokens", json={"name": f"grid-own-{u}"}, memo={"user": _signed_in(u)})
+
+    def create_other(w: World, u: str) -> Call:
+        return Call(
+            "POST", f"{AUTH}/tokens", json={"username": "owner", "name": f"grid-by-{u}"}, memo={"user": "owner"}
+        )
+
+    def token_made(w: World, u: str, c: Call) -> bool:
+        return c.json["name"] in tokens_of(w, c.memo["user"]).values()
+
+    def revoke(w: World, u: str, username: str) -> Call:
+        token_id = new_token(w, username)
+        return Call("DELETE", f"{AUTH}/tokens/{token_id}", memo={"user": username, "token": token_id})
+
+    def revoked(w: World, u: str, c: Call) -> bool:
+        return c.memo["token"] not in tokens_of(w, c.memo["user"])
+
+    def create_user(w: World, u: str) -> Call:
+        name = f"made-{u}-{uuid.uuid4().hex[:6]}"
+        return Call(
+            "POST", f"{AUTH}/users", json={"username": name, "password": "grid-password-1"}, memo={"name": name}
+        )
+
+    def delete_user(w: World, u: str) -> Call:
+        name = f"gone-{uuid.uuid4().hex[:8]}"
+        w.ok(w.admin.post(f"{AUTH}/users", json={"username": name, "password": "grid-password-1"}))
+        return Call("DELETE", f"{AUTH}/users/{name}", memo={"name": name})
+
+    def user_exists(w: World, u: str, c: Call) -> bool:
+        return w.admin.get(f"{AUTH}/users/{c.memo['name']}").status_code == 200
+
+    return [
+        _native("tokens-list-own", (), _get(f"{AUTH}/tokens")),
+        _native("tokens-list-other", ADMIN, _get(f"{AUTH}/tokens", username="owner")),
+        _native("token-create-own", (), create_own, token_made),
+        _native("token-create-other", ADMIN, create_other, token_made),
+        _native("token-revoke-own", (), lambda w, u: revoke(w, u, _signed_in(u)), revoked),
+        _native("token-revoke-other", ADMIN, lambda w, u: revoke(w, u, "owner"), revoked),
+        _native("user-create", ADMIN, create_user, user_exists),
+        _native("user-get-own", (), lambda w, u: Call("GET", f"{AUTH}/users/{_signed_in(u)}")),
+        _native("user-update-own", (), lambda w, u: Call("PATCH", f"{AUTH}/users/{_signed_in(u)}", json={})),
+        _native("user-update-other", ADMIN, lambda w, u: Call("PATCH", f"{AUTH}/users/bystander", json={})),
+        _native("user-delete", ADMIN, delete_user, lambda w, u, c: not user_exists(w, u, c)),
+    ]
 
 
 def _resource_id(w: World, resource_type: str) -> str:

@@ -315,8 +315,8 @@ def test_shipyard_client_writes_go_through(target: Target, tmp_path: Path) -> No
     from shipyard.client.http import RestBackend
     from shipyard.tracking.entities import Metric
 
-    backend = RestBackend(target.url, retries=0)
-    backend._http.headers.update(target.headers)  # the trusted client's credentials, once auth is on
+    # The trusted client's credentials, once auth is on.
+    backend = RestBackend(target.url, retries=0, headers=dict(target.headers))
     try:
         experiment_id = backend.create_experiment(_unique("shipyard-client"))
         run = backend.create_run(experiment_id, None, {}, int(time.time() * 1000), "tester")

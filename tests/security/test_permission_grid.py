@@ -207,7 +207,7 @@ def deployed(private: World, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "MLFLOW_TRACKING_URI": private.url,
         "MLFLOW_TRACKING_TOKEN": owner,
     }
-    args = ("--auth", "--prediction-log", private.log_uri, "--state-dir", str(root / "state"))
+    args = ("--auth", "--prediction-log", private.log_uri)
     with serving_server(f"models:/{MODEL}/1", root, extra_args=args, env=env) as served:
         private.serve_url = served.url
         for user, client in private.api.items():

@@ -127,7 +127,7 @@ def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
 @pytest.fixture
 def served(tracking: Tracking, tmp_path: Path) -> Iterator[RunningServer]:
     """`shipyard serve --auth models:/churn/1` with a read-only token of its own (as the docs tell operators)."""
-    args = ("--auth", "--no-prediction-log", "--state-dir", str(tmp_path / "state"))
+    args = ("--auth", "--no-prediction-log")
     with serving_server(
         "models:/churn/1", tmp_path / "serve", extra_args=args, env=tracking.env(tracking.serve_token)
     ) as s:
@@ -160,7 +160,7 @@ def test_the_operator_can_opt_in_to_code_models_over_the_api(tracking: Tracking,
     """The same apply goes through when `serve` was started with --allow-code-models-over-api (and so the gadget
     of the test above is real: it runs as soon as it is allowed to)."""
     spec = f"name: churn\nroutes: [{{name: main, model: 'runs:/{tracking.gadget_run}/model'}}]\n"
-    args = ("--auth", "--no-prediction-log", "--allow-code-models-over-api", "--state-dir", str(tmp_path / "state"))
+    args = ("--auth", "--no-prediction-log", "--allow-code-models-over-api")
     env = tracking.env(tracking.serve_token)
     try:
         with serving_server("models:/churn/1", tmp_path / "serve", extra_args=args, env=env) as server:
@@ -201,7 +201,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """`shipyard serve` without sign-in, on 127.0.0.1, of a local model with a prediction log; one revision applied."""
     root = tmp_path_factory.mktemp("serve-guards")
     save_linear_model(root / "model")
-    args = ("--state-dir", str(root / "state"), "--prediction-log", str(root / "log"))
+    args = ("--prediction-log", str(root / "log"))
     with serving_server(root / "model", root / "serve", extra_args=args) as server:
         spec = (
             f"name: model\nroutes: [{{name: main, model: '{root / 'model'}', weight: 1}}]\nsticky: {{header: X-User}}\n"
@@ -326,7 +326,7 @@ def test_concurrent_wrong_passwords_to_serve_are_throttled(tmp_path: Path) -> No
         database.dispose()
     save_linear_model(tmp_path / "model")
     env = {"SHIPYARD_HOME": str(home), "SHIPYARD_TRACKING_URI": "", "MLFLOW_TRACKING_URI": ""}
-    args = ("--auth", "--no-prediction-log", "--state-dir", str(tmp_path / "state"))
+    args = ("--auth", "--no-prediction-log")
     with serving_server(tmp_path / "model", tmp_path / "serve", extra_args=args, env=env) as server:
 
         def guess(attempt: int) -> int:

@@ -7,10 +7,7 @@ from enum import IntEnum
 
 from shipyard.errors import InvalidParameter
 
-__all__ = ["ANONYMOUS", "NOBODY", "RESOURCE_TYPES", "ApiToken", "Grant", "Level", "Principal", "User"]
-
-# What permissions are granted on. Runs and logged models follow their experiment; versions their model.
-RESOURCE_TYPES = ("experiment", "registered_model", "deployment")
+__all__ = ["ANONYMOUS", "NOBODY", "ApiToken", "Grant", "Level", "Principal", "User"]
 
 
 class Level(IntEnum):

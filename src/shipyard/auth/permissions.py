@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from shipyard._capabilities import resource_types
 from shipyard._ids import canonical_experiment_id
 from shipyard._visibility import EVERYTHING, Visible
 from shipyard.auth._audit import audit
-from shipyard.auth.entities import RESOURCE_TYPES, Grant, Level, Principal
+from shipyard.auth.entities import Grant, Level, Principal
 from shipyard.auth.tables import permissions, users
 from shipyard.db import Database
 from shipyard.errors import InvalidParameter, PermissionDenied, ResourceNotFound
 
-__all__ = ["Permissions", "resource_key"]
+__all__ = ["Permissions", "check_resource_type", "resource_key"]
 
 
 @dataclass
@@ -136,7 +137,7 @@ class Permissions:
 
     def grants(self, resource_type: str, resource_id: str) -> list[Grant]:
         """Every explicit grant on one resource, by username."""
-        _check_type(resource_type)
+        check_resource_type(resource_type)
         resource_id = resource_key(resource_type, resource_id)
         with self.database.read() as conn:
             rows = conn.execute(
@@ -163,7 +164,7 @@ class Permissions:
             InvalidParameter: an unknown resource type, or an experiment id that is not ASCII digits.
             ResourceNotFound: no such user.
         """
-        _check_type(resource_type)
+        check_resource_type(resource_type)
         resource_id = resource_key(resource_type, resource_id)
         with self.database.write() as conn:
             if conn.execute(select(users.c.username).where(users.c.username == username)).first() is None:
@@ -180,7 +181,7 @@ class Permissions:
 
     def revoke(self, resource_type: str, resource_id: str, username: str, *, actor: str | None) -> None:
         """Remove a user's grant (they fall back to the default level); recorded as an event."""
-        _check_type(resource_type)
+        check_resource_type(resource_type)
         resource_id = resource_key(resource_type, resource_id)
         with self.database.write() as conn:
             before = _current(conn, resource_type, resource_id, username)
@@ -240,9 +241,16 @@ def resource_key(resource_type: str, resource_id: str) -> str:
     return resource_id
 
 
-def _check_type(resource_type: str) -> None:
-    if resource_type not in RESOURCE_TYPES:
-        raise InvalidParameter(f"Invalid resource type {resource_type!r}: expected one of {', '.join(RESOURCE_TYPES)}.")
+def check_resource_type(resource_type: str) -> None:
+    """Refuse a resource type no capability declares (the kinds grants name come from the capability registry:
+    ``experiment``, ``registered_model``, ``deployment``, …).
+
+    Raises:
+        InvalidParameter: an unknown resource type, with the known ones.
+    """
+    known = resource_types()
+    if resource_type not in known:
+        raise InvalidParameter(f"Invalid resource type {resource_type!r}: expected one of {', '.join(known)}.")
 
 
 def _key(resource_type: str, resource_id: str, username: str) -> ColumnElement[bool]:

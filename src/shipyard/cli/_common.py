@@ -11,10 +11,22 @@ import typer
 from rich.console import Console
 
 from shipyard.client import Backend, open_backend
+from shipyard.client._transport import local_user
+from shipyard.client.ports import Clients, open_clients
 from shipyard.config import Settings
 from shipyard.errors import ShipyardError
 
-__all__ = ["TrackingUri", "backend_for", "console", "format_ms", "handle_errors"]
+__all__ = [
+    "TrackingUri",
+    "backend_for",
+    "cli_actor",
+    "clients_for",
+    "console",
+    "err_console",
+    "format_ms",
+    "handle_errors",
+    "settings_for",
+]
 
 
 class _Console:
@@ -45,18 +57,46 @@ TrackingUri = Annotated[
 ]
 
 
+def settings_for(tracking_uri: str | None) -> Settings:
+    """The settings from the environment, with ``--tracking-uri`` (when given) in place of the variables'."""
+    settings = Settings.from_env()
+    return settings if tracking_uri is None else settings.with_overrides(tracking_uri=tracking_uri)
+
+
+def cli_actor() -> str:
+    """Who a command makes changes as, in-process (``cli:ada``), for audit trails and events."""
+    return f"cli:{local_user()}"
+
+
 @contextlib.contextmanager
 def backend_for(tracking_uri: str | None) -> Iterator[Backend]:
     """Open the backend the URI names and close it afterwards; errors print as one red line."""
-    settings = Settings.from_env()
-    if tracking_uri is not None:
-        settings = settings.with_overrides(tracking_uri=tracking_uri)
+    settings = settings_for(tracking_uri)
     with handle_errors():
         backend = open_backend(settings)
         try:
             yield backend
         finally:
             backend.close()
+
+
+@contextlib.contextmanager
+def clients_for(
+    tracking_uri: str | None = None, *, server: str | None = None, store: str | None = None
+) -> Iterator[Clients]:
+    """The capability clients a command names, closed afterwards; errors print as one red line.
+
+    Args:
+        tracking_uri: ``--tracking-uri``: a server (REST) or a store; the environment's when None.
+        server: ``--server``: ask this server, whatever else is set.
+        store: ``--store``: open this store in-process, even if the tracking URI names a server.
+    """
+    with handle_errors():
+        clients = open_clients(settings_for(tracking_uri), server=server, store_uri=store, actor=cli_actor())
+        try:
+            yield clients
+        finally:
+            clients.close()
 
 
 @contextlib.contextmanager

@@ -21,8 +21,6 @@ stops working within that time.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import hmac
 import secrets
@@ -34,22 +32,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipyard.auth import AuthService, Level, Permissions, Principal
+from shipyard._retry import TRANSIENT_HTTP_STATUSES
+from shipyard.auth import Level, Permissions, Principal
+from shipyard.auth.credentials import BasicCredentials, authenticate, parse_authorization
 from shipyard.auth.throttle import SignInThrottle
+from shipyard.client._transport import DEFAULT_RETRY, Transport
 from shipyard.config import Settings
-from shipyard.errors import (
-    PermissionDenied,
-    StoreUnavailable,
-    TooManyAttempts,
-    Unauthenticated,
-    error_from_code,
-)
+from shipyard.errors import PermissionDenied, TooManyAttempts, Unauthenticated
 
 __all__ = ["ServeAuth", "make_authorizer"]
 
 _CACHE_S = 30.0
 _CACHE_SIZE = 4096
 _MISSING = "Authentication required: send an API token (Authorization: Bearer sy_…) or Basic credentials."
+# The tracking server's 429 (its sign-in throttle) is its verdict on the caller, passed on as it is.
+_OUTAGES = TRANSIENT_HTTP_STATUSES - {429}
 
 
 @dataclass(frozen=True)
@@ -95,14 +92,6 @@ def _header(headers: Mapping[str, str]) -> str:
     return header
 
 
-def _basic(value: str) -> tuple[str, str]:
-    try:
-        username, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthenticated("Malformed Basic credentials: expected base64 of 'username:password'.") from None
-    return username, password
-
-
 def _reserve(throttle: SignInThrottle, address: str, username: str) -> None:
     wait_s = throttle.reserve(address, username)
     if wait_s:
@@ -119,11 +108,10 @@ def make_authorizer(settings: Settings) -> ServeAuth:
 
 
 def _remote(server: str) -> ServeAuth:
-    import httpx
-
     cache = _Cache()
     throttle = SignInThrottle()
-    http = httpx.AsyncClient(base_url=server, timeout=10.0)
+    # No credentials of its own: each check forwards the caller's, so the server decides as for its own routes.
+    transport = Transport(server, retry=DEFAULT_RETRY.with_retries(0), timeout_s=10.0, outage_statuses=_OUTAGES)
 
     async def authorize(
         headers: Mapping[str, str], deployment: str, needed: str, *, client: str = "", **_: Any
@@ -132,36 +120,24 @@ def _remote(server: str) -> ServeAuth:
         key = cache.key(header, deployment)
         found = cache.get(key)
         if found is None:
-            found = await _ask(header, deployment, client)
+            found = await asyncio.to_thread(_ask, header, deployment, client)
             cache.put(key, *found)
         return _check(found[0], found[1], needed, deployment)
 
-    async def _ask(header: str, deployment: str, address: str) -> tuple[str | None, Level]:
-        scheme, _, value = header.partition(" ")
-        username = _basic(value)[0] if scheme.lower() == "basic" else None
+    def _ask(header: str, deployment: str, address: str) -> tuple[str | None, Level]:
+        credentials = parse_authorization(header)
+        username = credentials.username if isinstance(credentials, BasicCredentials) else None
         if username is not None:
             # The tracking server throttles too, but it sees this process's address for every caller.
             _reserve(throttle, address, username)
-        try:
-            answer = await http.get(
-                "/api/v1/auth/permissions/mine",
-                params={"resource_type": "deployment", "resource_id": deployment},
-                headers={"Authorization": header},
-            )
-        except httpx.HTTPError as exc:
-            raise StoreUnavailable(f"The tracking server {server} cannot check permissions: {exc}") from None
-        if answer.status_code >= 400:
-            try:
-                body = answer.json()
-                error = error_from_code(str(body["error_code"]), str(body["message"]))
-            except (ValueError, KeyError, TypeError):
-                raise StoreUnavailable(
-                    f"The tracking server {server} answered {answer.status_code} to a permission check."
-                ) from None
-            raise error
+        body = transport.request(
+            "GET",
+            "/api/v1/auth/permissions/mine",
+            {"resource_type": "deployment", "resource_id": deployment},
+            headers={"Authorization": header},
+        )
         if username is not None:
             throttle.succeeded(address, username)
-        body = answer.json()
         return body.get("username"), Level[str(body["permission"])]
 
     async def authorize_models(headers: Mapping[str, str], uris: list[str], *, client: str = "", **_: Any) -> None:
@@ -180,14 +156,8 @@ def _check_remote_models(server: str, header: str, uris: list[str]) -> None:
     """
     from shipyard.client.http import RestBackend
 
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        backend = RestBackend(server, retries=1, timeout_s=30.0, token=value.strip())
-    elif scheme.lower() == "basic":
-        username, password = _basic(value)
-        backend = RestBackend(server, retries=1, timeout_s=30.0, username=username, password=password)
-    else:
-        raise Unauthenticated(f"Unsupported authorization scheme {scheme[:20]!r}: use Bearer or Basic.")
+    parse_authorization(header)  # a malformed or unsupported header is refused here, not sent on
+    backend = RestBackend(server, retries=1, timeout_s=30.0, headers={"Authorization": header})
     try:
         with tempfile.TemporaryDirectory(prefix="shipyard-serve-check-") as tmp:
             for uri in uris:
@@ -198,33 +168,12 @@ def _check_remote_models(server: str, header: str, uris: list[str]) -> None:
 
 
 def _local(settings: Settings) -> ServeAuth:
-    from shipyard.db import open_database
-    from shipyard.registry.service import RegistryService
-    from shipyard.tracking.service import TrackingService
-    from shipyard.tracking.store import TrackingStore
+    from shipyard._composition import build_services
 
-    database = open_database(settings.embedded_store_uri)  # the store models come from, not SHIPYARD_STORE_URI
-    accounts = AuthService(database)
-    permissions = Permissions(database, default_level=Level.parse(settings.auth_default_permission))
-    tracking = TrackingService(TrackingStore(database))
-    registry = RegistryService(database, tracking)
+    # The store models come from (the tracking URI's, else the embedded one), not SHIPYARD_STORE_URI.
+    services = build_services(settings, store_uri=settings.embedded_store_uri)
     throttle = SignInThrottle()
     cache = _Cache()
-
-    def principal_for(header: str, address: str) -> Principal:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer":
-            principal = accounts.principal_for_token(value.strip())
-            if principal is None:
-                raise Unauthenticated("Invalid credentials: the token is wrong, expired or revoked.")
-            return principal
-        if scheme.lower() == "basic":
-            username, password = _basic(value)
-            user = throttle.check_password(accounts, address, username, password)  # reserves an attempt first
-            if user is None:
-                raise Unauthenticated("Invalid credentials: the username or password is wrong.")
-            return accounts.principal(user, "basic")
-        raise Unauthenticated(f"Unsupported authorization scheme {scheme[:20]!r}: use Bearer or Basic.")
 
     async def authorize(
         headers: Mapping[str, str], deployment: str, needed: str, *, client: str = "", **_: Any
@@ -235,8 +184,8 @@ def _local(settings: Settings) -> ServeAuth:
         if found is None:
 
             def check() -> tuple[str | None, Level]:
-                principal = principal_for(header, client)
-                return principal.username, permissions.level(principal, "deployment", deployment)
+                principal = authenticate(services.accounts, throttle, header, address=client)
+                return principal.username, services.permissions.level(principal, "deployment", deployment)
 
             found = await asyncio.to_thread(check)
             cache.put(key, *found)
@@ -244,11 +193,11 @@ def _local(settings: Settings) -> ServeAuth:
 
     def check_models(principal: Principal, uris: list[str]) -> None:
         for uri in uris:
-            _check_local_model(principal, uri, permissions, tracking, registry)
+            _check_local_model(principal, uri, services.permissions, services.tracking, services.registry)
 
     async def authorize_models(headers: Mapping[str, str], uris: list[str], *, client: str = "", **_: Any) -> None:
         header = _header(headers)
-        principal = await asyncio.to_thread(principal_for, header, client)
+        principal = await asyncio.to_thread(authenticate, services.accounts, throttle, header, address=client)
         await asyncio.to_thread(check_models, principal, uris)
 
     return ServeAuth(authorize, authorize_models)

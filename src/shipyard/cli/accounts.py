@@ -2,41 +2,46 @@
 
 These commands work on the server's metadata store directly (``--store``, else ``SHIPYARD_STORE_URI``, else the
 embedded store under ``SHIPYARD_HOME``), so they run on the server's machine, before the first sign-in as well.
-``shipyard tokens … --server URL`` asks a running server instead, signed in as you; over the network the other
-operations are the ``/api/v1/auth`` routes.
+With ``--server URL`` they ask a running server instead (its ``/api/v1/auth`` routes), signed in as you
+(``SHIPYARD_/MLFLOW_TRACKING_TOKEN`` or ``_USERNAME``/``_PASSWORD``): the server decides what you may do. Both ways
+go through the accounts port (`shipyard.client.ports.accounts`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Protocol
-from urllib.parse import quote
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from shipyard.auth import ApiToken, AuthService, Level, Permissions
-from shipyard.cli._common import console, err_console, format_ms, handle_errors
+from shipyard.auth import Level
+from shipyard.cli._common import clients_for, console, err_console, format_ms
+from shipyard.client.ports import AccountsPort
 from shipyard.config import Settings
-from shipyard.errors import InvalidParameter
-from shipyard.wire.auth import token_from_json
-
-if TYPE_CHECKING:
-    from shipyard.client.http import RestBackend
 
 __all__ = ["tokens_app", "users_app"]
 
-_AUTH = "/api/v1/auth"
-
-users_app = typer.Typer(help="Manage accounts and their permissions (on the server's store).", no_args_is_help=True)
-tokens_app = typer.Typer(help="Create, list and revoke API tokens (on the server's store).", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Manage accounts and their permissions (on the store, or a server with --server).", no_args_is_help=True
+)
+tokens_app = typer.Typer(
+    help="Create, list and revoke API tokens (on the store, or a server with --server).", no_args_is_help=True
+)
 
 Store = Annotated[
     str | None,
     typer.Option("--store", envvar="SHIPYARD_STORE_URI", help="The server's metadata store URL."),
+]
+Server = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        help="Ask this server (http://…) instead of opening its store; signs in with SHIPYARD_/MLFLOW_TRACKING_TOKEN "
+        "or _USERNAME/_PASSWORD.",
+    ),
 ]
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input instead of prompting.")
@@ -44,23 +49,14 @@ PasswordStdin = Annotated[
 
 
 @contextlib.contextmanager
-def _services(store: str | None) -> Iterator[tuple[AuthService, Permissions]]:
-    from shipyard.db import open_database
-
-    settings = Settings.from_env().with_overrides(store_uri=store)
-    with handle_errors():
-        database = open_database(settings.resolved_store_uri)
-        try:
-            yield AuthService(database), Permissions(database, Level.parse(settings.auth_default_permission))
-        finally:
-            database.dispose()
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+def _accounts(store: str | None, server: str | None) -> Iterator[AccountsPort]:
+    """The server's routes with ``--server``, else its store; errors print as one line."""
+    if server:
+        with clients_for(server=server) as clients:
+            yield clients.accounts
+        return
+    with clients_for(store=Settings.from_env().with_overrides(store_uri=store).resolved_store_uri) as clients:
+        yield clients.accounts
 
 
 def _password(from_stdin: bool) -> str:
@@ -79,18 +75,19 @@ def create_user(
     admin: Annotated[bool, typer.Option("--admin", help="Give the account the admin role.")] = False,
     password_stdin: PasswordStdin = False,
     store: Store = None,
+    server: Server = None,
 ) -> None:
     """Create an account (the first one is usually an admin: ``shipyard users create alice --admin``)."""
     password = _password(password_stdin)
-    with _services(store) as (accounts, _):
-        user = accounts.create_user(username, password, is_admin=admin, actor=_actor())
+    with _accounts(store, server) as accounts:
+        user = accounts.create_user(username, password, is_admin=admin)
     console.print(f"Created {'admin ' if user.is_admin else ''}user [bold]{user.username}[/bold].", highlight=False)
 
 
 @users_app.command("list")
-def list_users(store: Store = None) -> None:
+def list_users(store: Store = None, server: Server = None) -> None:
     """List every account."""
-    with _services(store) as (accounts, _):
+    with _accounts(store, server) as accounts:
         users = accounts.list_users()
     table = Table("username", "role", "created")
     for user in users:
@@ -99,19 +96,21 @@ def list_users(store: Store = None) -> None:
 
 
 @users_app.command("delete")
-def delete_user(username: str, store: Store = None) -> None:
+def delete_user(username: str, store: Store = None, server: Server = None) -> None:
     """Delete an account with its tokens, sessions and grants (what it created stays)."""
-    with _services(store) as (accounts, _):
-        accounts.delete_user(username, actor=_actor())
+    with _accounts(store, server) as accounts:
+        accounts.delete_user(username)
     console.print(f"Deleted user {username}.", highlight=False)
 
 
 @users_app.command("set-password")
-def set_password(username: str, password_stdin: PasswordStdin = False, store: Store = None) -> None:
+def set_password(
+    username: str, password_stdin: PasswordStdin = False, store: Store = None, server: Server = None
+) -> None:
     """Replace a user's password (their web sessions end; their API tokens keep working)."""
     password = _password(password_stdin)
-    with _services(store) as (accounts, _):
-        accounts.set_password(username, password, actor=_actor())
+    with _accounts(store, server) as accounts:
+        accounts.set_password(username, password)
     console.print(f"Changed the password of {username}.", highlight=False)
 
 
@@ -120,10 +119,11 @@ def set_admin(
     username: str,
     admin: Annotated[bool, typer.Option("--admin/--no-admin", help="Give or take the admin role.")] = True,
     store: Store = None,
+    server: Server = None,
 ) -> None:
     """Give (``--admin``) or take (``--no-admin``) the admin role."""
-    with _services(store) as (accounts, _):
-        accounts.set_admin(username, admin, actor=_actor())
+    with _accounts(store, server) as accounts:
+        accounts.set_admin(username, admin)
     console.print(f"{username} is {'now' if admin else 'no longer'} an admin.", highlight=False)
 
 
@@ -134,112 +134,34 @@ def grant(
     resource_id: Annotated[str, typer.Argument(help="The experiment id, model name or deployment name.")],
     permission: Annotated[str, typer.Argument(help="NO_PERMISSIONS, READ, EDIT or MANAGE.")],
     store: Store = None,
+    server: Server = None,
 ) -> None:
     """Set a user's permission on one resource (recorded in the audit trail)."""
-    with _services(store) as (_, permissions):
-        permissions.grant(resource_type, resource_id, username, Level.parse(permission), actor=_actor())
+    with _accounts(store, server) as accounts:
+        accounts.grant(resource_type, resource_id, username, Level.parse(permission))
     console.print(f"{username} now has {permission.upper()} on {resource_type} {resource_id!r}.", highlight=False)
 
 
 @users_app.command("revoke")
-def revoke(username: str, resource_type: str, resource_id: str, store: Store = None) -> None:
+def revoke(username: str, resource_type: str, resource_id: str, store: Store = None, server: Server = None) -> None:
     """Remove a user's grant on one resource (they fall back to the default permission)."""
-    with _services(store) as (_, permissions):
-        permissions.revoke(resource_type, resource_id, username, actor=_actor())
+    with _accounts(store, server) as accounts:
+        accounts.revoke(resource_type, resource_id, username)
     console.print(f"Revoked {username}'s grant on {resource_type} {resource_id!r}.", highlight=False)
 
 
 @users_app.command("permissions")
-def show_permissions(username: str, store: Store = None) -> None:
+def show_permissions(username: str, store: Store = None, server: Server = None) -> None:
     """List a user's grants."""
-    with _services(store) as (accounts, permissions):
-        user = accounts.get_user(username)
-        grants = permissions.user_grants(username)
-        default = permissions.default_level.name
+    with _accounts(store, server) as accounts:
+        found = accounts.user_permissions(username)
     table = Table("resource type", "resource", "permission")
-    for item in grants:
+    for item in found.grants:
         table.add_row(item.resource_type, item.resource_id, item.level.name)
     console.print(table)
-    role = "an admin: MANAGE on everything" if user.is_admin else f"default elsewhere: {default}"
+    default = found.default_level.name if found.default_level is not None else "the server's default"
+    role = "an admin: MANAGE on everything" if found.user.is_admin else f"default elsewhere: {default}"
     console.print(f"{username} is {role}.", highlight=False)
-
-
-Server = Annotated[
-    str | None,
-    typer.Option(
-        "--server",
-        help="Ask this server (http://…) instead of opening its store; signs in with SHIPYARD_/MLFLOW_TRACKING_TOKEN "
-        "or _USERNAME/_PASSWORD.",
-    ),
-]
-
-
-class _Tokens(Protocol):
-    """What the token commands need: the server's store (embedded) or its REST routes."""
-
-    def create(self, username: str | None, name: str, expires_days: int | None) -> tuple[ApiToken, str]: ...
-    def list(self, username: str | None) -> list[ApiToken]: ...
-    def revoke(self, token_id: str) -> None: ...
-
-
-class _LocalTokens:
-    def __init__(self, accounts: AuthService) -> None:
-        self.accounts = accounts
-
-    def create(self, username: str | None, name: str, expires_days: int | None) -> tuple[ApiToken, str]:
-        if not username:
-            raise InvalidParameter("Name the user whose token it is (on a server, --server signs you in instead).")
-        expires_s = None if expires_days is None else expires_days * 86_400
-        return self.accounts.create_token(username, name, expires_in_s=expires_s, actor=_actor())
-
-    def list(self, username: str | None) -> list[ApiToken]:
-        return self.accounts.list_tokens(username)
-
-    def revoke(self, token_id: str) -> None:
-        self.accounts.revoke_token(token_id, actor=_actor())
-
-
-class _RemoteTokens:
-    def __init__(self, rest: RestBackend) -> None:
-        self.rest = rest
-
-    def create(self, username: str | None, name: str, expires_days: int | None) -> tuple[ApiToken, str]:
-        body = {"name": name, "username": username, "expires_in_days": expires_days}
-        answer = self.rest.request("POST", f"{_AUTH}/tokens", {k: v for k, v in body.items() if v is not None})
-        return token_from_json(answer["token"]), str(answer["secret"])
-
-    def list(self, username: str | None) -> list[ApiToken]:
-        answer = self.rest.request("GET", f"{_AUTH}/tokens", {"username": username} if username else None)
-        return [token_from_json(item) for item in answer.get("tokens", [])]
-
-    def revoke(self, token_id: str) -> None:
-        self.rest.request("DELETE", f"{_AUTH}/tokens/{quote(token_id, safe='')}")
-
-
-@contextlib.contextmanager
-def _tokens(store: str | None, server: str | None) -> Iterator[_Tokens]:
-    if not server:
-        with _services(store) as (accounts, _):
-            yield _LocalTokens(accounts)
-        return
-    from shipyard.client.http import RestBackend
-
-    if not server.startswith(("http://", "https://")):
-        err_console.print(f"[red]error:[/red] --server must be an http(s):// URL, not {server!r}.", highlight=False)
-        raise typer.Exit(1)
-    settings = Settings.from_env()
-    with handle_errors():
-        rest = RestBackend(
-            server,
-            retries=1,
-            token=settings.tracking_token,
-            username=settings.tracking_username,
-            password=settings.tracking_password,
-        )
-        try:
-            yield _RemoteTokens(rest)
-        finally:
-            rest.close()
 
 
 @tokens_app.command("create")
@@ -255,8 +177,8 @@ def create_token(
     server: Server = None,
 ) -> None:
     """Create an API token and print its secret, once: give it to the client as ``MLFLOW_TRACKING_TOKEN``."""
-    with _tokens(store, server) as tokens, handle_errors():
-        token, secret = tokens.create(username, name, expires_days)
+    with _accounts(store, server) as accounts:
+        token, secret = accounts.create_token(username, name, expires_days)
     err_console.print(
         f"Created token {token.token_id} for {token.username}"
         + (f", expiring {format_ms(token.expires_at_ms)} UTC" if token.expires_at_ms else "")
@@ -273,8 +195,8 @@ def list_tokens(
     server: Server = None,
 ) -> None:
     """List tokens (never their secrets)."""
-    with _tokens(store, server) as tokens, handle_errors():
-        found = tokens.list(user)
+    with _accounts(store, server) as accounts:
+        found = accounts.list_tokens(user)
     table = Table("token id", "user", "name", "starts with", "created", "expires", "last used")
     for token in found:
         table.add_row(
@@ -292,6 +214,6 @@ def list_tokens(
 @tokens_app.command("revoke")
 def revoke_token(token_id: str, store: Store = None, server: Server = None) -> None:
     """Revoke a token: the next request that carries it is refused."""
-    with _tokens(store, server) as tokens, handle_errors():
-        tokens.revoke(token_id)
+    with _accounts(store, server) as accounts:
+        accounts.revoke_token(token_id)
     console.print(f"Revoked token {token_id}.", highlight=False)

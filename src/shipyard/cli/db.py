@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli._common import console, handle_errors
 from shipyard.config import Settings
+
+if TYPE_CHECKING:
+    from shipyard.db import Database
 
 __all__ = ["app"]
 
@@ -19,17 +22,20 @@ Store = Annotated[
 ]
 
 
-def _store(store: str | None) -> str:
-    return Settings.from_env().with_overrides(store_uri=store).resolved_store_uri
+def _open(store: str | None) -> Database:
+    """The store, opened as it is (no migration, no services: these commands inspect and upgrade the schema)."""
+    from shipyard._composition import open_store
+
+    return open_store(Settings.from_env().with_overrides(store_uri=store), migrate=False)
 
 
 @app.command()
 def upgrade(store: Store = None) -> None:
     """Bring the schema to this Shipyard's newest revision (safe while other servers start: it takes a lock)."""
-    from shipyard.db import current_revision, head_revision, open_database
+    from shipyard.db import current_revision, head_revision
 
     with handle_errors():
-        database = open_database(_store(store), migrate=False)
+        database = _open(store)
         try:
             before = current_revision(database.engine)
             from shipyard.db._migrate import upgrade_to_head
@@ -47,10 +53,10 @@ def upgrade(store: Store = None) -> None:
 @app.command()
 def current(store: Store = None) -> None:
     """Print the database's schema revision and whether it is current (exit 1 when it is not)."""
-    from shipyard.db import current_revision, head_revision, open_database
+    from shipyard.db import current_revision, head_revision
 
     with handle_errors():
-        database = open_database(_store(store), migrate=False)
+        database = _open(store)
         try:
             found, head = current_revision(database.engine), head_revision(database.engine)
         finally:

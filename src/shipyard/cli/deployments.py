@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from shipyard.cli._common import console, handle_errors
+from shipyard.client.ports import DeploymentsPort, open_deployments
 from shipyard.config import Settings
-from shipyard.errors import InvalidParameter, ShipyardError, StoreUnavailable, error_from_code
 
 __all__ = ["app"]
 
@@ -31,58 +32,22 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the server's JSON an
 _DEFAULT_SERVER = "http://127.0.0.1:8080"
 
 
-def _headers() -> dict[str, str]:
-    settings = Settings.from_env()
-    if settings.tracking_token:
-        return {"Authorization": f"Bearer {settings.tracking_token}"}
-    if settings.tracking_username:
-        pair = f"{settings.tracking_username}:{settings.tracking_password}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-    return {}
-
-
-def _call(server: str, method: str, path: str, *, content: bytes | None = None, content_type: str = "") -> Any:
-    import httpx
-
-    if not server.startswith(("http://", "https://")):
-        raise InvalidParameter(f"--server must be an http(s):// URL, not {server!r}.")
-    headers = _headers()
-    if content_type:
-        headers["Content-Type"] = content_type
-    try:
-        answer = httpx.request(method, server.rstrip("/") + path, content=content, headers=headers, timeout=300.0)
-    except httpx.HTTPError as exc:
-        raise StoreUnavailable(f"Cannot reach the inference server at {server}: {exc}.") from None
-    try:
-        body = answer.json()
-    except ValueError:
-        body = None
-    if answer.status_code >= 400:
-        message = body.get("error") if isinstance(body, dict) else None
-        if not message:
-            message = f"The server answered {answer.status_code}: {answer.text[:300]}"
-        raise _error_for(answer.status_code, str(message))
-    return body
-
-
-def _error_for(status: int, message: str) -> ShipyardError:
-    codes = {
-        400: "INVALID_PARAMETER_VALUE",
-        401: "UNAUTHENTICATED",
-        403: "PERMISSION_DENIED",
-        404: "RESOURCE_DOES_NOT_EXIST",
-        409: "INVALID_STATE",
-        413: "INVALID_PARAMETER_VALUE",
-        503: "TEMPORARILY_UNAVAILABLE",
-    }
-    return error_from_code(codes.get(status, "INTERNAL_ERROR"), message)
+@contextlib.contextmanager
+def _deployment(server: str) -> Iterator[DeploymentsPort]:
+    """The deployments port of the inference server at ``server``; errors print as one line."""
+    with handle_errors():
+        port = open_deployments(server, Settings.from_env())
+        try:
+            yield port
+        finally:
+            port.transport.close()
 
 
 @app.command()
 def status(server: Server = _DEFAULT_SERVER, as_json: AsJson = False) -> None:
     """What the deployment serves now, per route, the A/B analysis and the recent revisions."""
-    with handle_errors():
-        answer = _call(server, "GET", "/v1/deployment")
+    with _deployment(server) as deployment:
+        answer = deployment.status()
     _show(answer, as_json)
 
 
@@ -95,9 +60,9 @@ def apply(
     """Serve SPEC on the running server: new versions load beside the old, then traffic switches (no restart)."""
     from shipyard.serving.rollout.deployment import load_spec
 
-    with handle_errors():
+    with _deployment(server) as deployment:
         load_spec(spec)  # refuse a bad spec here, with the same message, before sending it
-        answer = _call(server, "PUT", "/v1/deployment", content=spec.read_bytes(), content_type="application/yaml")
+        answer = deployment.apply(spec.read_bytes())
     console.print(f"Applied: revision {answer['revision']['number']} is serving.", highlight=False)
     _show(answer, as_json)
 
@@ -111,9 +76,8 @@ def rollback(
     as_json: AsJson = False,
 ) -> None:
     """Return at once to the previous revision (or ``--revision N``), pinned to the versions it served."""
-    body = json.dumps({"revision": revision} if revision is not None else {}).encode()
-    with handle_errors():
-        answer = _call(server, "POST", "/v1/deployment/rollback", content=body, content_type="application/json")
+    with _deployment(server) as deployment:
+        answer = deployment.rollback(revision)
     console.print(f"Rolled back: revision {answer['revision']['number']} is serving.", highlight=False)
     _show(answer, as_json)
 

@@ -18,7 +18,7 @@ from shipyard.events import Event
 from shipyard.registry.entities import ModelVersion
 from shipyard.registry.lineage import ModelLineage
 from shipyard.registry.service import CARD_PREFIX
-from shipyard.registry.uris import UriKind, parse_model_uri
+from shipyard.registry.uris import UriKind, is_model_uri, parse_model_uri
 
 __all__ = ["app"]
 
@@ -278,7 +278,7 @@ def card(
 
 def _location(backend: Backend, ref: str) -> tuple[str, str]:
     """``(artifact URI, label)`` of what a download reference names."""
-    if ref.startswith(("runs:/", "models:/")) and parse_model_uri(ref).kind in (UriKind.RUN, UriKind.LOGGED_MODEL):
+    if is_model_uri(ref) and parse_model_uri(ref).kind in (UriKind.RUN, UriKind.LOGGED_MODEL):
         return backend.resolve_model_uri(ref), ref
     mv = _resolve_version(backend, ref)
     return backend.resolve_model_uri(f"models:/{mv.name}/{mv.version}"), f"{mv.name} version {mv.version}"

@@ -76,8 +76,9 @@ def _stderr_console() -> Any:
 def _model_folder(model_uri: str) -> Iterator[Path]:
     """A local folder used as it is; a ``models:/`` or ``runs:/`` URI downloaded once to a temporary folder."""
     from shipyard.errors import InvalidParameter
+    from shipyard.registry.uris import is_model_uri
 
-    if not model_uri.startswith(("models:/", "runs:/")):
+    if not is_model_uri(model_uri):
         folder = Path(model_uri)
         if not folder.is_dir():
             raise InvalidParameter(

@@ -41,7 +41,7 @@ def serve(
     ] = None,
     state_dir: Annotated[
         Path | None,
-        typer.Option(help="Where the deployment's revisions are kept (default: SHIPYARD_HOME/deployments/NAME)."),
+        typer.Option(hidden=True, help="Ignored: revisions live in the metadata store (SHIPYARD_STORE_URI)."),
     ] = None,
     prediction_log: Annotated[
         str | None,
@@ -88,6 +88,8 @@ def serve(
         _check_extras(grpc_port)
         signed_in = auth if auth is not None else Settings.from_env().auth
         _check_bind(host, signed_in=signed_in, insecure_no_auth=insecure_no_auth, grpc_port=grpc_port)
+        if state_dir is not None:
+            typer.echo("warning: --state-dir is ignored: revisions live in the metadata store now.", err=True)
         options = {
             "host": host,
             "name": name,
@@ -96,7 +98,6 @@ def serve(
             "max_wait_ms": max_wait_ms,
             "max_queued_rows": max_queued_rows,
             "grpc_port": grpc_port,
-            "state_dir": str(state_dir) if state_dir else None,
             "prediction_log": None if no_prediction_log else (prediction_log or ""),
             "poll_interval_s": poll_interval,
             "auth": auth,
@@ -180,10 +181,12 @@ def _spec_for(target: str, name: str | None) -> Any:
 
 def build_app(target: str, options: dict[str, Any]) -> Any:
     """The ASGI app for ``serve``'s arguments: called in each worker process, so each loads its own models."""
+    from shipyard._composition import Services, build_services
     from shipyard.client import open_backend
     from shipyard.client.deployments import RegistryModels
     from shipyard.serving import BatchingConfig
     from shipyard.serving.app import ServingConfig, create_deployment_app
+    from shipyard.serving.runtime import alias_event_consumer
 
     settings = Settings.from_env()
     if options.get("tracking_uri"):
@@ -199,7 +202,12 @@ def build_app(target: str, options: dict[str, Any]) -> Any:
         log = options.get("prediction_log")
         if log == "":
             log = f"{settings.resolved_artifacts_uri.rstrip('/')}/deployments"
-        state_dir = options.get("state_dir")
+        backend = open_backend(settings)  # lives as long as the worker process
+        # Revisions live in the metadata store: the embedded backend's own, or with a tracking server over HTTP,
+        # SHIPYARD_STORE_URI (a SQLite file under SHIPYARD_HOME by default). Alias moves come through the outbox only
+        # where the registry writes it: the embedded store.
+        services: Services = getattr(backend, "services", None) or build_services(settings)
+        embedded = not settings.tracking_uri.startswith(("http://", "https://"))
         config = ServingConfig(
             name=spec.name,
             batching=BatchingConfig(
@@ -210,7 +218,8 @@ def build_app(target: str, options: dict[str, Any]) -> Any:
             ),
             grpc_port=options.get("grpc_port"),
             grpc_host=options["host"],
-            state_dir=Path(state_dir) if state_dir else settings.home / "deployments" / spec.name,
+            deployments=services.deployments,
+            alias_events=alias_event_consumer(services.database, spec.name) if embedded else None,
             poll_interval_s=options["poll_interval_s"],
             prediction_log=log,
             authorize=authorize,
@@ -219,15 +228,14 @@ def build_app(target: str, options: dict[str, Any]) -> Any:
             allowed_hosts=tuple(options.get("allowed_hosts") or ()),
             cors_origins=settings.cors_origins,
         )
-        backend = open_backend(settings)  # lives as long as the worker process
     return create_deployment_app(spec, RegistryModels(backend), config)
 
 
 def _name_of(model_uri: str) -> str:
-    """``models:/churn@champion`` -> ``churn``; a folder -> its name."""
-    text = model_uri.rstrip("/")
-    if text.startswith("models:/"):
-        return text[len("models:/") :].split("/")[0].split("@")[0]
-    if text.startswith("runs:/"):
-        return text.rsplit("/", 1)[-1]
-    return PurePosixPath(text).name or "model"
+    """``models:/churn@champion`` -> ``churn``; ``runs:/<run>/model`` -> ``model``; a folder -> its name."""
+    from shipyard.registry.uris import UriKind, is_model_uri, parse_model_uri
+
+    if not is_model_uri(model_uri):
+        return PurePosixPath(model_uri.rstrip("/")).name or "model"
+    parsed = parse_model_uri(model_uri)
+    return PurePosixPath(parsed.ref).name if parsed.kind is UriKind.RUN else parsed.name

@@ -13,7 +13,8 @@ from shipyard.cli._common import handle_errors
 from shipyard.config import SCHEMA_CHECKED_ENV, Settings
 
 if TYPE_CHECKING:
-    from shipyard.db import Database
+    from shipyard._composition import Services
+    from shipyard.auth import AuthService
 
 __all__ = ["server"]
 
@@ -61,8 +62,8 @@ def server(
     """
     import uvicorn
 
+    from shipyard._composition import build_services, open_store
     from shipyard._http_guards import hosts_for_bind, is_loopback
-    from shipyard.db import open_database
 
     settings = Settings.from_env().with_overrides(store_uri=store, artifacts_uri=artifacts, auth=auth)
     _check_settings(settings)
@@ -89,17 +90,18 @@ def server(
         artifacts_uri = str(Path(artifacts_uri).absolute())
     # Migrate once here, before workers start (migrations take a lock, so other servers may start at once).
     with handle_errors():
-        database = open_database(store_uri, migrate=not no_migrate)
+        database = open_store(settings, migrate=not no_migrate)
         try:
             if no_migrate:
                 from shipyard.db import check_schema
 
                 check_schema(database.engine)
+            services = build_services(settings, database=database, artifacts_uri=artifacts_uri)
         except BaseException:
             database.dispose()
             raise
     try:
-        _before_workers_start(database, settings, workers)
+        _before_workers_start(services, workers)
     finally:
         database.dispose()
     os.environ["SHIPYARD_STORE_URI"] = store_uri
@@ -141,12 +143,13 @@ def _check_settings(settings: Settings) -> None:
         raise typer.Exit(2) from None
 
 
-def _before_workers_start(database: Database, settings: Settings, workers: int) -> None:
+def _before_workers_start(services: Services, workers: int) -> None:
     """What is done once, not in every worker: an admin to sign in with, and the connection budget's check."""
     from shipyard.db import connection_budget_warning, resolved_connection_budget
 
+    database, settings = services.database, services.settings
     if settings.auth:
-        _ensure_an_admin(database)
+        _ensure_an_admin(services.accounts)
     warning = connection_budget_warning(database, workers, settings.db_connection_budget)
     if warning:
         typer.echo(f"WARNING: {warning}", err=True)
@@ -164,12 +167,10 @@ def _check_healthcheck_budget() -> None:
         raise typer.Exit(2)
 
 
-def _ensure_an_admin(database: Database) -> None:
+def _ensure_an_admin(accounts: AuthService) -> None:
     """With sign-in on, make sure someone can sign in: an admin from the environment, or stop with a hint."""
-    from shipyard.auth import AuthService
     from shipyard.errors import ShipyardError
 
-    accounts = AuthService(database)
     if accounts.count_users() > 0:
         return
     username = os.environ.get("SHIPYARD_ADMIN_USERNAME", "")

@@ -3,115 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
-from urllib.parse import quote
+from collections.abc import Iterator
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from shipyard.cli._common import TrackingUri, console, format_ms, handle_errors
-from shipyard.config import Settings
-from shipyard.events import Delivery, DeliveryAttempt, Webhook
-from shipyard.events.webhooks import delivery_from_json, webhook_from_json
-
-if TYPE_CHECKING:
-    from shipyard.client.http import RestBackend
+from shipyard.cli._common import TrackingUri, clients_for, console, format_ms
+from shipyard.client.ports import WebhooksPort
+from shipyard.events import Webhook
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Manage registry webhooks and their delivery log.", no_args_is_help=True)
 
-_MLFLOW = "/api/2.0/mlflow/webhooks"
-
-
-class _Webhooks(Protocol):
-    """What the commands need; WebhookService (embedded) and _RemoteWebhooks (a server) both provide it."""
-
-    def create(
-        self, name: str, url: str, events: Sequence[str], *, description: str | None = ..., secret: str | None = ...
-    ) -> Webhook: ...
-    def get(self, webhook_id: str) -> Webhook: ...
-    def update(self, webhook_id: str, *, status: str | None = ...) -> Webhook: ...
-    def delete(self, webhook_id: str) -> None: ...
-    def deliveries(self, webhook_id: str, limit: int = ...) -> list[Delivery]: ...
-    def test(self, webhook_id: str, kind: str | None = ...) -> DeliveryAttempt: ...
-    def list(self, max_results: int = ..., page_token: str | None = ...) -> tuple[list[Webhook], str | None]: ...
-
-
-class _RemoteWebhooks:
-    """The webhook commands against a server, through its REST routes."""
-
-    def __init__(self, rest: RestBackend) -> None:
-        self.rest = rest
-
-    def _one(self, webhook_id: str) -> str:
-        return f"{_MLFLOW}/{quote(webhook_id, safe='')}"
-
-    def create(
-        self,
-        name: str,
-        url: str,
-        events: Sequence[str],
-        *,
-        description: str | None = None,
-        secret: str | None = None,
-    ) -> Webhook:
-        body = {"name": name, "url": url, "events": list(events), "description": description, "secret": secret}
-        answer = self.rest.request("POST", _MLFLOW, {k: v for k, v in body.items() if v is not None})
-        return webhook_from_json(answer["webhook"])
-
-    def get(self, webhook_id: str) -> Webhook:
-        return webhook_from_json(self.rest.request("GET", self._one(webhook_id))["webhook"])
-
-    def update(self, webhook_id: str, *, status: str | None = None) -> Webhook:
-        answer = self.rest.request("PATCH", self._one(webhook_id), {"status": status} if status else {})
-        return webhook_from_json(answer["webhook"])
-
-    def delete(self, webhook_id: str) -> None:
-        self.rest.request("DELETE", self._one(webhook_id))
-
-    def deliveries(self, webhook_id: str, limit: int = 50) -> list[Delivery]:
-        path = f"/api/v1/webhooks/{quote(webhook_id, safe='')}/deliveries"
-        return [delivery_from_json(d) for d in self.rest.request("GET", path, {"limit": limit})["deliveries"]]
-
-    def test(self, webhook_id: str, kind: str | None = None) -> DeliveryAttempt:
-        result = self.rest.request("POST", f"{self._one(webhook_id)}/test", {"event": kind} if kind else {})["result"]
-        return DeliveryAttempt(result.get("response_status"), result.get("response_body"), result.get("error_message"))
-
-    def list(self, max_results: int = 100, page_token: str | None = None) -> tuple[list[Webhook], str | None]:
-        query: dict[str, Any] = {"max_results": max_results}
-        if page_token:
-            query["page_token"] = page_token
-        answer = self.rest.request("GET", _MLFLOW, query)
-        return [webhook_from_json(w) for w in answer.get("webhooks", [])], answer.get("next_page_token")
-
 
 @contextlib.contextmanager
-def _webhooks_for(tracking_uri: str | None) -> Iterator[_Webhooks]:
-    """A server's routes for ``http(s)://`` URIs, else the embedded (or named) store; errors print as one line."""
-    settings = Settings.from_env()
-    if tracking_uri is not None:
-        settings = settings.with_overrides(tracking_uri=tracking_uri)
-    uri = settings.tracking_uri
-    with handle_errors():
-        if uri.startswith(("http://", "https://")):
-            from shipyard.client.http import RestBackend
-
-            rest = RestBackend(uri, retries=1)
-            try:
-                yield _RemoteWebhooks(rest)
-            finally:
-                rest.close()
-            return
-        from shipyard.db import open_database
-        from shipyard.events import WebhookService
-
-        database = open_database(settings.embedded_store_uri)
-        try:
-            yield WebhookService(database, outbound_allowlist=settings.outbound_allowlist)
-        finally:
-            database.dispose()
+def _webhooks_for(tracking_uri: str | None) -> Iterator[WebhooksPort]:
+    """The server's routes for an ``http(s)://`` tracking URI, else the store; errors print as one line."""
+    with clients_for(tracking_uri) as clients:
+        yield clients.webhooks
 
 
 def _status_style(status: str) -> str:

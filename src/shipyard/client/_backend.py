@@ -122,6 +122,4 @@ def open_backend(settings: Settings) -> Backend:
         )
     from shipyard.client._local import LocalBackend
 
-    return LocalBackend(
-        settings.embedded_store_uri, settings.resolved_artifacts_uri, s3_endpoint_url=settings.s3_endpoint_url
-    )
+    return LocalBackend(settings.embedded_store_uri, settings.resolved_artifacts_uri, settings=settings)

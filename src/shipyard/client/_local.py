@@ -7,19 +7,18 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from shipyard.artifacts import open_artifact_store, safe_relpath
-from shipyard.db import open_database
+from shipyard._composition import build_services
+from shipyard.artifacts import safe_relpath
+from shipyard.config import Settings
 from shipyard.errors import ExperimentNotFound, ResourceAlreadyExists
 from shipyard.events import Event
 from shipyard.models import summarize_mlmodel
-from shipyard.registry.card import model_card_markdown, read_version_file
+from shipyard.registry.card import version_card
 from shipyard.registry.entities import LoggedModel, ModelVersion, RegisteredModel
 from shipyard.registry.lineage import ModelLineage, model_lineage
-from shipyard.registry.service import RegistryService
 from shipyard.registry.uris import ModelUri
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
-from shipyard.tracking.service import TrackingService, artifact_key
-from shipyard.tracking.store import TrackingStore
+from shipyard.tracking.service import artifact_key
 from shipyard.tracking.validation import MetricGroups
 
 __all__ = ["LocalBackend"]
@@ -31,12 +30,29 @@ class LocalBackend:
     # The embedded store takes big batches: one transaction per 50,000 points keeps ingest fast.
     max_metrics_per_batch = 50_000
 
-    def __init__(self, store_uri: str, artifacts_uri: str, *, s3_endpoint_url: str | None = None) -> None:
-        self.database = open_database(store_uri)
-        self.service = TrackingService(TrackingStore(self.database))
-        self.registry = RegistryService(self.database, self.service)
+    def __init__(
+        self,
+        store_uri: str,
+        artifacts_uri: str,
+        *,
+        s3_endpoint_url: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        """Open the store and artifact store and build the services on them (`build_services`, embedded).
+
+        Args:
+            store_uri: the metadata store (``sqlite:///…`` or ``postgresql://…``).
+            artifacts_uri: the artifact root.
+            s3_endpoint_url: an S3-compatible endpoint for an ``s3://`` root (else the one ``settings`` names).
+            settings: the rest of the configuration (the defaults when omitted).
+        """
+        base = (settings or Settings()).with_overrides(s3_endpoint_url=s3_endpoint_url)
+        self.services = build_services(base, store_uri=store_uri, artifacts_uri=artifacts_uri, embedded=True)
+        self.database = self.services.database
+        self.service = self.services.tracking
+        self.registry = self.services.registry
+        self.artifacts = self.services.artifacts
         self.actor = _user()
-        self.artifacts = open_artifact_store(artifacts_uri, s3_endpoint_url=s3_endpoint_url)
 
     def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> str:
         return self.service.create_experiment(name, tags=tags)
@@ -220,11 +236,7 @@ class LocalBackend:
         return model_lineage(self.registry, name, version)
 
     def model_card(self, name: str, version: str) -> str:
-        lineage = self.model_lineage(name, version)
-        mv = lineage.version
-        return model_card_markdown(
-            lineage, summarize_mlmodel(read_version_file(self.artifacts, mv.storage_location or mv.source))
-        )
+        return version_card(self.artifacts, self.model_lineage(name, version), summarize_mlmodel)
 
     def create_model_version(
         self,

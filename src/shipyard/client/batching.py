@@ -21,6 +21,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from shipyard._retry import RetryPolicy
 from shipyard.client._backend import Backend
 from shipyard.client._journal import (
     ARTIFACT,
@@ -39,7 +40,8 @@ from shipyard.tracking.entities import Run
 __all__ = ["BackgroundLogger"]
 
 _log = logging.getLogger("shipyard.client")
-_MAX_BACKOFF_S = 10.0
+# The queue retries for as long as it runs (nothing is dropped), so the policy counts no attempts.
+_BACKOFF = RetryPolicy(first_s=0.2, max_s=10.0, retries=None)
 _HEALTHY_WITHIN_S = 5.0  # a backend that stored nothing queued for longer may hang: do not call it directly
 _WAITED_BACKOFF_S = 0.5  # the longest back-off while a caller waits (at exit, say) for the server to return
 # Memory a queued record takes, measured with tracemalloc: a metric record is ~430 bytes plus ~40 per value.
@@ -456,7 +458,7 @@ class BackgroundLogger:
 
     def _deliver(self, segment: list[Record]) -> bool:
         """Send one segment, retrying transient failures with back-off; False if the logger stopped first."""
-        delay = 0.2
+        failures = 0
         while True:
             if self._stopping.is_set():
                 return False
@@ -465,9 +467,9 @@ class BackgroundLogger:
             except Exception as exc:
                 if not is_transient(exc):
                     raise
+                failures += 1
                 self._failed(exc, len(segment))
-                self._pause(delay)
-                delay = min(delay * 2, _MAX_BACKOFF_S)
+                self._pause(_BACKOFF.delay_s(failures))
                 continue
             self._delivered(segment, errors, blobs)
             return True
@@ -558,7 +560,7 @@ class BackgroundLogger:
             )
 
     def _replay_retry(self, _exc: BaseException, attempt: int) -> bool:
-        self._stopping.wait(min(0.2 * 2 ** min(attempt, 10), _MAX_BACKOFF_S))
+        self._stopping.wait(_BACKOFF.delay_s(attempt + 1))
         return not self._stopping.is_set()
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from shipyard.client._backend import Backend
 from shipyard.client.model_functions import download_tree
 from shipyard.errors import InvalidParameter
-from shipyard.registry.uris import UriKind, parse_model_uri
+from shipyard.registry.uris import UriKind, is_model_uri, parse_model_uri
 
 if TYPE_CHECKING:
     from shipyard.models import LoadedModel
@@ -37,7 +37,7 @@ class RegistryModels:
         """Pin ``uri`` to what it names now."""
         from shipyard.serving import ResolvedModel
 
-        if not uri.startswith(("models:/", "runs:/")):
+        if not is_model_uri(uri):
             folder = Path(uri)
             if not (folder / "MLmodel").is_file():
                 raise InvalidParameter(
@@ -56,7 +56,7 @@ class RegistryModels:
         """Download (when remote) and load exactly ``model.source``; ``allow_code=False`` refuses pickled models."""
         from shipyard.models import load_model
 
-        if not model.source.startswith(("models:/", "runs:/")):
+        if not is_model_uri(model.source):
             return load_model(model.source, verify=self._verify, allow_code=allow_code)
         with tempfile.TemporaryDirectory(prefix="shipyard-serve-") as tmp:
             folder = Path(tmp) / "model"

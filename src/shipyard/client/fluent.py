@@ -9,42 +9,36 @@ written at once, as it was.
 
 from __future__ import annotations
 
-import contextlib
 import getpass
-import hashlib
-import json
 import logging
-import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from shipyard.client._backend import Backend, open_backend
-from shipyard.client._journal import ARTIFACT, CREATE, INPUTS, PARAMS, TAGS, UPDATE, journal_directory, tracking_label
-from shipyard.client.batching import BackgroundLogger, close_and_report
+from shipyard.client._backend import Backend
+from shipyard.client._fluent_artifacts import log_artifact, log_artifacts, log_dict, log_figure, log_input, log_text
+from shipyard.client._fluent_reads import get_metric_history, get_run, search_runs
+from shipyard.client._fluent_state import now_ms as _now_ms
+from shipyard.client._fluent_state import run_id_of as _run_id
+from shipyard.client._fluent_state import state as _state
+from shipyard.client._journal import CREATE, PARAMS, TAGS, UPDATE
 from shipyard.config import Settings
 from shipyard.errors import InvalidParameter, ParamConflict, StoreUnavailable
 from shipyard.tracking.entities import (
-    DatasetInput,
     Experiment,
     LifecycleStage,
-    Metric,
     Param,
     Run,
     RunStatus,
     RunTag,
-    ViewType,
 )
 from shipyard.tracking.lineage import PACKAGES_ARTIFACT, capture_lineage
 from shipyard.tracking.validation import check_key, check_param, check_run_name, check_tag
-from shipyard.wire.tracking import dataset_input_to_json
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 __all__ = [
     "ActiveRun",
@@ -73,84 +67,6 @@ __all__ = [
 
 
 _log = logging.getLogger("shipyard.client")
-
-
-class _State:
-    """Process-wide SDK state: settings, the backend, the background logger and the run stack."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.settings: Settings | None = None
-        self.backend: Backend | None = None
-        # For a server: the same client without retries, for checks that must not stall during an outage.
-        self.fast: Backend | None = None
-        self.logger: BackgroundLogger | None = None
-        self.queued = False  # a server: runs, params, tags and artifacts go through the queue too
-        self.experiment_id: str | None = None
-        self.experiment_name: str | None = None  # named while the server was away: resolved when the run is sent
-        self.runs: list[Run] = []
-        self.params: dict[str, dict[str, str]] = {}  # params logged to each run, so a change raises at the call
-        self.valid_keys: set[str] = set()
-
-    def get_backend(self) -> Backend:
-        with self.lock:
-            if self.backend is None:
-                settings = self.settings = self.settings or Settings.from_env()
-                self.backend = open_backend(settings)
-                self.queued = settings.tracking_uri.startswith(("http://", "https://"))
-                self.fast = self.backend
-                if self.queued:
-                    from shipyard.client.http import RestBackend
-
-                    assert isinstance(self.backend, RestBackend)
-                    self.fast = self.backend.fail_fast()
-                self.logger = BackgroundLogger(
-                    self.fast,
-                    flush_interval_s=settings.flush_interval_s,
-                    journal_dir=journal_directory(settings),
-                    tracking_label=tracking_label(settings),
-                    max_queue_bytes=int(settings.sdk_queue_max_mb * (1 << 20)),
-                    exit_timeout_s=settings.sdk_exit_timeout_s,
-                )
-            return self.backend
-
-    def get_logger(self) -> BackgroundLogger:
-        self.get_backend()
-        assert self.logger is not None
-        return self.logger
-
-    def get_settings(self) -> Settings:
-        self.get_backend()
-        assert self.settings is not None
-        return self.settings
-
-    def get_fast(self) -> Backend:
-        self.get_backend()
-        assert self.fast is not None
-        return self.fast
-
-    def reset(self, settings: Settings | None) -> None:
-        with self.lock:
-            if self.logger is not None:
-                close_and_report(self.logger, self.logger.exit_timeout_s)
-            if self.backend is not None:
-                self.backend.close()
-            self.settings = settings
-            self.backend = None
-            self.fast = None
-            self.logger = None
-            self.queued = False
-            self.experiment_id = None
-            self.experiment_name = None
-            self.runs = []
-            self.params = {}
-
-
-_state = _State()
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def set_tracking_uri(uri: str) -> None:
@@ -347,14 +263,6 @@ def active_run() -> Run | None:
     return _state.runs[-1] if _state.runs else None
 
 
-def _run_id(run_id: str | None = None) -> str:
-    if run_id:
-        return run_id
-    if not _state.runs:
-        raise InvalidParameter("No active run: call sy.start_run() first.")
-    return _state.runs[-1].run_id
-
-
 def end_run(status: str = "FINISHED", *, run_id: str | None = None) -> None:
     """End the active run (or ``run_id``) with ``status``, after what was logged to it.
 
@@ -392,12 +300,6 @@ def flush(timeout_s: float | None = None) -> None:
         TimeoutError: not everything was stored within ``timeout_s``.
     """
     _state.get_logger().flush(timeout_s)
-
-
-def _flush_for_read() -> None:
-    """Before a read: wait until what was logged is stored, unless the server is away (the read then fails)."""
-    logger = _state.get_logger()
-    logger.wait_for(logger.last_seq, until_unreachable=True)
 
 
 _MAX_MODEL_ID = 40  # the metric_chunks.model_id column
@@ -498,195 +400,3 @@ def set_tags(tags: Mapping[str, Any], *, run_id: str | None = None) -> None:
         return
     for start in range(0, len(items), 100):
         backend.log_batch(rid, (), (), items[start : start + 100])
-
-
-def _active() -> Run:
-    _run_id()  # raises the "no active run" error
-    run = _state.runs[-1]
-    if not run.artifact_uri and _state.logger is not None:
-        # Started while the server was away: once the queue has created the run, use what the server made.
-        created = _state.logger.created_run(run.run_id)
-        if created is not None:
-            run = _state.runs[-1] = created
-    return run
-
-
-def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> None:
-    """Upload a file into the run's artifacts (under ``artifact_path`` if given)."""
-    path = Path(local_path)
-    if not path.is_file():
-        raise InvalidParameter(f"Artifact {str(path)!r} is not a file.")
-    dest = f"{artifact_path.strip('/')}/{path.name}" if artifact_path else path.name
-    _upload(_active(), path, dest)
-
-
-def _upload(run: Run, path: Path, dest: str, *, owned: bool = False) -> None:
-    """Upload an artifact now if the server is there; else keep a copy (moved if ``owned``) and queue it.
-
-    Artifacts queued for a run keep their order: a new one queues behind them.
-    """
-    backend = _state.get_backend()
-    if not _state.queued:
-        backend.upload_artifact(run, path, dest)
-        return
-    logger = _state.get_logger()
-    known = run if run.artifact_uri else logger.created_run(run.run_id)
-    if known is not None and logger.healthy and not logger.artifacts_queued(run.run_id):
-        try:
-            _state.get_fast().upload_artifact(known, path, dest)
-            return
-        except StoreUnavailable as exc:
-            logger.report_unreachable(exc)
-    try:
-        copy = logger.stash(path, move=owned)
-    except OSError as exc:
-        raise StoreUnavailable(
-            f"The server is unreachable and artifact {dest!r} cannot be kept for later ({exc}); "
-            "check that SHIPYARD_SDK_JOURNAL_DIR (or SHIPYARD_HOME) is writable."
-        ) from exc
-    logger.add_record(ARTIFACT, run.run_id, (str(copy), dest))
-
-
-def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> None:
-    """Upload a folder's files, keeping its layout."""
-    root = Path(local_dir)
-    if not root.is_dir():
-        raise InvalidParameter(f"Artifact folder {str(root)!r} is not a directory.")
-    run = _active()
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = file.relative_to(root).as_posix()
-        _upload(run, file, f"{artifact_path.strip('/')}/{rel}" if artifact_path else rel)
-
-
-@contextlib.contextmanager
-def _temp_file(artifact_file: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="shipyard-") as folder:
-        yield Path(folder) / Path(artifact_file).name
-
-
-def _log_bytes(data: bytes, artifact_file: str) -> None:
-    with _temp_file(artifact_file) as tmp:
-        tmp.write_bytes(data)
-        _upload(_active(), tmp, artifact_file.strip("/"), owned=True)
-
-
-def log_text(text: str, artifact_file: str) -> None:
-    """Save ``text`` as the artifact ``artifact_file`` (e.g. ``notes/summary.md``)."""
-    _log_bytes(text.encode("utf-8"), artifact_file)
-
-
-def log_dict(data: Mapping[str, Any], artifact_file: str) -> None:
-    """Save a dict as JSON (or YAML for a ``.yaml``/``.yml`` name, if PyYAML is installed)."""
-    if artifact_file.endswith((".yaml", ".yml")):
-        try:
-            import yaml
-        except ImportError as exc:
-            raise InvalidParameter("Saving YAML needs PyYAML: pip install pyyaml, or use a .json name.") from exc
-        text = yaml.safe_dump(dict(data), sort_keys=False)
-    else:
-        text = json.dumps(data, indent=2, default=str)
-    log_text(text, artifact_file)
-
-
-def log_figure(figure: Any, artifact_file: str) -> None:
-    """Save a matplotlib figure (PNG, SVG or PDF by the file's extension)."""
-    with _temp_file(artifact_file) as tmp:
-        figure.savefig(tmp, bbox_inches="tight")
-        _upload(_active(), tmp, artifact_file.strip("/"), owned=True)
-
-
-def log_input(df: pd.DataFrame, *, name: str, context: str = "training", source: str = "") -> DatasetInput:
-    """Record a pandas DataFrame the run used: name, content digest, schema and a small profile."""
-    import pandas as pd
-
-    digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes()).hexdigest()[:16]
-    schema = json.dumps({"columns": [{"name": str(c), "type": str(t)} for c, t in df.dtypes.items()]})
-    profile = json.dumps({"num_rows": len(df), "num_columns": len(df.columns)})
-    item = DatasetInput(
-        name=name,
-        digest=digest,
-        source_type="code" if not source else "local",
-        source=source or json.dumps({"tags": {}}),
-        schema=schema,
-        profile=profile,
-        tags={"mlflow.data.context": context},
-    )
-    if _state.queued:
-        _state.get_logger().add_record(INPUTS, _run_id(), (dataset_input_to_json(item),))
-    else:
-        _state.get_backend().log_inputs(_run_id(), [item])
-    return item
-
-
-def get_run(run_id: str) -> Run:
-    """A run with its latest metrics, params and tags (what this process logged to it is sent first)."""
-    _flush_for_read()
-    return _state.get_backend().get_run(_state.get_logger().server_id(run_id))
-
-
-def get_metric_history(run_id: str, key: str) -> list[Metric]:
-    """Every point of one metric of a run."""
-    _flush_for_read()
-    return _state.get_backend().get_metric_history(_state.get_logger().server_id(run_id), key)
-
-
-def search_runs(
-    experiment_names: list[str] | None = None,
-    *,
-    experiment_ids: list[str] | None = None,
-    filter_string: str | None = None,
-    order_by: list[str] | None = None,
-    max_results: int = 100_000,
-    view: str = "active",
-) -> pd.DataFrame:
-    """Runs matching MLflow's filter grammar as a pandas DataFrame (``metrics.*``, ``params.*``, ``tags.*``).
-
-    Example:
-        >>> sy.search_runs(["iris"], filter_string="metrics.acc > 0.9", order_by=["metrics.acc DESC"])  # doctest: +SKIP
-    """
-    import pandas as pd
-
-    backend = _state.get_backend()
-    ids = list(experiment_ids or [])
-    for name in experiment_names or []:
-        experiment = backend.get_experiment_by_name(name)
-        if experiment is None:
-            raise InvalidParameter(f"No experiment named {name!r}.")
-        ids.append(experiment.experiment_id)
-    if not ids:
-        ids = [_state.experiment_id or "0"]
-    view_type = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}.get(view)
-    if view_type is None:
-        raise InvalidParameter(f"view must be 'active', 'deleted' or 'all', got {view!r}.")
-    _flush_for_read()
-    rows: list[dict[str, Any]] = []
-    token: str | None = None
-    while len(rows) < max_results:
-        page, token = backend.search_runs(
-            ids, filter_string, view_type, min(1000, max_results - len(rows)), order_by or [], token
-        )
-        rows.extend(_run_row(r) for r in page)
-        if not token:
-            break
-    columns = ["run_id", "experiment_id", "run_name", "status", "start_time", "end_time"]
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    for col in ("start_time", "end_time"):
-        frame[col] = pd.to_datetime(frame[col], unit="ms", utc=True)
-    return frame
-
-
-def _run_row(run: Run) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "run_id": run.run_id,
-        "experiment_id": run.experiment_id,
-        "run_name": run.run_name,
-        "status": run.status,
-        "start_time": run.start_time_ms,
-        "end_time": run.end_time_ms,
-    }
-    row.update({f"metrics.{m.key}": m.value for m in run.metrics})
-    row.update({f"params.{k}": v for k, v in run.params.items()})
-    row.update({f"tags.{k}": v for k, v in run.tags.items()})
-    return row

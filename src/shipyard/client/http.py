@@ -1,29 +1,20 @@
-"""The HTTP transport: MLflow's REST API over httpx, with retries and typed errors."""
+"""The SDK's REST backend: MLflow's REST API (and Shipyard's ``/api/v1/models`` reads) over the shared transport."""
 
 from __future__ import annotations
 
 import copy
-import getpass
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
-from shipyard.errors import (
-    InvalidParameter,
-    ParamConflict,
-    ResourceAlreadyExists,
-    ResourceNotFound,
-    StoreUnavailable,
-    error_from_code,
-)
+from shipyard._retry import RetryPolicy
+from shipyard.client._transport import DEFAULT_RETRY, Transport
+from shipyard.errors import ResourceAlreadyExists, ResourceNotFound
 from shipyard.events import Event
 from shipyard.registry.entities import LoggedModel, ModelVersion, RegisteredModel
 from shipyard.registry.lineage import ModelLineage
-from shipyard.registry.uris import LATEST, ModelUri, UriKind, parse_model_uri
+from shipyard.registry.uris import ModelUri, resolve_model_uri, version_for
 from shipyard.tracking.entities import DatasetInput, Experiment, Metric, Param, Run, RunTag, ViewType
 from shipyard.tracking.service import artifact_key
 from shipyard.tracking.validation import MetricGroups
@@ -45,7 +36,6 @@ from shipyard.wire.tracking import (
 
 __all__ = ["RestBackend"]
 
-_RETRY_STATUSES = {429, 500, 502, 503, 504}
 _API = "/api/2.0/mlflow"
 _NATIVE = "/api/v1/models"
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -58,8 +48,11 @@ class RestBackend:
         base_url: the server, e.g. ``http://127.0.0.1:5000``.
         retries: attempts for transient failures (connection errors, 429, 5xx), with exponential back-off.
         timeout_s: per-request timeout.
+        backoff_s: the wait after the first failure (it doubles with each further one).
         token: an API token, sent as ``Authorization: Bearer`` (``MLFLOW_TRACKING_TOKEN``).
         username: with ``password``, HTTP Basic credentials (``MLFLOW_TRACKING_USERNAME``/``_PASSWORD``).
+        password: see ``username``.
+        headers: more headers for every request.
     """
 
     max_metrics_per_batch = 1000
@@ -70,59 +63,35 @@ class RestBackend:
         *,
         retries: int = 5,
         timeout_s: float = 60.0,
-        backoff_s: float = 0.2,
+        backoff_s: float = DEFAULT_RETRY.first_s,
         token: str = "",
         username: str = "",
         password: str = "",
+        headers: dict[str, str] | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.retries = retries
-        self.backoff_s = backoff_s
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):
-            user = "unknown"
-        # Who makes registry changes, for the model's history on a server without sign-in (with sign-in on, the
-        # server records the signed-in user and ignores this header).
-        headers = {"X-Shipyard-User": user}
-        auth: httpx.Auth | None = None
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        elif username:
-            auth = httpx.BasicAuth(username, password)
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers=headers, auth=auth)
+        self.transport = Transport(
+            base_url,
+            token=token,
+            username=username,
+            password=password,
+            retry=RetryPolicy(first_s=backoff_s, max_s=DEFAULT_RETRY.max_s, retries=retries),
+            timeout_s=timeout_s,
+            headers=headers,
+        )
+        self.base_url = self.transport.base_url
+
+    @classmethod
+    def over(cls, transport: Transport) -> RestBackend:
+        """A backend over an existing transport (its credentials, retries and connection pool)."""
+        backend = cls.__new__(cls)
+        backend.transport = transport
+        backend.base_url = transport.base_url
+        return backend
 
     # ---------------------------------------------------------------------------------------------- plumbing
-    def request(self, method: str, path: str, payload: dict[str, Any] | None = None, **kw: Any) -> Any:
+    def request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         """Send one request, retrying transient failures; raise the typed Shipyard error for an error answer."""
-        for attempt in range(self.retries + 1):
-            try:
-                if method == "GET":
-                    response = self._http.request(method, path, params=payload, **kw)
-                else:
-                    response = self._http.request(method, path, json=payload, **kw)
-            except httpx.TransportError as exc:
-                if attempt == self.retries:
-                    raise StoreUnavailable(f"Cannot reach {self.base_url}: {exc}") from exc
-            else:
-                if response.status_code not in _RETRY_STATUSES or attempt == self.retries:
-                    return self._decode(response)
-            time.sleep(self.backoff_s * 2**attempt)
-        raise AssertionError("unreachable")
-
-    def _decode(self, response: httpx.Response) -> Any:
-        if response.is_success:
-            return response.json() if response.content else {}
-        try:
-            body = response.json()
-            code, message = body.get("error_code", "INTERNAL_ERROR"), body.get("message", response.text)
-        except ValueError:
-            code, message = "INTERNAL_ERROR", f"HTTP {response.status_code}: {response.text[:500]}"
-        if response.status_code in _RETRY_STATUSES and code not in ("INVALID_PARAMETER_VALUE",):
-            raise StoreUnavailable(f"{self.base_url} answered {response.status_code}: {message}")
-        if code == "INVALID_PARAMETER_VALUE" and message.startswith("Changing param values is not allowed"):
-            raise ParamConflict(message)  # same code as any bad value on the wire; MLflow's message tells them apart
-        raise error_from_code(code, message)
+        return self.transport.request(method, path, payload)
 
     def _api(self, method: str, endpoint: str, payload: dict[str, Any] | None = None) -> Any:
         return self.request(method, f"{_API}/{endpoint}", payload)
@@ -140,8 +109,6 @@ class RestBackend:
         return experiment_from_json(self._api("GET", "experiments/get", {"experiment_id": experiment_id})["experiment"])
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
-        from shipyard.errors import ResourceNotFound
-
         try:
             body = self._api("GET", "experiments/get-by-name", {"experiment_name": name})
         except ResourceNotFound:
@@ -217,7 +184,7 @@ class RestBackend:
         """This client without its own retries (one attempt per call), sharing the connection pool: for the SDK's
         queue, which retries with its own back-off and must notice an outage at once."""
         view = copy.copy(self)
-        view.retries = 0
+        view.transport = self.transport.fail_fast()
         return view
 
     def get_run(self, run_id: str) -> Run:
@@ -322,17 +289,7 @@ class RestBackend:
                 yield from iter(lambda: handle.read(1 << 20), b"")
 
         # A generator body cannot be replayed, so each attempt opens the file afresh.
-        for attempt in range(self.retries + 1):
-            try:
-                response = self._http.put(self._artifact_url(artifact_uri, rel_path), content=chunks())
-            except httpx.TransportError as exc:
-                if attempt == self.retries:
-                    raise StoreUnavailable(f"Cannot reach {self.base_url}: {exc}") from exc
-            else:
-                if response.status_code not in _RETRY_STATUSES or attempt == self.retries:
-                    self._decode(response)
-                    return
-            time.sleep(self.backoff_s * 2**attempt)
+        self.transport.upload(self._artifact_url(artifact_uri, rel_path), chunks)
 
     def list_files(self, artifact_uri: str, path: str) -> list[tuple[str, bool, int | None]]:
         body = self.request("GET", _ARTIFACTS, {"path": self._artifact_key(artifact_uri, path)})
@@ -343,15 +300,7 @@ class RestBackend:
         ]
 
     def download_file(self, artifact_uri: str, path: str, target: Path) -> Path:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with self._http.stream("GET", self._artifact_url(artifact_uri, path)) as response:
-            if not response.is_success:
-                response.read()
-                self._decode(response)
-            with target.open("wb") as out:
-                for chunk in response.iter_bytes(1 << 20):
-                    out.write(chunk)
-        return target
+        return self.transport.download(self._artifact_url(artifact_uri, path), target)
 
     # ---------------------------------------------------------------------------------------- registry
     def create_logged_model(
@@ -384,38 +333,31 @@ class RestBackend:
         )
 
     def resolve_model_uri(self, uri: str) -> str:
-        parsed = parse_model_uri(uri)
-        if parsed.kind is UriKind.RUN:
-            run = self.get_run(parsed.name)
-            head, _, rest = parsed.ref.partition("/")
-            body = self._api(
-                "POST",
-                "logged-models/search",
-                {"experiment_ids": [run.experiment_id], "filter": f"source_run_id = '{run.run_id}'"},
-            )
-            for item in body.get("models", []):
-                model = logged_model_from_json(item)
-                if model.name == head:
-                    return model.artifact_location + (f"/{rest}" if rest else "")
-            return f"{run.artifact_uri.rstrip('/')}/{parsed.ref}"
-        if parsed.kind is UriKind.LOGGED_MODEL:
-            return logged_model_from_json(self._api("GET", f"logged-models/{parsed.name}")["model"]).artifact_location
-        mv = self.version_for(parsed)
-        body = self._api("GET", "model-versions/get-download-uri", {"name": mv.name, "version": str(mv.version)})
-        return str(body["artifact_uri"])
+        """Where the files of a model URI are (the rules: `shipyard.registry.uris`), read through MLflow's routes."""
+        return resolve_model_uri(uri, self).artifact_uri
 
     def version_for(self, parsed: ModelUri) -> ModelVersion:
         """The version a parsed ``models:/`` URI names (by number, alias, stage or ``latest``)."""
-        if parsed.kind is UriKind.VERSION:
-            return self.get_model_version(parsed.name, parsed.ref)
-        if parsed.kind is UriKind.ALIAS:
-            return self.get_version_by_alias(parsed.name, parsed.ref)
-        if parsed.kind is not UriKind.STAGE:
-            raise InvalidParameter(f"models:/{parsed.name} names a logged model, not a registered version.")
-        versions = self.get_latest_versions(parsed.name, [] if parsed.ref == LATEST else [parsed.ref])
-        if not versions:
-            raise ResourceNotFound(f"No versions of model with name '{parsed.name}' and stage '{parsed.ref}' found")
-        return max(versions, key=lambda v: v.version)
+        return version_for(parsed, self)
+
+    # What `shipyard.registry.uris` reads to resolve a URI, besides the registry calls below (`ModelLookups`).
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        """A logged model by id."""
+        return logged_model_from_json(self._api("GET", f"logged-models/{quote(model_id, safe='')}")["model"])
+
+    def logged_models_of_run(self, run: Run) -> list[LoggedModel]:
+        """The logged models ``run`` produced."""
+        body = self._api(
+            "POST",
+            "logged-models/search",
+            {"experiment_ids": [run.experiment_id], "filter": f"source_run_id = '{run.run_id}'"},
+        )
+        return [logged_model_from_json(item) for item in body.get("models", [])]
+
+    def version_files(self, mv: ModelVersion) -> tuple[str, LoggedModel | None]:
+        """Where a version's files are (the server's download URI); the logged model is not looked up."""
+        body = self._api("GET", "model-versions/get-download-uri", {"name": mv.name, "version": str(mv.version)})
+        return str(body["artifact_uri"]), None
 
     def create_registered_model(self, name: str, tags: dict[str, str], description: str | None) -> RegisteredModel:
         payload: dict[str, Any] = {"name": name, "tags": tags_to_json(tags)}
@@ -527,4 +469,4 @@ class RestBackend:
         self._api("POST", "model-versions/set-tag", {"name": name, "version": version, "key": key, "value": value})
 
     def close(self) -> None:
-        self._http.close()
+        self.transport.close()

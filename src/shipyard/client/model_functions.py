@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,10 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.client._backend import Backend
-from shipyard.client.fluent import _active, _state
+from shipyard.client._fluent_state import active as _active
+from shipyard.client._fluent_state import state as _state
 from shipyard.errors import InvalidParameter
 from shipyard.registry.entities import ModelVersion, RegisteredModel
 from shipyard.registry.service import CARD_PREFIX, EVALUATION_PREFIX
+from shipyard.registry.uris import UriKind, is_model_uri, parse_model_uri
 
 if TYPE_CHECKING:
     from shipyard.models import LoadedModel, Signature
@@ -36,7 +37,6 @@ __all__ = [
     "transition_stage",
 ]
 
-_LOGGED_MODEL_URI = re.compile(r"^models:/m-[0-9a-f]{32}/?$")
 _PENDING, _READY, _FAILED = "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"
 
 
@@ -212,7 +212,7 @@ def load_model(model_uri: str | Path, *, verify: bool = True) -> LoadedModel:
     from shipyard.models import load_model as load_folder
 
     text = str(model_uri)
-    if not text.startswith(("models:/", "runs:/")):
+    if not is_model_uri(text):
         folder = Path(text)
         if not folder.is_dir():
             raise InvalidParameter(
@@ -248,10 +248,11 @@ def register_model(
     backend.create_registered_model(name, {}, None)
     model_id = None
     run_id = None
-    if _LOGGED_MODEL_URI.match(model_uri):
-        model_id = model_uri[len("models:/") :].strip("/")
-    elif model_uri.startswith("runs:/"):
-        run_id = model_uri[len("runs:/") :].split("/", 1)[0]
+    parsed = parse_model_uri(model_uri) if is_model_uri(model_uri) else None
+    if parsed is not None and parsed.kind is UriKind.LOGGED_MODEL:
+        model_id = parsed.name
+    elif parsed is not None and parsed.kind is UriKind.RUN:
+        run_id = parsed.name
         location = backend.resolve_model_uri(model_uri)
         if "/models/m-" in location:
             model_id = location.split("/models/", 1)[1].split("/", 1)[0]

@@ -1,5 +1,6 @@
-"""Events: the outbox table every registry change (and later every alert) is written to, and webhooks."""
+"""Events: the outbox every registry change (and later every alert) is written to, its consumers, and webhooks."""
 
+from shipyard.events._consumer import EventConsumer
 from shipyard.events._dispatcher import DeliveryAttempt, WebhookDispatcher, sign
 from shipyard.events.entities import Delivery, Event, NewEvent, Webhook
 from shipyard.events.store import EventStore, matches, record_event
@@ -10,6 +11,7 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "Event",
+    "EventConsumer",
     "EventStore",
     "NewEvent",
     "Webhook",

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, and_, or_, select, update
 
+from shipyard._retry import RetryPolicy
 from shipyard.db import Database
 from shipyard.events._netguard import (
     HostNotResolved,
@@ -306,6 +306,8 @@ class WebhookDispatcher:
         self.max_attempts = max_attempts
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
+        # The attempts are counted by the outbox (max_attempts), so the policy only spaces them.
+        self.retry_policy = RetryPolicy(first_s=backoff_base_s, max_s=backoff_max_s, jitter=jitter_ratio, retries=None)
         self.timeout_s = timeout_s
         self.clock = clock
         self.jitter_ratio = jitter_ratio
@@ -447,8 +449,7 @@ class WebhookDispatcher:
 
     def backoff_s(self, attempts: int) -> float:
         """The wait after the ``attempts``-th failed attempt: base * 2^(attempts-1), capped, less some jitter."""
-        delay = min(self.backoff_max_s, self.backoff_base_s * 2.0 ** max(attempts - 1, 0))
-        return delay * (1 - self.jitter_ratio * random.random())  # noqa: S311  # jitter, not cryptography
+        return self.retry_policy.delay_s(attempts)
 
     def _record(self, delivery_id: str, attempts: int, attempt: DeliveryAttempt) -> None:
         now_ms = int(self.clock() * 1000)

@@ -6,7 +6,17 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, T
 
 from shipyard.db import metadata
 
-__all__ = ["ACTIVE", "DELIVERED", "DISABLED", "FAILED", "PENDING", "events", "webhook_deliveries", "webhooks"]
+__all__ = [
+    "ACTIVE",
+    "DELIVERED",
+    "DISABLED",
+    "FAILED",
+    "PENDING",
+    "event_cursors",
+    "events",
+    "webhook_deliveries",
+    "webhooks",
+]
 
 # The values of webhooks.status and of webhook_deliveries.status.
 ACTIVE, DISABLED = "ACTIVE", "DISABLED"
@@ -32,6 +42,16 @@ events = Table(
     Column("payload", Text, nullable=False),  # JSON: the full detail webhooks deliver
     Index(None, "entity_type", "entity_id", "event_id"),
     Index(None, "kind", "event_id"),
+)
+
+# One row per durable consumer of the outbox (a deployment's alias follower, later the pipelines' scheduler): the id
+# of the last event it has handled. A consumer reads the events after it and moves it forward once handled.
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("last_event_id", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),  # ms since the epoch
 )
 
 webhooks = Table(

@@ -1,7 +1,8 @@
 """The drift report: one self-contained HTML file with a summary, a table and a distribution plot per column.
 
-Inline CSS and inline SVG drawn here in Python: no script, no CDN, no external font or image, so the file opens
-offline, attaches to a ticket or a CI artifact as it is, and is safe to serve. Every value is HTML-escaped.
+Inline CSS and inline SVG (its paths computed here, the page in the template ``templates/drift_report.html``): no
+script, no CDN, no external font or image, so the file opens offline, attaches to a ticket or a CI artifact as it
+is, and is safe to serve. Every value is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -72,85 +73,6 @@ class _Section:
     missing_reference: float
     missing_current: float
     details: tuple[tuple[str, str], ...]
-
-
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>
-body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
-header{background:#0b3d5c;color:#fff;padding:12px 24px}header h1{font-size:18px;margin:0}
-main{padding:16px 24px;max-width:1200px}section{background:#fff;border:1px solid #dde1e6;border-radius:6px;
-padding:12px 16px;margin-bottom:16px}h2{font-size:15px;margin:0 0 8px;overflow-wrap:anywhere}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eef0f3}
-th{font-weight:600;color:#555}.num{text-align:right;font-variant-numeric:tabular-nums}
-td.name{overflow-wrap:anywhere;max-width:420px}
-.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#e7edf3}
-.ok{background:#d8f3dc;color:#1b5e20}.bad{background:#fde2e1;color:#8c1d18}
-.verdict{font-size:16px;font-weight:600;margin:4px 0 8px}.muted{color:#666}
-.column{display:grid;grid-template-columns:minmax(0,580px) minmax(0,1fr);gap:16px;align-items:start}
-@media (max-width:900px){.column{grid-template-columns:1fr}}
-.details th{width:40%}.details td{overflow-wrap:anywhere}
-.key{display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 4px 0 10px;vertical-align:middle}
-.ref{background:#0b7bc0;opacity:.55}.cur{background:#e8710a;opacity:.55}
-svg{max-width:100%;height:auto}svg text{font:11px system-ui,sans-serif;fill:#555}
-svg .ref{fill:#0b7bc0;fill-opacity:.45;stroke:#0b7bc0;stroke-width:1}
-svg .cur{fill:#e8710a;fill-opacity:.45;stroke:#e8710a;stroke-width:1}
-svg .axis{stroke:#999;stroke-width:1}
-</style></head>
-<body><header><h1>{{ title }}</h1></header><main>
-<section id="summary"><h2>Summary</h2>
-<p class="verdict">Dataset drift:
-<span class="badge {{ 'bad' if r.dataset_drift else 'ok' }}" id="dataset-drift">
-{{- 'yes' if r.dataset_drift else 'no' }}</span></p>
-<p id="drift-share">{{ r.drifted_count }} of {{ r.columns|length }} columns drifted
-(share {{ '%.2f' % r.drifted_share }}; the data set counts as drifted from {{ '%.2f' % r.drift_share }}).</p>
-<p class="muted">Preset {{ r.preset }} · reference {{ '{:,}'.format(r.reference_rows) }} rows ·
-current {{ '{:,}'.format(r.current_rows) }} rows</p>
-{% if r.skipped %}<p class="muted" id="skipped">Not tested:
-{% for name, why in r.skipped.items() %}{{ name }} ({{ why }}){{ ', ' if not loop.last }}{% endfor %}.</p>
-{% endif %}</section>
-<section id="columns"><h2>Columns</h2>
-<table><thead><tr><th>Column</th><th>Type</th><th>Test</th><th class="num">Score</th>
-<th class="num">Threshold</th><th>Drifted</th></tr></thead><tbody>
-{% for s in sections %}<tr data-drifted="{{ 'yes' if s.result.drifted else 'no' }}">
-<td class="name"><a href="#column-{{ s.index }}">{{ s.result.column }}</a></td><td>{{ s.result.kind }}</td>
-<td>{{ s.result.test }}</td><td class="num">{{ num(s.result.score) }}</td>
-<td class="num">{{ num(s.result.threshold) }}</td>
-<td><span class="badge {{ 'bad' if s.result.drifted else 'ok' }}">{{ 'yes' if s.result.drifted else 'no' }}
-</span></td></tr>
-{% endfor %}</tbody></table></section>
-{% for s in sections %}{% set c = s.result %}{% set p = s.plot %}
-<section class="column-section" id="column-{{ s.index }}">
-<h2>{{ c.column }} <span class="badge {{ 'bad' if c.drifted else 'ok' }}">
-{{- 'drifted' if c.drifted else 'not drifted' }}</span></h2>
-<div class="column"><div>
-<svg viewBox="0 0 {{ width }} {{ p.height }}" width="{{ width }}"
- height="{{ p.height }}" role="img"><title>{{ c.column }}: reference and current distributions</title>
-{% if p.kind == 'empty' %}<text x="{{ width / 2 }}" y="{{ p.height / 2 }}" text-anchor="middle">{{ p.note }}</text>
-{% else %}<path class="ref" d="{{ p.reference_path }}"/><path class="cur" d="{{ p.current_path }}"/>
-<path class="axis" d="M{{ left }} {{ p.base_y }}H{{ width - right }}M{{ left }} {{ top }}V{{ p.base_y }}"/>
-{% for t in p.ticks %}<text x="{{ t.x }}" y="{{ t.y }}" text-anchor="{{ t.anchor }}"
-{%- if t.rotate %} transform="rotate(-35 {{ t.x }} {{ t.y }})"{% endif %}>{{ t.text }}
-{%- if t.full %}<title>{{ t.full }}</title>{% endif %}</text>
-{% endfor %}{% endif %}</svg>
-<div class="muted"><span class="key ref"></span>reference<span class="key cur"></span>current
-{%- if p.note and p.kind != 'empty' %} · {{ p.note }}{% endif %}</div></div>
-<table class="details"><tbody>
-<tr><th>Type</th><td>{{ c.kind }}</td></tr>
-<tr><th>Test</th><td>{{ c.test }}</td></tr>
-<tr><th>Score</th><td>{{ num(c.score) }}
-({{ 'a p-value: smaller means more drift' if c.score_is_p_value else 'a distance: larger means more drift' }})</td></tr>
-<tr><th>Threshold</th><td>{{ num(c.threshold) }}</td></tr>
-<tr><th>Binning</th><td>{{ c.binning|replace('_', ' ') }}</td></tr>
-<tr><th>Values tested</th><td>reference {{ '{:,}'.format(c.reference_rows) }},
-current {{ '{:,}'.format(c.current_rows) }}</td></tr>
-<tr><th>Missing</th><td>reference {{ pct(s.missing_reference) }}, current {{ pct(s.missing_current) }}</td></tr>
-{% for key, value in s.details %}<tr><th>{{ key|replace('_', ' ') }}</th><td>{{ value }}</td></tr>
-{% endfor %}</tbody></table></div></section>
-{% endfor %}</main></body></html>
-"""
 
 
 def render_drift_report(
@@ -465,6 +387,10 @@ def _scalar(value: Any) -> str:
 
 @cache
 def _template() -> jinja2.Template:
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("shipyard.monitoring", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
     environment.globals.update(num=_num, pct=_pct)
-    return environment.from_string(_TEMPLATE)
+    return environment.get_template("drift_report.html")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from shipyard._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from shipyard.registry.card import model_card_markdown
     from shipyard.registry.entities import (
         LoggedModel,
         LoggedModelStatus,
@@ -18,10 +19,9 @@ if TYPE_CHECKING:
         RegisteredModel,
         Stage,
     )
+    from shipyard.registry.lineage import ModelLineage, model_lineage
     from shipyard.registry.service import RegistryService
     from shipyard.registry.uris import ModelUri, parse_model_uri
-    from shipyard.registry.lineage import ModelLineage, model_lineage
-    from shipyard.registry.card import model_card_markdown
 
 __all__ = [
     "LoggedModel",

@@ -1,15 +1,24 @@
-"""Compile MLflow's filter grammar (parsed by tracking.search) to SQL over the registry tables."""
+"""Compile parsed registry searches (`shipyard.registry.search`) to SQL over the registry tables."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import MappingProxyType
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, case, exists, select, true
+from sqlalchemy import ColumnElement, Select, exists, select
 
 from shipyard._visibility import EVERYTHING, Visible
 from shipyard.errors import InvalidParameter
+from shipyard.filters import EQ, NE, Comparison, Kind, OrderKey
+from shipyard.filters.sql import (
+    attribute_condition,
+    keyed_exists,
+    metric_condition,
+    metric_order,
+    sortable,
+    visible_condition,
+)
+from shipyard.registry.search import LOGGED_MODEL_SEARCH, MODEL_VERSION_SEARCH, REGISTERED_MODEL_SEARCH
 from shipyard.registry.tables import (
     latest_model_metrics,
     logged_model_params,
@@ -20,68 +29,10 @@ from shipyard.registry.tables import (
     registered_model_tags,
     registered_models,
 )
-from shipyard.tracking._search_scanner import EQ, IS_NOT_NULL, IS_NULL, LIST_OPS, NE, NUMERIC_OPS, STRING_OPS
-from shipyard.tracking._search_sql import (
-    _metric_condition,
-    _string_condition,
-    _value_condition,
-    visible_condition,
-)
-from shipyard.tracking._sql_functions import sortable as _sortable
-from shipyard.tracking.search import (
-    Comparison,
-    EntitySchema,
-    FieldSpec,
-    Kind,
-    OrderKey,
-    ValueType,
-    _spec,
-)
 
-__all__ = ["LOGGED_MODEL_SEARCH", "logged_models_query", "model_versions_query", "registered_models_query"]
+__all__ = ["logged_models_query", "model_versions_query", "registered_models_query"]
 
-_TAG_OPS: Final = STRING_OPS - LIST_OPS
 PROMPT_TAG: Final = "mlflow.prompt.is_prompt"
-
-
-def _attrs(*specs: FieldSpec, aliases: dict[str, str] | None = None) -> MappingProxyType[str, FieldSpec]:
-    by_name = {s.name: s for s in specs}
-    for alias, target in (aliases or {}).items():
-        by_name[alias] = by_name[target]
-    return MappingProxyType(by_name)
-
-
-LOGGED_MODEL_SEARCH: Final = EntitySchema(
-    entity="logged model",
-    prefixes=MappingProxyType(
-        {
-            "attributes": Kind.ATTRIBUTE,
-            "attribute": Kind.ATTRIBUTE,
-            "metrics": Kind.METRIC,
-            "metric": Kind.METRIC,
-            "params": Kind.PARAM,
-            "param": Kind.PARAM,
-            "tags": Kind.TAG,
-            "tag": Kind.TAG,
-        }
-    ),
-    attributes=_attrs(
-        _spec("name", ValueType.STRING, lists=True),
-        _spec("model_id", ValueType.STRING, lists=True),
-        _spec("model_type", ValueType.STRING, lists=True),
-        _spec("status", ValueType.STRING, lists=True),
-        _spec("source_run_id", ValueType.STRING, lists=True),
-        _spec("creation_timestamp", ValueType.INTEGER),
-        _spec("last_updated_timestamp", ValueType.INTEGER),
-        aliases={"creation_time": "creation_timestamp", "last_updated_time": "last_updated_timestamp"},
-    ),
-    key_ops=MappingProxyType({Kind.TAG: _TAG_OPS, Kind.PARAM: _TAG_OPS, Kind.METRIC: NUMERIC_OPS}),
-    order_kinds=frozenset({Kind.ATTRIBUTE, Kind.METRIC}),
-    default_order=(OrderKey(Kind.ATTRIBUTE, "creation_timestamp", ascending=False),),
-)
-"""Logged models: filter by name, model_id, model_type, status, source_run_id, timestamps, metrics, params and
-tags; order by attributes and metrics. A metric compares its newest value (by step, timestamp, value) over every
-run that logged it for the model, as MLflow does; MLflow's ``datasets`` restriction is not supported."""
 
 _RM_COLUMNS: Final[dict[str, Any]] = {
     "name": registered_models.c.name,
@@ -105,17 +56,6 @@ _LM_COLUMNS: Final[dict[str, Any]] = {
     "creation_timestamp": logged_models.c.creation_time,
     "last_updated_timestamp": logged_models.c.last_updated_time,
 }
-
-
-def _keyed(table: Any, owner: Sequence[tuple[Any, Any]], comparison: Comparison) -> ColumnElement[bool]:
-    where = [a == b for a, b in owner]
-    where.append(table.c.key == comparison.key)
-    if comparison.op in (IS_NULL, IS_NOT_NULL):
-        present = exists(select(table.c.key).where(*where))
-        return ~present if comparison.op == IS_NULL else present
-    # "tags.k != 'v'" needs the tag, as in MLflow; only the prompt tag is special (see _without_prompts).
-    where.append(_string_condition(table.c.value, comparison.op, comparison.value))
-    return exists(select(table.c.key).where(*where))
 
 
 def _queries_prompts(comparisons: Sequence[Comparison]) -> bool:
@@ -145,21 +85,14 @@ def _without_prompts(
     return [~prompt], [c for c in comparisons if not (c.kind is Kind.TAG and c.key == PROMPT_TAG)]
 
 
-def _attribute(columns: dict[str, Any], entity: str, comparison: Comparison) -> ColumnElement[bool]:
-    column = columns.get(comparison.key)
-    if column is None:
-        raise InvalidParameter(f"'{comparison.key}' is not a {entity} attribute.")
-    return _value_condition(column, comparison.op, comparison.value)
-
-
 def _order(columns: dict[str, Any], entity: str, keys: Sequence[OrderKey]) -> list[ColumnElement[Any]]:
     order: list[ColumnElement[Any]] = []
     for key in keys:
         column = columns.get(key.key) if key.kind is Kind.ATTRIBUTE else None
         if column is None:
             raise InvalidParameter(f"{entity.capitalize()}s cannot be sorted by {key.kind.value} '{key.key}'.")
-        sortable = _sortable(column) if key.key == "name" else column
-        order.append(sortable.asc() if key.ascending else sortable.desc())
+        by = sortable(column) if key.key == "name" else column
+        order.append(by.asc() if key.ascending else by.desc())
     return order
 
 
@@ -180,10 +113,10 @@ def registered_models_query(
     filters += visible_condition(registered_models.c.name, visible)
     for c in comparisons:
         if c.kind is Kind.TAG:
-            filters.append(_keyed(registered_model_tags, owner, c))
+            filters.append(keyed_exists(registered_model_tags, owner, c))
         else:
-            filters.append(_attribute(_RM_COLUMNS, "registered model", c))
-    order = _order(_RM_COLUMNS, "registered model", order_keys or [OrderKey(Kind.ATTRIBUTE, "name")])
+            filters.append(attribute_condition(_RM_COLUMNS, "registered model", c))
+    order = _order(_RM_COLUMNS, "registered model", order_keys or REGISTERED_MODEL_SEARCH.default_order)
     order.append(registered_models.c.model_key.asc())
     return select(registered_models.c.model_key).where(*filters).order_by(*order).offset(offset).limit(limit)
 
@@ -208,15 +141,10 @@ def model_versions_query(
     filters += visible_condition(registered_models.c.name, visible)
     for c in comparisons:
         if c.kind is Kind.TAG:
-            filters.append(_keyed(model_version_tags, owner, c))
+            filters.append(keyed_exists(model_version_tags, owner, c))
         else:
-            filters.append(_attribute(_MV_COLUMNS, "model version", c))
-    keys = order_keys or [
-        OrderKey(Kind.ATTRIBUTE, "last_updated_timestamp", ascending=False),
-        OrderKey(Kind.ATTRIBUTE, "name"),
-        OrderKey(Kind.ATTRIBUTE, "version_number", ascending=False),
-    ]
-    order = _order(_MV_COLUMNS, "model version", keys)
+            filters.append(attribute_condition(_MV_COLUMNS, "model version", c))
+    order = _order(_MV_COLUMNS, "model version", order_keys or MODEL_VERSION_SEARCH.default_order)
     order += [model_versions.c.model_key.asc(), model_versions.c.version.desc()]
     return (
         select(model_versions.c.model_key, model_versions.c.version)
@@ -236,7 +164,7 @@ def _latest_model_metric(key: str) -> Any:
 
 def _model_metric(comparison: Comparison) -> ColumnElement[bool]:
     """The model's newest value of the metric satisfies the comparison (NaN satisfies only ``!=``)."""
-    condition = _metric_condition(latest_model_metrics, comparison.op, comparison.value)
+    condition = metric_condition(latest_model_metrics, comparison.op, comparison.value)
     return exists(select(latest_model_metrics.c.key).where(*_latest_model_metric(comparison.key), condition))
 
 
@@ -249,9 +177,7 @@ def _logged_model_order(keys: Sequence[OrderKey]) -> list[ColumnElement[Any]]:
         where = _latest_model_metric(key.key)
         value = select(latest_model_metrics.c.value).where(*where).scalar_subquery()
         is_nan = select(latest_model_metrics.c.is_nan).where(*where).scalar_subquery()
-        # Real values first, then NaN, then models without the metric, in both directions (as for runs).
-        order.append(case((value.is_(None), 2), (is_nan == true(), 1), else_=0))
-        order.append((value.asc() if key.ascending else value.desc()).nulls_last())
+        order += metric_order(value, is_nan, ascending=key.ascending)
     return order
 
 
@@ -274,16 +200,17 @@ def logged_models_query(
     filters += visible_condition(logged_models.c.experiment_id, visible)
     if experiment_ids:
         filters.append(logged_models.c.experiment_id.in_(list(experiment_ids)))
+    model_id = logged_models.c.model_id
     for c in comparisons:
         if c.kind is Kind.TAG:
-            filters.append(_keyed(logged_model_tags, [(logged_model_tags.c.model_id, logged_models.c.model_id)], c))
+            filters.append(keyed_exists(logged_model_tags, [(logged_model_tags.c.model_id, model_id)], c))
         elif c.kind is Kind.PARAM:
-            filters.append(_keyed(logged_model_params, [(logged_model_params.c.model_id, logged_models.c.model_id)], c))
+            filters.append(keyed_exists(logged_model_params, [(logged_model_params.c.model_id, model_id)], c))
         elif c.kind is Kind.METRIC:
             filters.append(_model_metric(c))
         else:
-            filters.append(_attribute(_LM_COLUMNS, "logged model", c))
-    keys = order_keys or [OrderKey(Kind.ATTRIBUTE, "creation_timestamp", ascending=False)]
+            filters.append(attribute_condition(_LM_COLUMNS, "logged model", c))
+    keys = order_keys or LOGGED_MODEL_SEARCH.default_order
     order = _logged_model_order(keys)
     if not any(k.kind is Kind.ATTRIBUTE and k.key == "creation_timestamp" for k in keys):
         order.append(logged_models.c.creation_time.desc())  # MLflow's tie-breakers: newest first, then the id

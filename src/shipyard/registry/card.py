@@ -1,21 +1,40 @@
-"""Model cards: a version's compliance record in Markdown, generated from what the platform knows."""
+"""Model cards: a version's compliance record in Markdown, generated from what the platform knows.
+
+One implementation for every interface: the server's native API and UI (``server/_cards.py``) and the SDK's
+embedded backend build a card with `version_card`, which reads the version's ``MLmodel`` through
+`version_facts` and so survives a hostile or broken file the same way everywhere.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from shipyard.artifacts import ArtifactStore
 from shipyard.errors import ShipyardError
+from shipyard.registry.entities import ModelVersion
 from shipyard.registry.lineage import ModelLineage
 from shipyard.registry.service import CARD_PREFIX
 from shipyard.tracking.service import ARTIFACT_SCHEME, artifact_key
 
-__all__ = ["CARD_FIELDS", "ModelFacts", "model_card_markdown", "read_version_file"]
+__all__ = [
+    "CARD_FIELDS",
+    "CardFacts",
+    "ModelFacts",
+    "Summarize",
+    "model_card_markdown",
+    "read_version_file",
+    "version_card",
+    "version_facts",
+]
 
 CARD_FIELDS = ("intended_use", "limitations", "ethical_considerations", "owners")
 _MISSING = "_Not provided. Set it with `shipyard models card NAME/VERSION --{flag} TEXT`._"
+_MAX_COLUMNS = 1000  # a card or page lists at most this many signature columns per part
+_log = logging.getLogger("shipyard.registry")
 
 
 class ModelFacts(Protocol):
@@ -40,6 +59,25 @@ class ModelFacts(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class CardFacts:
+    """What a version's ``MLmodel`` says, every name and type a string (a `ModelFacts`).
+
+    Attributes:
+        flavor: the primary flavor.
+        inputs: ``(name, type, required)`` per input column or tensor, at most 1000.
+        outputs: the same for outputs.
+    """
+
+    flavor: str
+    inputs: tuple[tuple[str, str, bool], ...] = ()
+    outputs: tuple[tuple[str, str, bool], ...] = ()
+
+
+#: Reads an ``MLmodel`` file's text (None: no file): `shipyard.models.summarize_mlmodel`.
+Summarize = Callable[[str | None], ModelFacts | None]
+
+
 def read_version_file(
     artifacts: ArtifactStore, location: str, name: str = "MLmodel", max_bytes: int = 1 << 20
 ) -> str | None:
@@ -51,6 +89,51 @@ def read_version_file(
             return handle.read(max_bytes).decode("utf-8", errors="replace")
     except ShipyardError:  # missing file, or a location this store cannot address
         return None
+
+
+def version_facts(artifacts: ArtifactStore, mv: ModelVersion, summarize: Summarize) -> CardFacts | None:
+    """Flavor and signature from the version's ``MLmodel`` file, when its files are in ``artifacts``.
+
+    The file is whatever the uploader wrote: it is only ever parsed as data (``summarize`` reads YAML and JSON
+    safely), never loaded as a model, and a file that cannot be understood (hostile or just broken) gives None,
+    so pages and cards still show everything else.
+
+    Args:
+        artifacts: the artifact store the version's files may be in.
+        mv: the version.
+        summarize: reads the file's text (`shipyard.models.summarize_mlmodel`; the model format sits above the
+            registry, so it is passed in).
+    """
+    text = read_version_file(artifacts, mv.storage_location or mv.source)
+    try:
+        summary = summarize(text)
+    except (RecursionError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        _log.warning("unreadable MLmodel for %s version %s: %s", mv.name, mv.version, type(exc).__name__)
+        return None
+    return None if summary is None else _as_text(summary)
+
+
+def _as_text(summary: ModelFacts) -> CardFacts:
+    """The summary with every name and type a string (a hand-written MLmodel may put anything there)."""
+
+    def columns(specs: Sequence[tuple[object, object, object]]) -> tuple[tuple[str, str, bool], ...]:
+        return tuple(
+            ("" if name is None else str(name), str(kind), bool(required))
+            for name, kind, required in list(specs)[:_MAX_COLUMNS]
+        )
+
+    return CardFacts(str(summary.flavor), columns(summary.inputs), columns(summary.outputs))
+
+
+def version_card(artifacts: ArtifactStore, lineage: ModelLineage, summarize: Summarize) -> str:
+    """The model card of the lineage's version, with the flavor and signature its ``MLmodel`` gives.
+
+    Args:
+        artifacts: the artifact store the version's files may be in.
+        lineage: from `shipyard.registry.lineage.model_lineage`.
+        summarize: reads an ``MLmodel`` file (see `version_facts`).
+    """
+    return model_card_markdown(lineage, version_facts(artifacts, lineage.version, summarize))
 
 
 def _md(text: str) -> str:

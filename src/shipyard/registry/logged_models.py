@@ -9,11 +9,14 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shipyard._paging import decode_page_token, encode_page_token
 from shipyard._visibility import EVERYTHING, Visible
 from shipyard.db import Database
 from shipyard.errors import BadRequest, InvalidParameter, ModelNotFound, RunNotFound
-from shipyard.registry._search_sql import LOGGED_MODEL_SEARCH, logged_models_query
+from shipyard.filters import parse_filter, parse_order_by
+from shipyard.registry._search_sql import logged_models_query
 from shipyard.registry.entities import LoggedModel, LoggedModelStatus
+from shipyard.registry.search import LOGGED_MODEL_SEARCH
 from shipyard.registry.tables import (
     latest_model_metrics,
     logged_model_params,
@@ -21,10 +24,8 @@ from shipyard.registry.tables import (
     logged_models,
     run_outputs,
 )
-from shipyard.tracking import search
 from shipyard.tracking.entities import LifecycleStage, ViewType
-from shipyard.tracking.store import linked_metrics
-from shipyard.tracking.tables import experiments, runs
+from shipyard.tracking.store import TrackingStore
 
 __all__ = ["LoggedModelStore", "new_model_id"]
 
@@ -42,10 +43,17 @@ def _upsert(conn: Connection, table: Any, model_id: str, values: dict[str, str])
 
 
 class LoggedModelStore:
-    """Logged models and run outputs; the tracking store's `LoggedModelLinks` (metric points linked to models)."""
+    """Logged models and run outputs; the tracking store's `LoggedModelLinks` (metric points linked to models).
 
-    def __init__(self, database: Database) -> None:
+    Args:
+        database: the metadata database (the tracking store's).
+        tracking: the tracking store, for what a logged model needs of experiments, runs and their metrics; it is
+            asked on this store's connection, so each check runs in the same transaction as the change.
+    """
+
+    def __init__(self, database: Database, tracking: TrackingStore) -> None:
         self.db = database
+        self.tracking = tracking
         dialect_insert: Any = sqlite.insert if database.is_sqlite else postgresql.insert
         latest = dialect_insert(latest_model_metrics)
         newer = tuple_(latest.excluded.step, latest.excluded.timestamp, latest.excluded.value) > tuple_(
@@ -95,7 +103,7 @@ class LoggedModelStore:
         params: dict[str, dict[str, str]] = {}
         for r in conn.execute(select(logged_model_params).where(logged_model_params.c.model_id.in_(ids))):
             params.setdefault(r.model_id, {})[r.key] = r.value
-        metrics = linked_metrics(conn, ids)
+        metrics = self.tracking.linked_metrics(conn, ids)
         return [
             LoggedModel(
                 model_id=r.model_id,
@@ -138,15 +146,11 @@ class LoggedModelStore:
         """A new PENDING logged model stored under ``<experiment location>/models/<model_id>/artifacts``."""
         model_id = new_model_id()
         with self.db.write() as conn:
-            location = conn.execute(
-                select(experiments.c.artifact_location).where(experiments.c.experiment_id == experiment_id)
-            ).scalar()
+            location = self.tracking.artifact_location_of(conn, experiment_id)
             if location is None:
                 raise InvalidParameter(f"No experiment with id {experiment_id}.")
-            if source_run_id is not None:
-                run_exp = conn.execute(select(runs.c.experiment_id).where(runs.c.run_uuid == source_run_id)).scalar()
-                if run_exp is None:
-                    raise InvalidParameter(f"Source run '{source_run_id}' does not exist.")
+            if source_run_id is not None and self.tracking.experiment_of_run(conn, source_run_id) is None:
+                raise InvalidParameter(f"Source run '{source_run_id}' does not exist.")
             conn.execute(
                 insert(logged_models).values(
                     model_id=model_id,
@@ -234,21 +238,21 @@ class LoggedModelStore:
         visible: Visible = EVERYTHING,
     ) -> tuple[list[LoggedModel], str | None]:
         """Logged models of the experiments matching the filter, one page at a time (only in ``visible`` ones)."""
-        comparisons = search.parse_filter(filter_string, LOGGED_MODEL_SEARCH)
-        order_keys = search.parse_order_by(list(order_by), LOGGED_MODEL_SEARCH)
-        offset = search.decode_page_token(page_token)
+        comparisons = parse_filter(filter_string, LOGGED_MODEL_SEARCH)
+        order_keys = parse_order_by(list(order_by), LOGGED_MODEL_SEARCH)
+        offset = decode_page_token(page_token)
         query = logged_models_query(
             experiment_ids, comparisons, order_keys, view_type.stages, offset, max_results + 1, visible=visible
         )
         with self.db.read() as conn:
             ids = list(conn.execute(query).scalars())
             page = self._load(conn, ids[:max_results])
-        return page, (search.encode_page_token(offset + max_results) if len(ids) > max_results else None)
+        return page, (encode_page_token(offset + max_results) if len(ids) > max_results else None)
 
     def log_outputs(self, run_id: str, outputs: Sequence[tuple[str, int]]) -> None:
         """Record that ``run_id`` produced these ``(model_id, step)`` outputs."""
         with self.db.write() as conn:
-            if conn.execute(select(runs.c.run_uuid).where(runs.c.run_uuid == run_id)).first() is None:
+            if self.tracking.experiment_of_run(conn, run_id) is None:
                 raise RunNotFound(f"Run '{run_id}' not found.")
             for model_id, step in outputs:
                 self._require(conn, model_id)

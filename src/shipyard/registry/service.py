@@ -15,7 +15,7 @@ from shipyard.events import Event, EventStore
 from shipyard.registry.entities import LoggedModel, LoggedModelStatus, ModelVersion, RegisteredModel, Stage
 from shipyard.registry.logged_models import LoggedModelStore
 from shipyard.registry.store import Change, RegistryStore
-from shipyard.registry.uris import LATEST, ModelUri, UriKind, parse_model_uri
+from shipyard.registry.uris import ModelUri, ResolvedModel, is_model_uri, resolve_model_uri, version_for
 from shipyard.registry.validation import (
     check_alias,
     check_description,
@@ -30,7 +30,7 @@ from shipyard.registry.validation import (
     check_version,
     check_version_source,
 )
-from shipyard.tracking.entities import ViewType
+from shipyard.tracking.entities import Run, ViewType
 from shipyard.tracking.service import TrackingService, check_experiment_ids
 
 __all__ = ["CARD_PREFIX", "EVALUATION_PREFIX", "RegistryService", "ResolvedModel"]
@@ -46,23 +46,6 @@ _ACTIVE_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedModel:
-    """Where a model URI's files are, and what it named.
-
-    Attributes:
-        artifact_uri: the folder holding the model (``mlflow-artifacts:/…``, or what the version's source says).
-        version: the model version, for ``models:/name/…`` URIs.
-        logged_model: the logged model, when the files belong to one.
-        run_id: the run that produced the model, when known.
-    """
-
-    artifact_uri: str
-    version: ModelVersion | None = None
-    logged_model: LoggedModel | None = None
-    run_id: str | None = None
 
 
 @dataclass
@@ -81,7 +64,7 @@ class RegistryService:
 
     def __post_init__(self) -> None:
         self.store = RegistryStore(self.database)
-        self.logged = LoggedModelStore(self.database)
+        self.logged = LoggedModelStore(self.database, self.tracking.store)
         self.events = EventStore(self.database)
         # Metric points may name a logged model (MLflow 3's model_id); tracking checks and records them through us.
         self.tracking.link_logged_models(self.logged)
@@ -281,7 +264,7 @@ class RegistryService:
     # ------------------------------------------------------------------------------------ model versions
     def _storage_for(self, source: str, model_id: str | None) -> tuple[str, LoggedModel | None]:
         """Where a new version's files are, and the logged model they belong to (if any)."""
-        if not source.startswith(("models:/", "runs:/")):
+        if not is_model_uri(source):
             if model_id:
                 owner = self.logged.get(model_id)
                 return owner.artifact_location, owner
@@ -457,47 +440,17 @@ class RegistryService:
 
     # ---------------------------------------------------------------------------------------- resolution
     def resolve_model_uri(self, uri: str) -> ResolvedModel:
-        """Resolve ``models:/name/3``, ``models:/name@alias``, ``models:/name/Production``, ``models:/name/latest``,
-        ``models:/m-…`` (a logged model) and ``runs:/<run>/<path>`` to the folder holding the model.
+        """Resolve a model URI to the folder holding the model (the forms and rules: `shipyard.registry.uris`).
 
         Raises:
-            InvalidParameter: the URI is not one of these forms.
+            InvalidParameter: the URI is not one of the forms.
             ResourceNotFound: what it names does not exist.
         """
-        parsed = parse_model_uri(uri)
-        if parsed.kind is UriKind.RUN:
-            return self._resolve_run(parsed.name, parsed.ref)
-        if parsed.kind is UriKind.LOGGED_MODEL:
-            logged = self.logged.get(parsed.name)
-            return ResolvedModel(logged.artifact_location, logged_model=logged, run_id=logged.source_run_id)
-        mv = self.version_for(parsed)
-        linked = self.logged.get(mv.model_id) if mv.model_id else None
-        return ResolvedModel(mv.storage_location or mv.source, version=mv, logged_model=linked, run_id=mv.run_id)
+        return resolve_model_uri(uri, _StoreLookups(self))
 
     def version_for(self, parsed: ModelUri) -> ModelVersion:
         """The version a parsed ``models:/`` URI names (by number, alias, stage or ``latest``)."""
-        if parsed.kind is UriKind.VERSION:
-            return self.get_model_version(parsed.name, parsed.ref)
-        if parsed.kind is UriKind.ALIAS:
-            return self.get_version_by_alias(parsed.name, parsed.ref)
-        if parsed.kind is not UriKind.STAGE:
-            raise InvalidParameter(f"models:/{parsed.name} names a logged model, not a registered version.")
-        stages = [] if parsed.ref == LATEST else [parsed.ref]
-        versions = self.get_latest_versions(parsed.name, stages)
-        if not versions:
-            raise ModelVersionNotFound(f"No versions of model with name '{parsed.name}' and stage '{parsed.ref}' found")
-        return max(versions, key=lambda v: v.version)
-
-    def _resolve_run(self, run_id: str, path: str) -> ResolvedModel:
-        run = self.tracking.get_run(run_id)
-        head, _, rest = path.partition("/")
-        # Filter on the run (a validated id), not on the path: a quote in the path would break the filter.
-        found, _ = self.logged.search([int(run.experiment_id)], f"source_run_id = '{run.run_id}'", (), 1000, None)
-        for logged in found:
-            if logged.name == head:
-                location = logged.artifact_location + (f"/{rest}" if rest else "")
-                return ResolvedModel(location, logged_model=logged, run_id=run_id)
-        return ResolvedModel(f"{run.artifact_uri.rstrip('/')}/{path}", run_id=run_id)
+        return version_for(parsed, _StoreLookups(self))
 
     # -------------------------------------------------------------------------------- history and cards
     def history(self, name: str, *, limit: int = 1000) -> list[Event]:
@@ -516,3 +469,36 @@ class RegistryService:
     def runs_versions(self, run_id: str) -> list[ModelVersion]:
         """Model versions registered from a run."""
         return self.store.versions_of_run(run_id)
+
+
+@dataclass(frozen=True)
+class _StoreLookups:
+    """What URI resolution reads, from this process's stores."""
+
+    registry: RegistryService
+
+    def get_model_version(self, name: str, version: str) -> ModelVersion:
+        return self.registry.get_model_version(name, version)
+
+    def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        return self.registry.get_version_by_alias(name, alias)
+
+    def get_latest_versions(self, name: str, stages: Sequence[str]) -> list[ModelVersion]:
+        return self.registry.get_latest_versions(name, stages)
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        return self.registry.logged.get(model_id)
+
+    def get_run(self, run_id: str) -> Run:
+        return self.registry.tracking.get_run(run_id)
+
+    def logged_models_of_run(self, run: Run) -> list[LoggedModel]:
+        # Filter on the run (a validated id), not on a path: a quote in the path would break the filter.
+        found, _ = self.registry.logged.search(
+            [int(run.experiment_id)], f"source_run_id = '{run.run_id}'", (), 1000, None
+        )
+        return list(found)
+
+    def version_files(self, mv: ModelVersion) -> tuple[str, LoggedModel | None]:
+        linked = self.registry.logged.get(mv.model_id) if mv.model_id else None
+        return mv.storage_location or mv.source, linked

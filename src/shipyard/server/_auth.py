@@ -8,8 +8,6 @@ browser's session into it. The principal is left on ``request.state.principal``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 from urllib.parse import quote
 
@@ -19,12 +17,14 @@ from starlette.requests import HTTPConnection
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shipyard._http_errors import http_error
 from shipyard.auth import ANONYMOUS, AuthService, Principal
+from shipyard.auth.credentials import authenticate
 from shipyard.auth.throttle import SignInThrottle
 from shipyard.errors import TooManyAttempts, Unauthenticated
 from shipyard.server._errors import error_response
 
-__all__ = ["SESSION_COOKIE", "AuthMiddleware", "csrf_of", "principal_of"]
+__all__ = ["SESSION_COOKIE", "AuthMiddleware", "csrf_of", "open_to_anyone", "principal_of"]
 
 SESSION_COOKIE = "shipyard_session"
 _API_PREFIXES = ("/api/", "/ajax-api/")
@@ -46,6 +46,16 @@ def principal_of(request: HTTPConnection) -> Principal:
     if principal is None:
         raise Unauthenticated("Sign in first.")
     return principal
+
+
+def open_to_anyone(path: str) -> bool:
+    """Whether a request to ``path`` goes through without signing in: the routes that declare `PUBLIC`.
+
+    Example:
+        >>> open_to_anyone("/health"), open_to_anyone("/api/2.0/mlflow/experiments/search")
+        (True, False)
+    """
+    return path in _PUBLIC or path.startswith(_PUBLIC_PREFIXES)
 
 
 def csrf_of(request: HTTPConnection) -> str | None:
@@ -83,12 +93,13 @@ class AuthMiddleware:
         except Unauthenticated as exc:
             await _refuse(exc.message, api=api, scope=scope)(scope, receive, send)
             return
-        except TooManyAttempts as exc:
-            response = error_response(exc.error_code, exc.message, exc.http_status)
-            response.headers["Retry-After"] = str(exc.retry_after_s)
+        except TooManyAttempts as exc:  # answered here: this middleware sits outside the app's error handlers
+            failure = http_error(exc)  # 429 REQUEST_LIMIT_EXCEEDED with Retry-After
+            response = error_response(failure.error_code, failure.message, failure.status)
+            response.headers.update(failure.headers)
             await response(scope, receive, send)
             return
-        if principal is None and not (path in _PUBLIC or path.startswith(_PUBLIC_PREFIXES)):
+        if principal is None and not open_to_anyone(path):
             message = "Authentication required: send an API token (Bearer) or a username and password (Basic)."
             await _refuse(message, api=api, scope=scope)(scope, receive, send)
             return
@@ -102,23 +113,10 @@ class AuthMiddleware:
         assert accounts is not None
         authorization = headers.get("authorization")
         if authorization:
-            scheme, _, credentials = authorization.partition(" ")
-            scheme, credentials = scheme.lower(), credentials.strip()
-            if scheme == "bearer":
-                principal = await run_in_threadpool(accounts.principal_for_token, credentials)
-                if principal is None:
-                    raise Unauthenticated("Invalid, expired or revoked API token.")
-                return principal, None
-            if scheme == "basic":
-                username, password = _basic(credentials)
-                address = conn.client.host if conn.client else ""
-                # Throttled as one step (attempt reserved before the check), so concurrent guesses cannot race it.
-                check = self.throttle.check_password
-                user = await run_in_threadpool(check, accounts, address, username, password)
-                if user is None:
-                    raise Unauthenticated("Invalid username or password.")
-                return accounts.principal(user, "basic"), None
-            raise Unauthenticated(f"Unsupported authorization scheme {scheme[:20]!r}: use Bearer or Basic.")
+            address = conn.client.host if conn.client else ""
+            # Passwords are throttled as one step (attempt reserved before the check), so guesses cannot race it.
+            principal = await run_in_threadpool(authenticate, accounts, self.throttle, authorization, address=address)
+            return principal, None
         secret = conn.cookies.get(SESSION_COOKIE)
         if secret and not api:
             found = await run_in_threadpool(accounts.session, secret)
@@ -126,17 +124,6 @@ class AuthMiddleware:
                 user, csrf = found
                 return accounts.principal(user, "session"), csrf
         return None, None
-
-
-def _basic(credentials: str) -> tuple[str, str]:
-    try:
-        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthenticated("Malformed Basic credentials: expected base64 of 'username:password'.") from None
-    username, sep, password = decoded.partition(":")
-    if not sep:
-        raise Unauthenticated("Malformed Basic credentials: expected base64 of 'username:password'.")
-    return username, password
 
 
 def _refuse(message: str, *, api: bool, scope: Scope) -> Any:

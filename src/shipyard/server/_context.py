@@ -1,4 +1,4 @@
-"""What every route needs: the services, built once by create_app and kept on the app."""
+"""What every route needs: the services (built once by the composition root) and the server's own parts."""
 
 from __future__ import annotations
 
@@ -6,35 +6,90 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from shipyard._composition import Services
 from shipyard.artifacts import ArtifactStore
 from shipyard.auth import AuthService, Permissions
 from shipyard.auth.throttle import SignInThrottle
 from shipyard.config import Settings
+from shipyard.db import Database
 from shipyard.events.webhooks import WebhookService
 from shipyard.monitoring.monitors import MonitorService
 from shipyard.registry.service import RegistryService
 from shipyard.server._access import Access
 from shipyard.tracking.service import TrackingService
 
-__all__ = ["AppContext", "actor_of", "context_of"]
+__all__ = ["AppContext", "actor_of", "context_for", "context_of"]
 
 ACTOR_HEADER = "X-Shipyard-User"
 
 
 @dataclass(frozen=True)
 class AppContext:
-    """The services behind the server."""
+    """The services behind the server, plus what only the server has.
 
-    settings: Settings
-    tracking: TrackingService
-    artifacts: ArtifactStore
-    registry: RegistryService
-    webhooks: WebhookService
-    accounts: AuthService
-    permissions: Permissions
+    Attributes:
+        services: every capability's service (see `shipyard._composition.build_services`).
+        access: which experiment or model a request's resource answers to, for the permission checks.
+        sign_in_throttle: the one throttle on password checks, shared by every sign-in path of this process.
+    """
+
+    services: Services
     access: Access
     sign_in_throttle: SignInThrottle
-    monitors: MonitorService
+
+    @property
+    def settings(self) -> Settings:
+        """What the services were built from."""
+        return self.services.settings
+
+    @property
+    def database(self) -> Database:
+        """The metadata store."""
+        return self.services.database
+
+    @property
+    def tracking(self) -> TrackingService:
+        """Experiments, runs, metrics, params, tags, inputs."""
+        return self.services.tracking
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store."""
+        return self.services.artifacts
+
+    @property
+    def registry(self) -> RegistryService:
+        """Logged models, registered models, versions, aliases."""
+        return self.services.registry
+
+    @property
+    def webhooks(self) -> WebhookService:
+        """Webhook subscriptions and their deliveries."""
+        return self.services.webhooks
+
+    @property
+    def accounts(self) -> AuthService:
+        """Users, tokens and sessions."""
+        return self.services.accounts
+
+    @property
+    def permissions(self) -> Permissions:
+        """Grants, and what a caller may see."""
+        return self.services.permissions
+
+    @property
+    def monitors(self) -> MonitorService:
+        """Monitors, their windows and alerts."""
+        return self.services.monitors
+
+
+def context_for(services: Services) -> AppContext:
+    """The server's context over ``services``: adds the permission resolver and the sign-in throttle."""
+    return AppContext(
+        services=services,
+        access=Access(services.permissions, services.tracking, services.registry),
+        sign_in_throttle=SignInThrottle(),
+    )
 
 
 def context_of(request: Request) -> AppContext:

@@ -1,25 +1,33 @@
-"""The one place that turns exceptions into MLflow's JSON error shape and HTTP status."""
+"""The tracking server's error answers: every exception in MLflow's JSON error shape, with the status and code
+`shipyard._http_errors.http_error` (shared with the web UI and the inference server) gives it."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shipyard._http_errors import ErrorKind, http_error
 from shipyard.db import cancelled_error
 from shipyard.errors import QueryCancelled, ShipyardError, StatementTimeout
 from shipyard.server._json import json_response
 
-__all__ = ["install_error_handlers"]
+__all__ = ["INVALID_PARAMETER", "install_error_handlers", "validation_message"]
 
 _log = logging.getLogger("shipyard.server")
 
 _HTTP_CODES = {404: "ENDPOINT_NOT_FOUND", 405: "BAD_REQUEST", 413: "INVALID_PARAMETER_VALUE", 415: "BAD_REQUEST"}
 # Messages quote the offending value; a 60 MB value must not come back as a 60 MB error.
 MAX_MESSAGE_CHARS = 10_000
+# The pydantic error type of a field refused by Shipyard's own rule; its context holds the message and error code.
+INVALID_PARAMETER = "invalid_parameter"
+_SHOWN_CHARS = 200
 
 
 def error_response(code: str, message: str, status: int) -> Response:
@@ -34,19 +42,6 @@ def error_response(code: str, message: str, status: int) -> Response:
     return response
 
 
-async def _shipyard_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ShipyardError)
-    if isinstance(exc, QueryCancelled):
-        _log.info("%s", exc.message)  # nobody is left to read the answer
-    elif isinstance(exc, StatementTimeout):
-        _log.warning("statement timeout: %s %s", _request.method, _request.url.path)
-    response = error_response(exc.error_code, exc.message, exc.http_status)
-    retry_after_s = getattr(exc, "retry_after_s", 0)
-    if retry_after_s:
-        response.headers["Retry-After"] = str(retry_after_s)
-    return response
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -56,31 +51,60 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(_HTTP_CODES.get(exc.status_code, "BAD_REQUEST"), message, exc.status_code)
 
 
-async def _database_error(request: Request, exc: Exception) -> Response:
-    timeout_s = request.app.state.context.settings.statement_timeout_s if hasattr(request.app.state, "context") else 0
-    cancelled = cancelled_error(exc, timeout_s=timeout_s)  # a statement cancelled outside a store's read or write
-    if cancelled is not None:
-        return await _shipyard_error(request, cancelled)
-    # Lock time-outs and lost connections are transient: 503 lets MLflow's client retry them.
-    _log.warning("database unavailable: %s", exc)
-    response = error_response("TEMPORARILY_UNAVAILABLE", "The metadata store is busy or unreachable; retry.", 503)
-    response.headers["Retry-After"] = "1"
+def validation_message(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """The error code and message for a request whose fields failed validation: the first problem, worded as
+    every Shipyard route words it (``Missing value for required parameter 'name'.``)."""
+    first = errors[0] if errors else {}
+    context = first.get("ctx") or {}
+    if first.get("type") == INVALID_PARAMETER:
+        return str(context.get("error_code", "INVALID_PARAMETER_VALUE")), str(context.get("message"))
+    name = ".".join(str(part) for part in tuple(first.get("loc", ()))[1:])
+    problem = str(first.get("msg", "invalid value")).rstrip(".")
+    if first.get("type") == "missing":
+        return "INVALID_PARAMETER_VALUE", f"Missing value for required parameter '{name}'."
+    if not name:
+        return "INVALID_PARAMETER_VALUE", f"Invalid request: {problem}."
+    shown = repr(first.get("input"))
+    if len(shown) > _SHOWN_CHARS:
+        shown = shown[:_SHOWN_CHARS] + "..."
+    return "INVALID_PARAMETER_VALUE", f"Invalid value {shown} for parameter '{name}': {problem}."
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> Response:
+    """A request FastAPI could not validate: 400 with MLflow's error body (never FastAPI's 422 and its shape)."""
+    assert isinstance(exc, RequestValidationError)
+    code, message = validation_message(exc.errors())
+    return error_response(code, message, 400)
+
+
+async def _failure(request: Request, exc: Exception) -> Response:
+    """Any other exception, answered as `shipyard._http_errors.http_error` maps it, in MLflow's error body."""
+    if isinstance(exc, OperationalError):
+        timeout_s = (
+            request.app.state.context.settings.statement_timeout_s if hasattr(request.app.state, "context") else 0
+        )
+        exc = cancelled_error(exc, timeout_s=timeout_s) or exc  # a statement cancelled outside a store's read or write
+    failure = http_error(exc)
+    if isinstance(exc, QueryCancelled):
+        _log.info("%s", exc.message)  # nobody is left to read the answer
+    elif isinstance(exc, StatementTimeout):
+        _log.warning("statement timeout: %s %s", request.method, request.url.path)
+    elif failure.kind is ErrorKind.UNAVAILABLE:
+        _log.warning("database unavailable: %s", exc)
+    elif failure.kind is ErrorKind.REJECTED:
+        _log.warning("database rejected a request: %s", getattr(exc, "orig", exc))
+    elif failure.kind is ErrorKind.UNEXPECTED:
+        _log.error("unexpected error", exc_info=exc)
+    response = error_response(failure.error_code, failure.message, failure.status)
+    response.headers.update(failure.headers)
     return response
-
-
-async def _unexpected(_request: Request, exc: Exception) -> Response:
-    if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError):
-        # Integrity or data errors that slipped past validation are the caller's bad input, not ours to retry.
-        _log.warning("database rejected a request: %s", exc.orig)
-        return error_response("INVALID_PARAMETER_VALUE", "The request was rejected by the store: invalid value.", 400)
-    _log.exception("unexpected error")
-    return error_response("INTERNAL_ERROR", f"Internal error: {type(exc).__name__}.", 500)
 
 
 def install_error_handlers(app: object) -> None:
     """Register the handlers on a Starlette/FastAPI app."""
     add = app.add_exception_handler  # type: ignore[attr-defined]
-    add(ShipyardError, _shipyard_error)
+    add(ShipyardError, _failure)
     add(HTTPException, _http_error)
-    add(OperationalError, _database_error)
-    add(Exception, _unexpected)
+    add(RequestValidationError, _invalid_request)
+    add(OperationalError, _failure)
+    add(Exception, _failure)

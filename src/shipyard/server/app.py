@@ -1,4 +1,5 @@
-"""create_app: the ASGI application with MLflow's REST API, the artifact proxy and the web UI."""
+"""create_app: the ASGI application: every capability's routes and pages (MLflow's REST API, the artifact proxy,
+the native API, the web UI) over the services the composition root builds."""
 
 from __future__ import annotations
 
@@ -7,81 +8,62 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from shipyard._capabilities import capabilities, resolve
+from shipyard._composition import Services, build_services
 from shipyard._version import __version__
-from shipyard.artifacts import open_artifact_store
-from shipyard.auth import AuthService, Level, Permissions
-from shipyard.auth.throttle import SignInThrottle
 from shipyard.config import SCHEMA_CHECKED_ENV, Settings
-from shipyard.db import open_database
 from shipyard.events import WebhookDispatcher
-from shipyard.events.webhooks import WebhookService
-from shipyard.monitoring.monitors import MonitorService
-from shipyard.registry.service import RegistryService
-from shipyard.server._access import Access
 from shipyard.server._auth import AuthMiddleware
-from shipyard.server._context import AppContext
+from shipyard.server._context import context_for
 from shipyard.server._disconnect import install as install_disconnect_cancel
 from shipyard.server._errors import install_error_handlers
 from shipyard.server._guards import install_request_guards
 from shipyard.server._json import json_response
-from shipyard.server.auth_api import auth_routes
-from shipyard.server.mlflow_api import mlflow_routes
-from shipyard.server.monitoring_api import monitoring_routes
-from shipyard.server.native_api import native_routes
+from shipyard.server._routes import PUBLIC, SignedIn, declare
 from shipyard.server.ui import ui_routes
-from shipyard.tracking.service import TrackingService
-from shipyard.tracking.store import TrackingStore
 
-__all__ = ["create_app"]
+__all__ = ["app_from_env", "create_app", "mount_capabilities"]
 
 # The mlflow client enables OTLP trace upload for servers >= 3.4; Shipyard answers as a 3.x server.
 MLFLOW_COMPAT_VERSION = "3.17.2"
 
 
-def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
-    """Open the store and artifact store named by ``settings`` and wire the services.
+def mount_capabilities(app: FastAPI) -> None:
+    """Add every capability's routes, then every capability's pages, then the UI's static files.
 
-    Args:
-        settings: where the store and artifacts live.
-        migrate: bring the schema to head first (``shipyard server`` does it once, before its workers start).
+    A route reference names a function returning Starlette routes, or a FastAPI ``APIRouter`` (or a function
+    returning one). The API routes come first: they live under ``/api``, the pages do not.
     """
-    database = open_database(
-        settings.resolved_store_uri,
-        migrate=migrate,
-        statement_timeout_s=settings.statement_timeout_s,
-        connection_budget=settings.db_connection_budget,
-        workers=settings.server_workers,
-    )
-    tracking = TrackingService(TrackingStore(database), artifact_root=settings.resolved_artifacts_uri)
-    artifacts = open_artifact_store(settings.resolved_artifacts_uri, s3_endpoint_url=settings.s3_endpoint_url)
-    registry = RegistryService(database, tracking)
-    permissions = Permissions(database, Level.parse(settings.auth_default_permission))
-    return AppContext(
-        settings=settings,
-        tracking=tracking,
-        artifacts=artifacts,
-        registry=registry,
-        webhooks=WebhookService(database, outbound_allowlist=settings.outbound_allowlist),
-        accounts=AuthService(database),
-        permissions=permissions,
-        access=Access(permissions, tracking, registry),
-        sign_in_throttle=SignInThrottle(),
-        monitors=MonitorService(database, s3_endpoint_url=settings.s3_endpoint_url),
-    )
+    found = capabilities()
+    for reference in (*(r for c in found for r in c.routes), *(p for c in found for p in c.pages)):
+        _mount(app, resolve(reference))
+    app.router.routes.extend(ui_routes())
 
 
+def _mount(app: FastAPI, contributed: Any) -> None:
+    if callable(contributed) and not isinstance(contributed, APIRouter):
+        contributed = contributed()
+    if isinstance(contributed, APIRouter):
+        app.include_router(contributed)
+    else:
+        app.router.routes.extend(contributed)
+
+
+@declare(PUBLIC)
 async def _health(_request: Request) -> Response:
     return PlainTextResponse("OK")
 
 
+@declare(PUBLIC)
 async def _version(_request: Request) -> Response:
     return PlainTextResponse(MLFLOW_COMPAT_VERSION)
 
 
+@declare(SignedIn())  # under /api: authentication lets only liveness and the version through signed out
 async def _server_info(_request: Request) -> Response:
     info: dict[str, Any] = {
         "server": "shipyard",
@@ -93,24 +75,24 @@ async def _server_info(_request: Request) -> Response:
     return json_response(info)
 
 
-def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
-    """The Shipyard server application.
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """The Shipyard server application: every capability's routes and pages over one set of services.
 
     Args:
         settings: where the store and artifacts live; read from the environment when omitted.
-        context: already-built services (tests and embedding); built from ``settings`` when omitted.
+        services: already-built services (tests and embedding); built from ``settings`` when omitted.
 
     Example:
         >>> app = create_app(Settings(home=Path("/tmp/sy")))  # doctest: +SKIP
     """
-    ctx = context or build_context(settings or Settings.from_env())
+    ctx = context_for(services or build_services(settings or Settings.from_env()))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Each server process delivers webhooks from the outbox; deliveries are claimed atomically, so several
         # workers never send the same one twice.
         dispatcher = (
-            WebhookDispatcher(ctx.registry.database, outbound_allowlist=ctx.settings.outbound_allowlist)
+            WebhookDispatcher(ctx.database, outbound_allowlist=ctx.settings.outbound_allowlist)
             if ctx.settings.deliver_webhooks
             else None
         )
@@ -130,6 +112,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
     )
+    for docs in app.router.routes:  # FastAPI's own: the OpenAPI document, its viewer and its OAuth2 redirect page
+        declare(SignedIn("the API's documentation"))(getattr(docs, "endpoint", docs))
     app.state.context = ctx
     install_disconnect_cancel(app)  # innermost: the request's query scope wraps the routes alone
     # Request guards (added after this) sit outside authentication: a foreign Host is refused before anything.
@@ -142,15 +126,11 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     app.add_route("/version", _version, methods=["GET"])
     for prefix in ("/api", "/ajax-api"):
         app.add_route(f"{prefix}/3.0/mlflow/server-info", _server_info, methods=["GET"])
-    app.router.routes.extend(mlflow_routes())
-    app.router.routes.extend(native_routes())
-    app.router.routes.extend(monitoring_routes())
-    app.router.routes.extend(auth_routes())
-    app.router.routes.extend(ui_routes())
+    mount_capabilities(app)
     return app
 
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings come from ``SHIPYARD_*`` variables set by ``shipyard server``."""
     settings = Settings.from_env()
-    return create_app(context=build_context(settings, migrate=os.environ.get(SCHEMA_CHECKED_ENV) != "1"))
+    return create_app(services=build_services(settings, migrate=os.environ.get(SCHEMA_CHECKED_ENV) != "1"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipyard._lazy import lazy_exports
-from shipyard.serving.rollout._state import ResolvedModel, Revision
+from shipyard.serving.rollout._revision import ResolvedModel, Revision
 from shipyard.serving.rollout.deployment import DeploymentSpec, load_spec, parse_spec
 
 if TYPE_CHECKING:

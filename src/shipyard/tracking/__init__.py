@@ -22,9 +22,9 @@ if TYPE_CHECKING:
         RunTag,
         ViewType,
     )
+    from shipyard.tracking.lineage import Lineage, capture_lineage
     from shipyard.tracking.service import TrackingService
     from shipyard.tracking.store import TrackingStore
-    from shipyard.tracking.lineage import Lineage, capture_lineage
 
 __all__ = [
     "DatasetInput",

@@ -23,16 +23,15 @@ from sqlalchemy import ColumnElement, Connection, Select, String, bindparam, fal
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from shipyard._visibility import EVERYTHING, Visible
-from shipyard.tracking._search_scanner import IS_NOT_NULL
+from shipyard.filters import IS_NOT_NULL, Comparison, Kind, OrderKey
+from shipyard.filters.sql import check_page, metric_condition
 from shipyard.tracking._search_sql import (
     _KEYED_TABLES,
     PER_RUN_MAX_RUNS,
     RunQueryShape,
-    _check_page,
     _fenced_exists,
     _fenced_filters,
     _keyed_scalar,
-    _metric_condition,
     _order_clauses,
     _order_column,
     _scope,
@@ -40,7 +39,6 @@ from shipyard.tracking._search_sql import (
     run_count_query,
     runs_query,
 )
-from shipyard.tracking.search import Comparison, Kind, OrderKey
 from shipyard.tracking.tables import latest_metrics, runs
 
 __all__ = ["for_runs", "search_run_ids", "window_query"]
@@ -73,7 +71,7 @@ def _window_source(
         on_key = [c for c in comparisons if c.kind is Kind.METRIC and c.key == first.key]
         m = latest_metrics
         where = [m.c.key == first.key, m.c.is_nan == false()]
-        where += [_metric_condition(m, c.op, c.value) for c in on_key if c.op != IS_NOT_NULL]
+        where += [metric_condition(m, c.op, c.value) for c in on_key if c.op != IS_NOT_NULL]
         return select(m.c.run_uuid, m.c.value.label("v")).where(*where), m.c.value
     if first.kind is Kind.ATTRIBUTE and first.key == "start_time":
         if len(experiment_ids) != 1 or len(lifecycle_stages) != 1:
@@ -102,7 +100,7 @@ def window_query(
     lookup per window row, and the outer query reads nothing but the window: no join is left for a planner without
     statistics to get wrong.
     """
-    _check_page(offset, limit)
+    check_page(offset, limit)
     keys = tuple(order_keys) or _DEFAULT_ORDER
     first = keys[0]
     source = _window_source(first, comparisons, experiment_ids, lifecycle_stages, visible)

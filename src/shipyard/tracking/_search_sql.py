@@ -9,12 +9,8 @@ Semantics follow MLflow's SQL store, made identical on SQLite and PostgreSQL:
   own (``dataset.name = 'a' AND dataset.digest = 'x'`` may be met by two different inputs, as in MLflow).
   ``context`` is the ``mlflow.data.context`` key of ``run_inputs.tags_json`` (a JSON object), read with
   the database's JSON functions so LIKE and IN work on the value itself and paging stays in SQL.
-* ``LIKE`` is case-sensitive and ``ILIKE`` case-insensitive on both databases; neither has an escape
-  character, so ``%`` and ``_`` are always wildcards and ``\\`` is literal (MLflow-on-SQLite behaviour).
-  SQLite's LIKE ignores case, so case-sensitive LIKE is compiled to GLOB there (ILIKE folds ASCII only on
-  SQLite, as MLflow's does).
-* Strings sort by code point on both databases (``COLLATE "C"`` on PostgreSQL, whose default collation
-  would put ``a`` before ``B``).
+* ``LIKE`` / ``ILIKE``, numeric binds, NaN and the code-point order of strings are the filter grammar's
+  shared SQL (`shipyard.filters.sql`).
 * Order: each order key, rows missing the key (or a NULL attribute) last in both directions, NaN metrics
   after real values and before missing ones; then ``start_time DESC`` (NULL last, also on PostgreSQL
   where MLflow puts it first) unless start_time was an order key; then ``run_uuid`` ascending.
@@ -32,37 +28,25 @@ key)``. How a run search is shaped for each database, so that PostgreSQL plans i
 from __future__ import annotations
 
 import enum
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Double,
-    FromClause,
-    Integer,
-    Select,
-    and_,
-    bindparam,
-    case,
-    exists,
-    false,
-    func,
-    intersect,
-    literal,
-    or_,
-    select,
-    true,
-)
+from sqlalchemy import ColumnElement, FromClause, Select, and_, exists, func, intersect, select
 
-from shipyard._ids import canonical_experiment_id
 from shipyard._visibility import EVERYTHING, Visible
 from shipyard.errors import InvalidParameter
-from shipyard.tracking._search_scanner import EQ, GE, GT, ILIKE, IN, IS_NOT_NULL, IS_NULL, LE, LIKE, LT, NE, NOT_IN
-from shipyard.tracking._sql_functions import CaseInsensitiveLike, CaseSensitiveLike, JsonTextField
-from shipyard.tracking._sql_functions import sortable as _sortable
-from shipyard.tracking.search import Comparison, Kind, OrderKey, Value
+from shipyard.filters import IS_NOT_NULL, IS_NULL, Comparison, Kind, OrderKey, Value
+from shipyard.filters.sql import (
+    JsonTextField,
+    attribute_condition,
+    check_page,
+    keyed_exists,
+    metric_condition,
+    metric_order,
+    sortable,
+    string_condition,
+    visible_condition,
+)
 from shipyard.tracking.tables import (
     datasets,
     experiment_tags,
@@ -81,7 +65,6 @@ __all__ = [
     "has_candidate_filters",
     "run_count_query",
     "runs_query",
-    "visible_condition",
 ]
 
 DATASET_CONTEXT_KEY = "mlflow.data.context"
@@ -107,83 +90,8 @@ _EXPERIMENT_COLUMNS: dict[str, ColumnElement[Any]] = {
     "last_update_time": experiments.c.last_update_time,
 }
 
-_NUMERIC: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-    EQ: operator.eq,
-    NE: operator.ne,
-    GT: operator.gt,
-    GE: operator.ge,
-    LT: operator.lt,
-    LE: operator.le,
-}
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Conditions
-
-
-def _string_condition(column: ColumnElement[Any], op: str, value: Value) -> ColumnElement[bool]:
-    if op == EQ:
-        return column == value
-    if op == NE:
-        return column != value
-    if op == LIKE:
-        return CaseSensitiveLike(column, _as_str(value, op))
-    if op == ILIKE:
-        return CaseInsensitiveLike(column, _as_str(value, op))
-    if op == IN:
-        return column.in_(_as_tuple(value, op))
-    if op == NOT_IN:
-        return column.not_in(_as_tuple(value, op))
-    raise InvalidParameter(f"'{op}' cannot compare strings; use =, !=, LIKE, ILIKE, IN or NOT IN.")
-
-
-def _fits(column: ColumnElement[Any], value: int) -> bool:
-    bits = 64 if isinstance(column.type, BigInteger) else 32
-    return bool(-(2 ** (bits - 1)) <= value < 2 ** (bits - 1))
-
-
-def _number(column: ColumnElement[Any], value: int | float) -> Any:
-    """A bind for comparing ``column`` with ``value``: typed as a double unless it is an int the column holds.
-
-    Binding with the column's own type would make PostgreSQL cast the value to it: 200.4 would become 200
-    and 3000000000 an "integer out of range" error.
-    """
-    if isinstance(value, int) and _fits(column, value):
-        return value
-    return literal(float(value), Double())
-
-
-def _value_condition(column: ColumnElement[Any], op: str, value: Value) -> ColumnElement[bool]:
-    """``column op value`` for a string or numeric comparison (attributes, ids, param and tag values)."""
-    if op in _NUMERIC and isinstance(value, int | float) and not isinstance(value, bool):
-        return _NUMERIC[op](column, _number(column, value))
-    if op in (IN, NOT_IN) and isinstance(value, tuple) and all(isinstance(v, int) for v in value):
-        # Ids the column cannot hold match nothing, so they leave IN and NOT IN alike.
-        held = [v for v in value if isinstance(v, int) and _fits(column, v)]
-        return column.in_(held) if op == IN else column.not_in(held)
-    return _string_condition(column, op, value)
-
-
-def _as_str(value: Value, op: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidParameter(f"'{op}' needs a quoted string, got {value!r}.")
-    return value
-
-
-def _as_tuple(value: Value, op: str) -> tuple[str, ...] | tuple[int, ...]:
-    if not isinstance(value, tuple) or not value:
-        raise InvalidParameter(f"'{op}' needs a non-empty list of values, got {value!r}.")
-    return value
-
-
-def _metric_condition(table: FromClause, op: str, value: Value) -> ColumnElement[bool]:
-    if op not in _NUMERIC or not isinstance(value, int | float) or isinstance(value, bool):
-        raise InvalidParameter(f"Metrics are compared with =, !=, >, >=, <, <= and a number, got '{op}' {value!r}.")
-    condition = _NUMERIC[op](table.c.value, literal(float(value), Double()))
-    # NaN is stored as 0 with is_nan set: every comparison with NaN is false except "!=".
-    if op == NE:
-        return or_(condition, table.c.is_nan == true())
-    return and_(condition, table.c.is_nan == false())
 
 
 _KEYED_TABLES: dict[Kind, FromClause] = {Kind.METRIC: latest_metrics, Kind.PARAM: params, Kind.TAG: tags}
@@ -191,8 +99,8 @@ _KEYED_TABLES: dict[Kind, FromClause] = {Kind.METRIC: latest_metrics, Kind.PARAM
 
 def _keyed_condition(kind: Kind, table: FromClause, op: str, value: Value) -> ColumnElement[bool]:
     if kind is Kind.METRIC:
-        return _metric_condition(table, op, value)
-    return _string_condition(table.c.value, op, value)
+        return metric_condition(table, op, value)
+    return string_condition(table.c.value, op, value)
 
 
 def _dataset_select(comparison: Comparison, run_id: ColumnElement[Any] = runs.c.run_uuid) -> Select[Any]:
@@ -206,68 +114,8 @@ def _dataset_select(comparison: Comparison, run_id: ColumnElement[Any] = runs.c.
     return (
         select(run_inputs.c.run_uuid)
         .select_from(run_inputs.join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid))
-        .where(run_inputs.c.run_uuid == run_id, _string_condition(column, comparison.op, comparison.value))
+        .where(run_inputs.c.run_uuid == run_id, string_condition(column, comparison.op, comparison.value))
     )
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Visibility: the caller's permissions, applied inside the query so pages are cut from visible rows only
-
-
-def _integer_ids(values: frozenset[str], *, canonical_only: bool) -> list[int]:
-    """The ids an integer column can match; ``canonical_only`` drops other spellings ("02") instead of reading them.
-
-    An allow-list keeps only canonical ids (a grant on "02" opens nothing), a deny-list reads every digit
-    spelling (a denial on "02" still hides experiment 2): both fail closed. Ids that are not ASCII digits
-    name no row and are dropped.
-    """
-    out = set()
-    for value in values:
-        try:
-            canonical = canonical_experiment_id(value)
-        except InvalidParameter:
-            continue
-        if not (canonical_only and canonical != value):
-            out.add(int(canonical))
-    return sorted(out)
-
-
-def _in_list(column: ColumnElement[Any], values: Sequence[str] | Sequence[int]) -> ColumnElement[bool]:
-    if values and isinstance(values[0], int):
-        # Integers are rendered inline: a user with many grants must not run into the bind-parameter limit.
-        return column.in_(bindparam("visible_ids", list(values), expanding=True, literal_execute=True, unique=True))
-    return column.in_(list(values))
-
-
-def visible_condition(column: ColumnElement[Any], visible: Visible = EVERYTHING) -> list[ColumnElement[bool]]:
-    """The WHERE conditions that keep only the rows whose ``column`` (an id or a name) the caller may see.
-
-    Args:
-        column: the column holding the resource id: an integer experiment id, or a model or deployment name.
-        visible: the caller's visibility (built by the permission layer); the default lets everything through.
-
-    Returns:
-        Conditions to AND into the query (none when everything is visible).
-    """
-    if visible.unrestricted:
-        return []
-    integer = isinstance(column.type, Integer)
-    where: list[ColumnElement[bool]] = []
-    if visible.allowed is not None:
-        allowed = _integer_ids(visible.allowed, canonical_only=True) if integer else sorted(visible.allowed)
-        where.append(_in_list(column, allowed) if allowed else false())
-    if visible.denied:
-        denied = _integer_ids(visible.denied, canonical_only=False) if integer else sorted(visible.denied)
-        if denied:
-            where.append(~_in_list(column, denied))
-    return where
-
-
-def _check_page(offset: int, limit: int) -> None:
-    if offset < 0:
-        raise InvalidParameter(f"A page offset must be zero or more, got {offset}.")
-    if limit < 0:
-        raise InvalidParameter(f"A page size must be zero or more, got {limit}.")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -379,10 +227,7 @@ def _keyed_scalar(kind: Kind, key: str, column: str, run_id: ColumnElement[Any] 
 
 
 def _attribute_condition(comparison: Comparison) -> ColumnElement[bool]:
-    column = _RUN_COLUMNS.get(comparison.key)
-    if column is None:
-        raise InvalidParameter(f"'{comparison.key}' is not a run attribute.")
-    return _value_condition(column, comparison.op, comparison.value)
+    return attribute_condition(_RUN_COLUMNS, "run", comparison)
 
 
 def _run_filters(comparisons: Sequence[Comparison], joins: _RunJoins) -> list[ColumnElement[bool]]:
@@ -468,13 +313,13 @@ def _order_clauses(
     for key in order_keys:
         value, is_nan = value_of(key)
         if is_nan is not None:
-            # Real values first, then NaN, then runs without the metric, in both directions (MLflow).
-            clauses.append(case((value.is_(None), 2), (is_nan == true(), 1), else_=0))
-        value = _sortable(value)
+            clauses += metric_order(value, is_nan, ascending=key.ascending)
+            continue
+        value = sortable(value)
         clauses.append((value.asc() if key.ascending else value.desc()).nulls_last())
     if not any(k.kind is Kind.ATTRIBUTE and k.key == "start_time" for k in order_keys):
         clauses.append(start_time.desc().nulls_last())
-    clauses.append(_sortable(run_id).asc())
+    clauses.append(sortable(run_id).asc())
     return clauses
 
 
@@ -552,7 +397,7 @@ def runs_query(
     Returns:
         A select of ``runs.run_uuid``.
     """
-    _check_page(offset, limit)
+    check_page(offset, limit)
     joins = _RunJoins()
     if shape is RunQueryShape.JOINS:
         where = [*_scope(experiment_ids, lifecycle_stages, visible), *_run_filters(comparisons, joins)]
@@ -581,20 +426,10 @@ def runs_query(
 
 def _experiment_filter(comparison: Comparison) -> ColumnElement[bool]:
     if comparison.kind is Kind.ATTRIBUTE:
-        column = _EXPERIMENT_COLUMNS.get(comparison.key)
-        if column is None:
-            raise InvalidParameter(f"'{comparison.key}' is not an experiment attribute.")
-        return _value_condition(column, comparison.op, comparison.value)
+        return attribute_condition(_EXPERIMENT_COLUMNS, "experiment", comparison)
     if comparison.kind is Kind.TAG:
-        where = [
-            experiment_tags.c.experiment_id == experiments.c.experiment_id,
-            experiment_tags.c.key == comparison.key,
-        ]
-        if comparison.op in (IS_NULL, IS_NOT_NULL):
-            present = exists(select(experiment_tags.c.experiment_id).where(*where))
-            return ~present if comparison.op == IS_NULL else present
-        where.append(_string_condition(experiment_tags.c.value, comparison.op, comparison.value))
-        return exists(select(experiment_tags.c.experiment_id).where(*where))
+        owner = [(experiment_tags.c.experiment_id, experiments.c.experiment_id)]
+        return keyed_exists(experiment_tags, owner, comparison)
     raise InvalidParameter(f"Experiments cannot be filtered by {comparison.kind.value}s.")
 
 
@@ -621,7 +456,7 @@ def experiments_query(
     Returns:
         A select of ``experiments.experiment_id``.
     """
-    _check_page(offset, limit)
+    check_page(offset, limit)
     order: list[ColumnElement[Any]] = []
     if not order_keys:
         order = [experiments.c.creation_time.desc(), experiments.c.experiment_id.asc()]
@@ -629,8 +464,8 @@ def experiments_query(
         column = _EXPERIMENT_COLUMNS.get(key.key) if key.kind is Kind.ATTRIBUTE else None
         if column is None:
             raise InvalidParameter(f"Experiments cannot be sorted by {key.kind.value} '{key.key}'.")
-        sortable = _sortable(column)
-        order.append(sortable.asc() if key.ascending else sortable.desc())
+        by = sortable(column)
+        order.append(by.asc() if key.ascending else by.desc())
     if order_keys and not any(k.kind is Kind.ATTRIBUTE and k.key == "experiment_id" for k in order_keys):
         order.append(experiments.c.experiment_id.desc())  # MLflow's tie-break after explicit keys
     return (

@@ -1,21 +1,22 @@
-"""SQL for tracking: the one place that reads and writes experiments, runs, params, metrics and tags."""
+"""SQL for tracking: the one place that reads and writes experiments, runs, params, metrics and tags.
+
+`TrackingStore` is assembled from its parts: experiments (`_experiment_store`), metric history and the latest-value
+table (`_metric_store`), and runs with their params, tags and inputs (here).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import uuid
-from collections.abc import Collection, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shipyard._ids import strict_experiment_id
+from shipyard._paging import decode_page_token, encode_page_token
 from shipyard._visibility import EVERYTHING, Visible
-from shipyard.db import Database
 from shipyard.errors import (
     BadRequest,
     ExperimentNotFound,
@@ -25,28 +26,26 @@ from shipyard.errors import (
     ResourceNotFound,
     RunNotFound,
 )
-from shipyard.tracking import search
-from shipyard.tracking._chunks import merge_points, pack
+from shipyard.filters import parse_filter, parse_order_by
+from shipyard.tracking._experiment_store import DEFAULT_EXPERIMENT_ID, ExperimentStore
+from shipyard.tracking._metric_store import LoggedModelLinks, MetricStore, linked_metrics
 from shipyard.tracking._run_search import for_runs, search_run_ids
-from shipyard.tracking._search_sql import experiments_query
+from shipyard.tracking._store_base import parse_experiment_id
 from shipyard.tracking.entities import (
     DatasetInput,
-    Experiment,
     LifecycleStage,
     Metric,
-    MetricSeries,
     Param,
     Run,
     RunStatus,
     RunTag,
     ViewType,
 )
+from shipyard.tracking.search import RUN_SEARCH
 from shipyard.tracking.tables import (
     datasets,
-    experiment_tags,
     experiments,
     latest_metrics,
-    metric_chunks,
     params,
     run_inputs,
     runs,
@@ -54,15 +53,9 @@ from shipyard.tracking.tables import (
 )
 from shipyard.tracking.validation import MetricGroups
 
-__all__ = ["DEFAULT_EXPERIMENT_ID", "LoggedModelLinks", "TrackingStore", "linked_metrics"]
+__all__ = ["DEFAULT_EXPERIMENT_ID", "RUN_NAME_TAG", "LoggedModelLinks", "TrackingStore", "linked_metrics"]
 
-DEFAULT_EXPERIMENT_ID = "0"
-DEFAULT_EXPERIMENT_NAME = "Default"
 RUN_NAME_TAG = "mlflow.runName"
-
-
-def _zero_nan(value: float) -> float:
-    return 0.0 if value != value else value
 
 
 def _run_from_row(row: Any, **data: Any) -> Run:
@@ -80,306 +73,12 @@ def _run_from_row(row: Any, **data: Any) -> Run:
     )
 
 
-def _newest(steps: list[int], stamps: list[int], values: list[float]) -> int:
-    """Index of the point MLflow keeps as latest: max by (step, timestamp, value), NaN ranking as 0."""
-    top = max(steps)
-    if steps.count(top) == 1:
-        return steps.index(top)
-    candidates = [i for i, step in enumerate(steps) if step == top]
-    return max(candidates, key=lambda i: (stamps[i], _zero_nan(values[i])))
-
-
-def _newer(row: dict[str, Any], than: dict[str, Any] | None) -> bool:
-    """Whether a latest-value row is newer than another, by MLflow's (step, timestamp, value) rule."""
-    if than is None:
-        return True
-    return (row["step"], row["timestamp"], row["value"]) > (than["step"], than["timestamp"], than["value"])
-
-
-def _linked_digest(digest: str, series: MetricSeries) -> str:
-    """A chunk's digest with its link: the same points linked to two models (or to none) are distinct chunks."""
-    link = "\x1f".join((digest, series.model_id, series.dataset_name or "", series.dataset_digest or ""))
-    return hashlib.sha1(link.encode(), usedforsecurity=False).hexdigest()
-
-
-class LoggedModelLinks(Protocol):
-    """What linking metric points to logged models needs from whoever keeps the models (the registry).
-
-    Tracking may not import the registry, so the registry hands this in (`TrackingStore.model_links`); both run
-    inside the transaction that writes the points, on its connection.
-    """
-
-    def require_linkable(self, conn: Connection, model_ids: Collection[str]) -> None:
-        """Raise ``BadRequest`` (MLflow's code for a metric naming an unknown model) unless every id is an active
-        logged model."""
-
-    def record_latest(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Keep each row (model_id, key, step, timestamp, value, is_nan) where it is newer than the stored one."""
-
-
-def linked_metrics(conn: Connection, model_ids: Sequence[str]) -> dict[str, tuple[Metric, ...]]:
-    """Every metric point linked to each of these logged models, over all runs, with its run, model and dataset.
-
-    Identical points of one run, key and dataset are merged (MLflow stores one row per model, key, timestamp,
-    step and run). Points come grouped by key, then dataset and run, each group in MLflow's history order.
-    """
-    if not model_ids:
-        return {}
-    rows = conn.execute(
-        select(
-            metric_chunks.c.model_id,
-            metric_chunks.c.key,
-            metric_chunks.c.dataset_name,
-            metric_chunks.c.dataset_digest,
-            metric_chunks.c.run_uuid,
-            metric_chunks.c.steps,
-            metric_chunks.c.timestamps,
-            metric_chunks.c.vals,
-        ).where(metric_chunks.c.model_id.in_(list(model_ids)))
-    ).all()
-    groups: dict[tuple[str, str, str, str, str], list[tuple[bytes, bytes, bytes]]] = {}
-    for model_id, key, dataset_name, dataset_digest, run_uuid, steps, stamps, vals in rows:
-        group = (model_id, key, dataset_name or "", dataset_digest or "", run_uuid)
-        groups.setdefault(group, []).append((steps, stamps, vals))
-    out: dict[str, list[Metric]] = {}
-    for (model_id, key, name, digest, run_uuid), chunks in sorted(groups.items()):
-        out.setdefault(model_id, []).extend(
-            Metric(key, v, t, s, model_id, name or None, digest or None, run_uuid) for t, s, v in merge_points(chunks)
-        )
-    return {model_id: tuple(points) for model_id, points in out.items()}
-
-
-def _exp_id(experiment_id: str | int) -> int:
-    # Only the canonical spelling's digits: int() alone would let " 2", "+2" or "٢" reach experiment 2 past a
-    # permission check made on that other spelling.
-    return strict_experiment_id(experiment_id, "experiment ID")
-
-
-class TrackingStore:
+class TrackingStore(ExperimentStore, MetricStore):
     """Experiments, runs and their data on a SQL database (SQLite or PostgreSQL).
 
     Writes run in one short transaction each through ``Database.write`` (serialised per process on SQLite),
     metric history is inserted in bulk, and a latest-value table serves search and sort.
     """
-
-    def __init__(self, database: Database) -> None:
-        self.db = database
-        # Set by the registry when it is built on this store; without it, points linked to a model are refused.
-        self.model_links: LoggedModelLinks | None = None
-        self._dialect_insert: Any = sqlite.insert if database.is_sqlite else postgresql.insert
-        # Upsert statements are built once: building ON CONFLICT clauses costs more than running them.
-        self._statements: dict[tuple[str, ...], Any] = {}
-        insert_chunk = self._dialect_insert(metric_chunks).on_conflict_do_nothing()
-        latest = self._dialect_insert(latest_metrics)
-        newer = tuple_(latest.excluded.step, latest.excluded.timestamp, latest.excluded.value) > tuple_(
-            latest_metrics.c.step, latest_metrics.c.timestamp, latest_metrics.c.value
-        )
-        self._insert_chunks = insert_chunk
-        self._upsert_latest = latest.on_conflict_do_update(
-            index_elements=["run_uuid", "key"],
-            set_={c: getattr(latest.excluded, c) for c in ("step", "timestamp", "value", "is_nan")},
-            where=newer,
-        )
-
-    # ----------------------------------------------------------------------------------------- experiments
-    def ensure_default_experiment(self, artifact_root: str, now_ms: int) -> None:
-        """Create experiment 0 ("Default") if it is missing, as MLflow does."""
-        with self.db.read() as conn:
-            found = conn.execute(select(experiments.c.experiment_id).where(experiments.c.experiment_id == 0)).first()
-        if found:
-            return
-        try:
-            with self.db.write() as conn:
-                conn.execute(
-                    insert(experiments).values(
-                        experiment_id=0,
-                        name=DEFAULT_EXPERIMENT_NAME,
-                        artifact_location=f"{artifact_root}/0",
-                        lifecycle_stage=LifecycleStage.ACTIVE.value,
-                        creation_time=now_ms,
-                        last_update_time=now_ms,
-                    )
-                )
-        except IntegrityError:
-            return  # another process created it first
-
-    def create_experiment(
-        self, name: str, artifact_root: str, artifact_location: str | None, tags: dict[str, str], now_ms: int
-    ) -> str:
-        """Insert an experiment; its artifact location defaults to ``artifact_root/<id>``."""
-        try:
-            with self.db.write() as conn:
-                taken = conn.execute(select(experiments.c.experiment_id).where(experiments.c.name == name)).first()
-                if taken:
-                    raise ResourceAlreadyExists(f"Experiment '{name}' already exists.")
-                result = conn.execute(
-                    insert(experiments).values(
-                        name=name,
-                        artifact_location=artifact_location or "",
-                        lifecycle_stage=LifecycleStage.ACTIVE.value,
-                        creation_time=now_ms,
-                        last_update_time=now_ms,
-                    )
-                )
-                assert result.inserted_primary_key is not None
-                new_id = int(result.inserted_primary_key[0])
-                if not artifact_location:
-                    conn.execute(
-                        update(experiments)
-                        .where(experiments.c.experiment_id == new_id)
-                        .values(artifact_location=f"{artifact_root}/{new_id}")
-                    )
-                if tags:
-                    conn.execute(
-                        insert(experiment_tags),
-                        [{"experiment_id": new_id, "key": k, "value": v} for k, v in tags.items()],
-                    )
-        except IntegrityError as exc:
-            raise ResourceAlreadyExists(f"Experiment '{name}' already exists.") from exc
-        return str(new_id)
-
-    def _experiments_by_ids(self, conn: Connection, ids: Sequence[int]) -> list[Experiment]:
-        if not ids:
-            return []
-        rows = conn.execute(select(experiments).where(experiments.c.experiment_id.in_(ids))).mappings().all()
-        tag_rows = conn.execute(select(experiment_tags).where(experiment_tags.c.experiment_id.in_(ids))).all()
-        tag_map: dict[int, dict[str, str]] = {}
-        for exp_id, key, value in tag_rows:
-            tag_map.setdefault(exp_id, {})[key] = value
-        by_id = {
-            row["experiment_id"]: Experiment(
-                experiment_id=str(row["experiment_id"]),
-                name=row["name"],
-                artifact_location=row["artifact_location"],
-                lifecycle_stage=row["lifecycle_stage"],
-                creation_time_ms=row["creation_time"],
-                last_update_time_ms=row["last_update_time"],
-                tags=tag_map.get(row["experiment_id"], {}),
-            )
-            for row in rows
-        }
-        return [by_id[i] for i in ids if i in by_id]
-
-    def get_experiment(self, experiment_id: str | int) -> Experiment:
-        """One experiment by id (deleted ones included)."""
-        exp_id = _exp_id(experiment_id)
-        with self.db.read() as conn:
-            found = self._experiments_by_ids(conn, [exp_id])
-        if not found:
-            raise ExperimentNotFound(f"No Experiment with id={experiment_id} exists")
-        return found[0]
-
-    def get_experiment_by_name(self, name: str) -> Experiment:
-        """One experiment by its unique name."""
-        with self.db.read() as conn:
-            exp_id = conn.execute(select(experiments.c.experiment_id).where(experiments.c.name == name)).scalar()
-            found = self._experiments_by_ids(conn, [exp_id]) if exp_id is not None else []
-        if not found:
-            raise ExperimentNotFound(f"Could not find experiment with name '{name}'")
-        return found[0]
-
-    def search_experiments(
-        self,
-        view_type: ViewType,
-        filter_string: str | None,
-        order_by: Sequence[str],
-        max_results: int,
-        page_token: str | None,
-        *,
-        visible: Visible = EVERYTHING,
-    ) -> tuple[list[Experiment], str | None]:
-        """Experiments matching MLflow's experiment filter grammar, one page at a time.
-
-        Only experiments in ``visible`` are searched, so a page holds ``max_results`` of them when that many exist.
-        """
-        comparisons = search.parse_filter(filter_string, search.EXPERIMENT_SEARCH)
-        order_keys = search.parse_order_by(list(order_by), search.EXPERIMENT_SEARCH)
-        offset = search.decode_page_token(page_token)
-        query = experiments_query(comparisons, order_keys, view_type.stages, offset, max_results + 1, visible=visible)
-        with self.db.read() as conn:
-            ids = [int(row[0]) for row in conn.execute(query)]
-            page = self._experiments_by_ids(conn, ids[:max_results])
-        token = search.encode_page_token(offset + max_results) if len(ids) > max_results else None
-        return page, token
-
-    def _require_experiment(self, conn: Connection, exp_id: int, experiment_id: str | int) -> str:
-        stage = conn.execute(
-            select(experiments.c.lifecycle_stage).where(experiments.c.experiment_id == exp_id)
-        ).scalar()
-        if stage is None:
-            raise ExperimentNotFound(f"No Experiment with id={experiment_id} exists")
-        return str(stage)
-
-    def rename_experiment(self, experiment_id: str | int, new_name: str, now_ms: int) -> None:
-        """Give an active experiment a new, unused name."""
-        exp_id = _exp_id(experiment_id)
-        try:
-            with self.db.write() as conn:
-                stage = self._require_experiment(conn, exp_id, experiment_id)
-                if stage != LifecycleStage.ACTIVE:
-                    raise InvalidParameter("Cannot rename a non-active experiment.")
-                taken = conn.execute(
-                    select(experiments.c.experiment_id).where(
-                        experiments.c.name == new_name, experiments.c.experiment_id != exp_id
-                    )
-                ).first()
-                if taken:
-                    raise ResourceAlreadyExists(f"Experiment '{new_name}' already exists.")
-                conn.execute(
-                    update(experiments)
-                    .where(experiments.c.experiment_id == exp_id)
-                    .values(name=new_name, last_update_time=now_ms)
-                )
-        except IntegrityError as exc:
-            raise ResourceAlreadyExists(f"Experiment '{new_name}' already exists.") from exc
-
-    def set_experiment_lifecycle(self, experiment_id: str | int, stage: LifecycleStage, now_ms: int) -> None:
-        """Soft-delete or restore an experiment together with its runs."""
-        exp_id = _exp_id(experiment_id)
-        with self.db.write() as conn:
-            current = self._require_experiment(conn, exp_id, experiment_id)
-            if stage == LifecycleStage.DELETED and exp_id == 0:
-                raise InvalidParameter("Cannot delete the default experiment '0'.")
-            if current == stage:
-                verb = "deleted" if stage == LifecycleStage.DELETED else "active"
-                raise InvalidParameter(f"Experiment {experiment_id} is already {verb}.")
-            conn.execute(
-                update(experiments)
-                .where(experiments.c.experiment_id == exp_id)
-                .values(lifecycle_stage=stage.value, last_update_time=now_ms)
-            )
-            deleted_time = now_ms if stage == LifecycleStage.DELETED else None
-            conn.execute(
-                update(runs)
-                .where(runs.c.experiment_id == exp_id)
-                .values(lifecycle_stage=stage.value, deleted_time=deleted_time)
-            )
-
-    def set_experiment_tag(self, experiment_id: str | int, key: str, value: str) -> None:
-        """Set or overwrite one experiment tag."""
-        exp_id = _exp_id(experiment_id)
-        with self.db.write() as conn:
-            stage = self._require_experiment(conn, exp_id, experiment_id)
-            if stage != LifecycleStage.ACTIVE:
-                raise InvalidParameter(f"The experiment {experiment_id} must be in the 'active' state.")
-            self._upsert(
-                conn,
-                experiment_tags,
-                [{"experiment_id": exp_id, "key": key, "value": value}],
-                ["experiment_id", "key"],
-                ["value"],
-            )
-
-    def delete_experiment_tag(self, experiment_id: str | int, key: str) -> None:
-        """Remove one experiment tag; a missing tag is an error."""
-        exp_id = _exp_id(experiment_id)
-        with self.db.write() as conn:
-            self._require_experiment(conn, exp_id, experiment_id)
-            result = conn.execute(
-                delete(experiment_tags).where(experiment_tags.c.experiment_id == exp_id, experiment_tags.c.key == key)
-            )
-            if result.rowcount == 0:
-                raise ResourceNotFound(f"No tag with name: {key} in experiment with id {experiment_id}")
 
     # ------------------------------------------------------------------------------------------------ runs
     def create_run(
@@ -399,7 +98,7 @@ class TrackingStore:
         Raises:
             ResourceAlreadyExists: ``run_id`` names a run of another experiment.
         """
-        exp_id = _exp_id(experiment_id)
+        exp_id = parse_experiment_id(experiment_id)
         if run_id is not None:
             try:
                 return self._create_run(exp_id, experiment_id, user_id, start_time_ms, run_tags, run_name, run_id)
@@ -614,18 +313,6 @@ class TrackingStore:
                 raise ResourceNotFound(f"No tag with name: {key} in run with id {run_id}")
 
     # --------------------------------------------------------------------------------------------- logging
-    def _upsert(
-        self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str], update_cols: list[str]
-    ) -> None:
-        cache_key = (table.name, *keys, "|", *update_cols)
-        stmt = self._statements.get(cache_key)
-        if stmt is None:
-            base = self._dialect_insert(table)
-            stmt = self._statements[cache_key] = base.on_conflict_do_update(
-                index_elements=keys, set_={col: getattr(base.excluded, col) for col in update_cols}
-            )
-        conn.execute(stmt, rows)
-
     def log_batch(
         self,
         run_id: str,
@@ -690,59 +377,6 @@ class TrackingStore:
         if fresh:
             conn.execute(insert(params), fresh)
 
-    def _insert_metrics(self, conn: Connection, run_id: str, groups: MetricGroups) -> None:
-        chunk_rows = []
-        latest_rows: dict[str, dict[str, Any]] = {}  # one per key: a key may come plain and linked in one batch
-        model_rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for series, (steps, stamps, values) in groups.items():
-            chunk = pack(steps, stamps, values)
-            model_id: str | None = None
-            dataset_name: str | None = None
-            dataset_digest: str | None = None
-            if isinstance(series, str):
-                key, digest = series, chunk.digest
-            else:
-                key, model_id, dataset_name, dataset_digest = series
-                digest = _linked_digest(chunk.digest, series)
-            chunk_rows.append(
-                {
-                    "run_uuid": run_id,
-                    "key": key,
-                    "digest": digest,
-                    "n_points": chunk.n_points,
-                    "min_timestamp": chunk.min_timestamp,
-                    "max_timestamp": chunk.max_timestamp,
-                    "steps": chunk.steps,
-                    "timestamps": chunk.timestamps,
-                    "vals": chunk.vals,
-                    "model_id": model_id,
-                    "dataset_name": dataset_name,
-                    "dataset_digest": dataset_digest,
-                }
-            )
-            newest = _newest(steps, stamps, values)
-            nan = values[newest] != values[newest]
-            row = {
-                "run_uuid": run_id,
-                "key": key,
-                "step": steps[newest],
-                "timestamp": stamps[newest],
-                "value": _zero_nan(values[newest]),
-                "is_nan": nan,
-            }
-            if _newer(row, latest_rows.get(key)):
-                latest_rows[key] = row
-            if model_id is not None:
-                model_row = {**row, "model_id": model_id}
-                del model_row["run_uuid"]
-                if _newer(model_row, model_rows.get((model_id, key))):
-                    model_rows[model_id, key] = model_row
-        conn.execute(self._insert_chunks, chunk_rows)
-        conn.execute(self._upsert_latest, list(latest_rows.values()))
-        if model_rows:
-            assert self.model_links is not None  # log_batch checked the links first
-            self.model_links.record_latest(conn, list(model_rows.values()))
-
     def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
         """Record the datasets a run used; a dataset is stored once per experiment (name + digest)."""
         if not inputs:
@@ -780,30 +414,6 @@ class TrackingStore:
                     ["tags_json"],
                 )
 
-    # ----------------------------------------------------------------------------------------------- reads
-    def _points(self, conn: Connection, run_ids: Sequence[str], key: str) -> dict[str, list[tuple[int, int, float]]]:
-        rows = conn.execute(
-            select(
-                metric_chunks.c.run_uuid, metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.vals
-            ).where(metric_chunks.c.run_uuid.in_(list(run_ids)), metric_chunks.c.key == key)
-        ).all()
-        by_run: dict[str, list[tuple[bytes, bytes, bytes]]] = {r: [] for r in run_ids}
-        for run_uuid, steps, stamps, vals in rows:
-            by_run[run_uuid].append((steps, stamps, vals))
-        return {r: merge_points(chunks) for r, chunks in by_run.items()}
-
-    def get_metric_history(
-        self, run_id: str, key: str, max_results: int | None, page_token: str | None
-    ) -> tuple[list[tuple[int, int, float]], str | None]:
-        """A metric's points as (timestamp, step, value) in MLflow's order, a page at a time."""
-        offset = search.decode_page_token(page_token)
-        # An unknown run has an empty history, as in MLflow (its client relies on that answer).
-        with self.db.read() as conn:
-            points = self._points(conn, [run_id], key)[run_id]
-        end = len(points) if max_results is None else offset + max_results
-        token = search.encode_page_token(end) if end < len(points) else None
-        return points[offset:end], token
-
     def search_runs(
         self,
         experiment_ids: Sequence[str | int],
@@ -816,10 +426,10 @@ class TrackingStore:
         visible: Visible = EVERYTHING,
     ) -> tuple[list[Run], str | None]:
         """Runs matching MLflow's run filter grammar, ordered, one page at a time (only in ``visible`` experiments)."""
-        comparisons = search.parse_filter(filter_string, search.RUN_SEARCH)
-        order_keys = search.parse_order_by(list(order_by), search.RUN_SEARCH)
-        offset = search.decode_page_token(page_token)
-        exp_ids = [_exp_id(e) for e in experiment_ids]
+        comparisons = parse_filter(filter_string, RUN_SEARCH)
+        order_keys = parse_order_by(list(order_by), RUN_SEARCH)
+        offset = decode_page_token(page_token)
+        exp_ids = [parse_experiment_id(e) for e in experiment_ids]
         with self.db.read() as conn:
             ids = search_run_ids(
                 conn,
@@ -833,27 +443,11 @@ class TrackingStore:
                 visible=visible,
             )
             page = self._load_runs(conn, ids[:max_results])
-        token = search.encode_page_token(offset + max_results) if len(ids) > max_results else None
+        token = encode_page_token(offset + max_results) if len(ids) > max_results else None
         return page, token
 
-    def count_metric_points(self, run_id: str) -> int:
-        """How many distinct history points a run has over all keys (for tests and the UI)."""
-        with self.db.read() as conn:
-            rows = conn.execute(
-                select(
-                    metric_chunks.c.key, metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.vals
-                ).where(metric_chunks.c.run_uuid == run_id)
-            ).all()
-        by_key: dict[str, list[tuple[bytes, bytes, bytes]]] = {}
-        for key, steps, stamps, vals in rows:
-            by_key.setdefault(key, []).append((steps, stamps, vals))
-        return sum(len(merge_points(chunks)) for chunks in by_key.values())
-
-    def histories(self, run_ids: Sequence[str], key: str) -> dict[str, list[Metric]]:
-        """Full histories of one metric over several runs, ordered by step (for charts)."""
-        with self.db.read() as conn:
-            merged = self._points(conn, run_ids, key)
-        return {
-            rid: [Metric(key, v, t, s) for t, s, v in sorted(points, key=lambda p: (p[1], p[0]))]
-            for rid, points in merged.items()
-        }
+    @staticmethod
+    def experiment_of_run(conn: Connection, run_id: str) -> int | None:
+        """The experiment of a run, read on the caller's connection (None if there is no such run)."""
+        found = conn.execute(select(runs.c.experiment_id).where(runs.c.run_uuid == run_id)).scalar()
+        return None if found is None else int(found)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.auth import ApiToken, Grant, User
+from shipyard.auth import ApiToken, Grant, Level, User
 
-__all__ = ["grant_to_json", "token_from_json", "token_to_json", "user_to_json"]
+__all__ = [
+    "grant_from_json",
+    "grant_to_json",
+    "token_from_json",
+    "token_to_json",
+    "user_from_json",
+    "user_to_json",
+]
 
 
 def token_to_json(token: ApiToken) -> dict[str, Any]:
@@ -40,6 +47,11 @@ def user_to_json(user: User) -> dict[str, Any]:
     return {"username": user.username, "is_admin": user.is_admin, "created_at_ms": user.created_at_ms}
 
 
+def user_from_json(data: dict[str, Any]) -> User:
+    """The inverse of ``user_to_json``."""
+    return User(str(data["username"]), bool(data.get("is_admin")), int(data["created_at_ms"]))
+
+
 def grant_to_json(grant: Grant) -> dict[str, Any]:
     """One permission grant."""
     return {
@@ -48,3 +60,9 @@ def grant_to_json(grant: Grant) -> dict[str, Any]:
         "username": grant.username,
         "permission": grant.level.name,
     }
+
+
+def grant_from_json(data: dict[str, Any]) -> Grant:
+    """The inverse of ``grant_to_json``."""
+    level = Level.parse(str(data["permission"]))
+    return Grant(str(data["resource_type"]), str(data["resource_id"]), str(data["username"]), level)

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from shipyard.monitoring.profiles import build_reference_profile
 from sklearn import metrics
 
 from shipyard.errors import InvalidParameter
+from shipyard.monitoring.profiles import build_reference_profile
 from shipyard.monitoring.quality import classification_quality, data_quality, regression_quality
 
 

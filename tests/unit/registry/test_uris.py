@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shipyard.errors import InvalidParameter
-from shipyard.registry.uris import ModelUri, UriKind, parse_model_uri
+from shipyard.registry.uris import ModelUri, UriKind, follows_alias, is_model_uri, parse_model_uri
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,26 @@ def test_bare_forms_are_accepted_only_when_asked() -> None:
 def test_malformed_uris_raise_invalid_parameter(uri: str) -> None:
     with pytest.raises(InvalidParameter):
         parse_model_uri(uri)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("models:/churn/3", True), ("runs:/abc/model", True), ("/srv/models/churn", False), ("spec.yaml", False)],
+)
+def test_model_uris_are_told_from_folders_by_their_scheme(text: str, expected: bool) -> None:
+    assert expected == is_model_uri(text)
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("models:/churn@champion", True),
+        ("models:/churn/3", False),
+        ("models:/churn/Production", False),
+        ("runs:/abc/model@x", False),
+        ("models:/churn@", False),  # malformed: follows nothing
+        ("/data/churn@champion", False),
+    ],
+)
+def test_only_alias_uris_follow_an_alias(uri: str, expected: bool) -> None:
+    assert expected == follows_alias(uri)

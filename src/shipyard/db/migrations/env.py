@@ -1,15 +1,22 @@
-"""Alembic environment: runs migrations on the engine Shipyard hands in."""
+"""Alembic environment: runs migrations on the engine Shipyard hands in, with every capability's tables declared.
+
+The tables modules are named by the capability registry and imported by name, so the database layer imports no
+capability (import-linter checks it).
+"""
 
 from __future__ import annotations
 
+import importlib
+
 from alembic import context
 
-import shipyard.auth.tables
-import shipyard.events.tables
-import shipyard.monitoring.tables
-import shipyard.registry.tables
-import shipyard.tracking.tables  # noqa: F401
+from shipyard._capabilities import tables_modules
 from shipyard.db._metadata import metadata
+
+__all__: list[str] = []
+
+for _module in tables_modules():
+    importlib.import_module(_module)  # registers the capability's tables on the shared metadata
 
 given = context.config.attributes.get("connection")
 if given is not None:

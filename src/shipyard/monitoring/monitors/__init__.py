@@ -1,4 +1,5 @@
-"""Monitors: specs, the service that computes windows and raises alerts, and their JSON shapes."""
+"""Monitors: specs, and the service that computes windows and raises alerts (their JSON shapes are
+`shipyard.wire.monitoring`)."""
 
 from __future__ import annotations
 
@@ -21,16 +22,11 @@ from shipyard.monitoring.monitors._service import (
     Reference,
     RunResult,
     TimeWindow,
-    alert_to_json,
     check,
     describe,
     load_spec,
-    monitor_to_json,
     parse_spec,
     rule_state,
-    run_monitor,
-    run_to_json,
-    window_to_json,
 )
 
 __all__ = [
@@ -52,14 +48,9 @@ __all__ = [
     "Reference",
     "RunResult",
     "TimeWindow",
-    "alert_to_json",
     "check",
     "describe",
     "load_spec",
-    "monitor_to_json",
     "parse_spec",
     "rule_state",
-    "run_monitor",
-    "run_to_json",
-    "window_to_json",
 ]

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from shipyard.db import Database
 from shipyard.monitoring.monitors._entities import Alert, Monitor, MonitorWindow, RunResult
 from shipyard.monitoring.monitors._io import Source, columns_for
-from shipyard.monitoring.monitors._json import alert_to_json, monitor_to_json, run_to_json, window_to_json
 from shipyard.monitoring.monitors._rules import RuleState, check, describe, rule_state
 from shipyard.monitoring.monitors._spec import (
     AlertRule,
@@ -57,16 +56,11 @@ __all__ = [
     "Reference",
     "RunResult",
     "TimeWindow",
-    "alert_to_json",
     "check",
     "describe",
     "load_spec",
-    "monitor_to_json",
     "parse_spec",
     "rule_state",
-    "run_monitor",
-    "run_to_json",
-    "window_to_json",
 ]
 
 _log = logging.getLogger("shipyard.monitoring")
@@ -274,15 +268,3 @@ class MonitorService:
             open_alerts.pop(rule.name, None)
             return alert
         return None
-
-
-def run_monitor(
-    database: Database, name: str, *, now_ms: int | None = None, s3_endpoint_url: str | None = None
-) -> RunResult:
-    """Run one monitor (see `MonitorService.run`).
-
-    Example:
-        >>> run_monitor(open_database("sqlite:///shipyard.db"), "churn-drift").computed  # doctest: +SKIP
-        (1767225600000,)
-    """
-    return MonitorService(database, s3_endpoint_url=s3_endpoint_url).run(name, now_ms=now_ms)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shipyard._specs import read_spec_text, spec_mapping
 from shipyard.errors import InvalidParameter
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "MonitorSpec",
     "Reference",
     "TimeWindow",
+    "dump_spec",
     "load_spec",
     "parse_spec",
     "window_seconds",
@@ -39,6 +41,7 @@ _WINDOWS = {"1h": 3600, "1d": 86_400}
 MIN_WINDOW_S = 60
 MAX_WINDOW_S = 31 * 86_400
 MAX_CATCH_UP = 10_000
+_EXPECTED = "at least 'name', a source and 'reference'"
 
 
 class _Strict(BaseModel):
@@ -267,14 +270,9 @@ def parse_spec(data: Mapping[str, Any] | str) -> MonitorSpec:
         86400
     """
     if isinstance(data, str):
-        import yaml
-
-        try:
-            data = yaml.safe_load(data)
-        except yaml.YAMLError as exc:
-            raise InvalidParameter(f"The monitor spec is not valid YAML or JSON: {exc}") from None
+        data = spec_mapping(data, source="The monitor spec", expected=_EXPECTED, detail_chars=None)
     if not isinstance(data, Mapping):
-        raise InvalidParameter("The monitor spec must be a mapping with at least 'name', a source and 'reference'.")
+        raise InvalidParameter(f"The monitor spec must be a mapping with {_EXPECTED}.")
     try:
         return MonitorSpec.model_validate(dict(data))
     except ValidationError as exc:
@@ -288,15 +286,12 @@ def load_spec(path: str | Path) -> MonitorSpec:
     Raises:
         InvalidParameter: unreadable, or invalid (the message names the field).
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidParameter(f"Cannot read the monitor spec {str(path)!r}: {exc}.") from None
-    return parse_spec(text)
+    return parse_spec(read_spec_text(path, what="monitor spec"))
 
 
-def spec_to_json(spec: MonitorSpec) -> str:
-    """The spec as stored: JSON without the defaults left out (so it reads back identical)."""
+def dump_spec(spec: MonitorSpec) -> str:
+    """The spec as stored (`parse_spec` reads it back): JSON with every default written out, so it reads back
+    identical."""
     return json.dumps(spec.model_dump(mode="json"), sort_keys=True)
 
 

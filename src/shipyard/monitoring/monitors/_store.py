@@ -15,7 +15,7 @@ from shipyard.db import Database
 from shipyard.errors import ResourceAlreadyExists, ResourceNotFound
 from shipyard.events import NewEvent, record_event
 from shipyard.monitoring.monitors._entities import Alert, Monitor, MonitorWindow
-from shipyard.monitoring.monitors._spec import MonitorSpec, parse_spec, spec_to_json
+from shipyard.monitoring.monitors._spec import MonitorSpec, dump_spec, parse_spec
 from shipyard.monitoring.monitors._windows import WindowResult
 from shipyard.monitoring.tables import FIRING, RESOLVED, monitor_alerts, monitor_windows, monitors
 
@@ -103,7 +103,7 @@ class MonitorStore:
         Raises:
             ResourceAlreadyExists: the name is taken and ``replace`` is False.
         """
-        text = spec_to_json(spec)
+        text = dump_spec(spec)
         with self.db.write() as conn:
             found = conn.execute(select(monitors.c.monitor_id).where(monitors.c.name == spec.name)).first()
             if found is not None:

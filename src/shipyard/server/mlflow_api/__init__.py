@@ -13,6 +13,8 @@ from starlette.routing import BaseRoute, Route
 from shipyard.server._auth import principal_of
 from shipyard.server._context import AppContext, actor_of, context_of
 from shipyard.server._json import json_response
+from shipyard.server._request import Fields, read_fields
+from shipyard.server._routes import Call, declare
 from shipyard.server.mlflow_api import (
     artifacts,
     experiments,
@@ -22,8 +24,7 @@ from shipyard.server.mlflow_api import (
     runs,
     webhooks,
 )
-from shipyard.server.mlflow_api._policy import guard_for
-from shipyard.server.mlflow_api._request import Fields, read_fields
+from shipyard.server.mlflow_api._policy import FIELDS, requirement_for
 
 __all__ = ["mlflow_routes"]
 
@@ -38,22 +39,25 @@ _THREADED = {"search", "get_history", "log_batch", "log_inputs", "test_webhook"}
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Any]:
+    """The handler as a Starlette endpoint that declares its requirement (`requirement_for`) and checks it first."""
     threaded = handler.__name__ in _THREADED
-    guard = guard_for(handler)
+    requirement = requirement_for(handler)
 
-    def checked(ctx: AppContext, fields: Fields) -> dict[str, Any]:
-        if not fields.principal.is_admin:
-            guard(ctx, fields)
-        return handler(ctx, fields)
+    def checked(call: Call, fields: Fields) -> dict[str, Any]:
+        if not call.principal.is_admin:
+            requirement.check(call, {FIELDS: fields})
+        return handler(call.ctx, fields)
 
+    @declare(requirement)
     async def endpoint(request: Request) -> Response:
         fields = await read_fields(request)
         fields.data.update(request.path_params)  # /logged-models/{model_id} and the like
         fields.actor = actor_of(request)
         fields.principal = principal_of(request)
+        call = Call(context_of(request), fields.principal, request)
         if threaded:
-            return json_response(await run_in_threadpool(checked, context_of(request), fields))
-        return json_response(checked(context_of(request), fields))
+            return json_response(await run_in_threadpool(checked, call, fields))
+        return json_response(checked(call, fields))
 
     endpoint.__name__ = handler.__name__
     return endpoint

@@ -1,18 +1,24 @@
-"""Which permission each MLflow route needs: one guard per handler, checked before the handler runs.
+"""Which permission each MLflow route needs: one requirement per handler, checked before the handler runs.
 
-A handler without a guard cannot be routed (``mlflow_routes`` refuses to start), so a new route is closed until
+Each requirement is a `shipyard.server._routes.Requirement`, as for every other route family: a `Policy` (a check
+over the request's `Fields`, with what it requires in words), `SignedIn` or `Admin`. The endpoint declares it
+(`requirement_of` reads it back) and checks it with the arguments ``{"fields": Fields}``; admins pass unchecked.
+A handler without one cannot be routed (``mlflow_routes`` raises `UnguardedRoute`), so a new route is closed until
 someone decides who may call it. Searches check nothing here: their handlers drop what the caller may not read.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from shipyard.auth import Level
 from shipyard.errors import ModelNotFound, PermissionDenied
 from shipyard.server._context import AppContext
+from shipyard.server._request import Fields
+from shipyard.server._routes import Admin, Call, Requirement, SignedIn, UnguardedRoute
 from shipyard.server.mlflow_api import (
     experiments,
     logged_models,
@@ -21,48 +27,83 @@ from shipyard.server.mlflow_api import (
     runs,
     webhooks,
 )
-from shipyard.server.mlflow_api._request import Fields
 from shipyard.tracking.validation import MAX_METRICS_PER_BATCH
 
-__all__ = ["Guard", "guard_for"]
+__all__ = ["FIELDS", "Guard", "Policy", "requirement_for"]
 
 Guard = Callable[[AppContext, Fields], None]
+FIELDS = "fields"  # where a Policy finds the request's fields among its arguments
 R, E, M = Level.READ, Level.EDIT, Level.MANAGE
 
 
-def _anyone(_ctx: AppContext, _f: Fields) -> None:
-    """Any signed-in user (creating an experiment or a model; searches filter their results)."""
+@dataclass(frozen=True)
+class Policy(Requirement):
+    """An MLflow route's requirement: a check over the request's fields, and what it requires in words.
+
+    Attributes:
+        guard: raises `PermissionDenied` (or another `ShipyardError`) unless the caller may go ahead.
+        words: the requirement for people (``EDIT on the experiment of the run named by 'run_id'``).
+    """
+
+    guard: Guard
+    words: str
+
+    def check(self, call: Call, arguments: Mapping[str, Any]) -> None:
+        """See `Requirement.check`: the guard, over ``arguments["fields"]``."""
+        self.guard(call.ctx, arguments[FIELDS])
+
+    def describe(self) -> str:
+        """See `Requirement.describe`."""
+        return self.words
 
 
-def _experiment(level: Level, name: str = "experiment_id") -> Guard:
+def _policy(words: str) -> Callable[[Guard], Policy]:
+    """Make a guard function a `Policy` described by ``words``."""
+
+    def make(guard: Guard) -> Policy:
+        return Policy(guard, words)
+
+    return make
+
+
+# Searches and creations: any signed-in caller (a search drops what the caller may not read).
+_SEARCH = SignedIn("lists only what the caller may read")
+_CREATE = SignedIn("anyone signed in may create one")
+
+
+def _experiment(level: Level, name: str = "experiment_id") -> Policy:
     def guard(ctx: AppContext, f: Fields) -> None:
         ctx.access.experiment(f.principal, f.req_str(name), level)
 
-    return guard
+    return Policy(guard, f"{level.name} on the experiment named by '{name}'")
 
 
+@_policy("READ on the experiment named by 'experiment_name'")
 def _experiment_by_name(ctx: AppContext, f: Fields) -> None:
     experiment = ctx.tracking.get_experiment_by_name(f.req_str("experiment_name"))
     ctx.access.experiment(f.principal, experiment.experiment_id, R)
 
 
+@_policy("signed in; only an admin may choose 'artifact_location'")
 def _create_experiment(_ctx: AppContext, f: Fields) -> None:
     # A custom artifact location could aim a user's runs at another experiment's folder: admins only.
     if f.text("artifact_location") and not f.principal.is_admin:
         raise PermissionDenied("Only an admin may choose an experiment's artifact_location; leave it empty.")
 
 
-def _run(level: Level) -> Guard:
+def _run(level: Level) -> Policy:
     def guard(ctx: AppContext, f: Fields) -> None:
         ctx.access.run(f.principal, f.run_id(), level)
 
-    return guard
+    return Policy(guard, f"{level.name} on the experiment of the run named by 'run_id' (or 'run_uuid')")
 
 
+@_policy("EDIT on the experiment named by 'experiment_id' (the default experiment '0' when left out)")
 def _create_run(ctx: AppContext, f: Fields) -> None:
     ctx.access.experiment(f.principal, f.text("experiment_id") or "0", E)
 
 
+@_policy("READ on every experiment named in 'experiment_ids'")
 def _experiments_listed(ctx: AppContext, f: Fields) -> None:
     """READ on every experiment a search names: the list is bounded, then checked in one query, not one per id."""
     from shipyard.tracking.service import check_experiment_ids
@@ -90,29 +131,33 @@ def _linked_models(ctx: AppContext, f: Fields, metrics: list[dict[str, Any]]) ->
             ctx.access.logged_model(f.principal, model_id, E)
 
 
+@_policy("EDIT on the experiment of the run named by 'run_id', and on the logged model named by 'model_id'")
 def _log_metric(ctx: AppContext, f: Fields) -> None:
     ctx.access.run(f.principal, f.run_id(), E)
     _linked_models(ctx, f, [f.data])
 
 
+@_policy("EDIT on the experiment of the run named by 'run_id', and on each logged model its metrics name")
 def _log_batch(ctx: AppContext, f: Fields) -> None:
     ctx.access.run(f.principal, f.run_id(), E)
     _linked_models(ctx, f, f.objects("metrics"))
 
 
-def _logged_model(level: Level) -> Guard:
+def _logged_model(level: Level) -> Policy:
     def guard(ctx: AppContext, f: Fields) -> None:
         ctx.access.logged_model(f.principal, f.req_str("model_id"), level)
 
-    return guard
+    return Policy(guard, f"{level.name} on the experiment of the logged model named by 'model_id'")
 
 
+@_policy("EDIT on the experiment named by 'experiment_id', and on the run named by 'source_run_id'")
 def _create_logged_model(ctx: AppContext, f: Fields) -> None:
     ctx.access.experiment(f.principal, f.req_str("experiment_id"), E)
     if f.text("source_run_id"):
         ctx.access.run(f.principal, f.req_str("source_run_id"), E)
 
 
+@_policy("EDIT on the experiment of the run named by 'run_id', and READ on each logged model in 'models'")
 def _log_outputs(ctx: AppContext, f: Fields) -> None:
     ctx.access.run(f.principal, f.run_id(), E)
     for item in f.objects("models"):
@@ -120,13 +165,17 @@ def _log_outputs(ctx: AppContext, f: Fields) -> None:
             ctx.access.logged_model(f.principal, item["model_id"], R)
 
 
-def _model(level: Level) -> Guard:
+def _model(level: Level) -> Policy:
     def guard(ctx: AppContext, f: Fields) -> None:
         ctx.access.model(f.principal, f.req_str("name"), level)
 
-    return guard
+    return Policy(guard, f"{level.name} on the registered model named by 'name'")
 
 
+@_policy(
+    "EDIT on the registered model named by 'name'; READ on the run and logged model named, and on what 'source' "
+    "points at"
+)
 def _create_version(ctx: AppContext, f: Fields) -> None:
     """EDIT on the model, READ on the run and logged model named, and READ on the owner of the ``source``.
 
@@ -145,6 +194,7 @@ def _create_version(ctx: AppContext, f: Fields) -> None:
     ctx.access.model_source(principal, source)
 
 
+@_policy("READ on the registered model named by 'name', and on the storage, run and logged model of its version")
 def _version_files(ctx: AppContext, f: Fields) -> None:
     """READ on the model, and on the owner of the storage the version's files are in (see `Access.version_files`)."""
     name = f.req_str("name")
@@ -152,18 +202,11 @@ def _version_files(ctx: AppContext, f: Fields) -> None:
     ctx.access.version_files(f.principal, ctx.registry.get_model_version(name, f.req_str("version")))
 
 
-def _admin(what: str) -> Guard:
-    def guard(ctx: AppContext, f: Fields) -> None:
-        ctx.access.admin(f.principal, what)
-
-    return guard
-
-
-_GUARDS: dict[Callable[..., object], Guard] = {
+_REQUIREMENTS: dict[Callable[..., object], Requirement] = {
     experiments.create: _create_experiment,
     experiments.get: _experiment(R),
     experiments.get_by_name: _experiment_by_name,
-    experiments.search: _anyone,
+    experiments.search: _SEARCH,
     experiments.update: _experiment(E),
     experiments.delete: _experiment(M),
     experiments.restore: _experiment(M),
@@ -191,12 +234,12 @@ _GUARDS: dict[Callable[..., object], Guard] = {
     logged_models.delete_tag: _logged_model(E),
     logged_models.log_params: _logged_model(E),
     logged_models.log_outputs: _log_outputs,
-    registered_models.create: _anyone,
+    registered_models.create: _CREATE,
     registered_models.get: _model(R),
     registered_models.rename: _model(M),
     registered_models.update: _model(E),
     registered_models.delete: _model(M),
-    registered_models.search: _anyone,
+    registered_models.search: _SEARCH,
     registered_models.get_latest_versions: _model(R),
     registered_models.set_tag: _model(E),
     registered_models.delete_tag: _model(E),
@@ -207,28 +250,29 @@ _GUARDS: dict[Callable[..., object], Guard] = {
     model_versions.get: _model(R),
     model_versions.update: _model(E),
     model_versions.delete: _model(M),
-    model_versions.search: _anyone,
+    model_versions.search: _SEARCH,
     model_versions.download_uri: _version_files,
     model_versions.transition_stage: _model(E),
     model_versions.set_tag: _model(E),
     model_versions.delete_tag: _model(E),
-    webhooks.create_webhook: _admin("create webhooks"),
-    webhooks.list_webhooks: _admin("list webhooks"),
-    webhooks.get_webhook: _admin("read webhooks"),
-    webhooks.update_webhook: _admin("change webhooks"),
-    webhooks.delete_webhook: _admin("delete webhooks"),
-    webhooks.test_webhook: _admin("test webhooks"),
-    webhooks.list_deliveries: _admin("read webhook deliveries"),
+    webhooks.create_webhook: Admin("create webhooks"),
+    webhooks.list_webhooks: Admin("list webhooks"),
+    webhooks.get_webhook: Admin("read webhooks"),
+    webhooks.update_webhook: Admin("change webhooks"),
+    webhooks.delete_webhook: Admin("delete webhooks"),
+    webhooks.test_webhook: Admin("test webhooks"),
 }
 
 
-def guard_for(handler: Callable[..., object]) -> Guard:
-    """The guard of one handler.
+def requirement_for(handler: Callable[..., object]) -> Requirement:
+    """The requirement of one handler.
 
     Raises:
-        LookupError: the handler has none (a programming error, caught when the app is built).
+        UnguardedRoute: the handler has none (a programming error, caught when the app is built).
     """
     try:
-        return _GUARDS[handler]
+        return _REQUIREMENTS[handler]
     except KeyError:
-        raise LookupError(f"MLflow handler {handler.__qualname__} has no permission guard in _policy.py") from None
+        raise UnguardedRoute(
+            f"MLflow handler {handler.__qualname__} declares no required permission: give it one in _policy.py."
+        ) from None

@@ -1,8 +1,12 @@
-"""MLflow's artifact proxy (``mlflow-artifacts``): streamed upload, download, listing and delete."""
+"""MLflow's artifact proxy (``mlflow-artifacts``): streamed upload, download, listing and delete, each declaring and
+checking READ or EDIT on the experiment whose artifacts hold the path."""
 
 from __future__ import annotations
 
+import functools
 import posixpath
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -16,8 +20,9 @@ from shipyard.auth import Level
 from shipyard.server._auth import principal_of
 from shipyard.server._context import context_of
 from shipyard.server._json import json_response
+from shipyard.server._routes import Access, Arg, Call, Requirement, Resource, declare
 
-__all__ = ["artifact_routes"]
+__all__ = ["ArtifactPath", "artifact_routes"]
 
 _PREFIX = "/2.0/mlflow-artifacts/artifacts"
 # Artifacts are anyone's uploads: a browser opening one must save it, never sniff it into HTML or run it as our
@@ -29,22 +34,65 @@ _DOWNLOAD_HEADERS = {
 }
 
 
-async def _allowed(request: Request, path: str, needed: Level) -> None:
-    """Require ``needed`` on the experiment whose artifacts hold ``path`` (see ``Access.artifact``)."""
-    principal = principal_of(request)
-    if not principal.is_admin:
-        await run_in_threadpool(context_of(request).access.artifact, principal, path, needed)
+@dataclass(frozen=True)
+class ArtifactPath(Resource):
+    """The experiment whose artifact folder holds the path a request names (admins only for any other path)."""
+
+    path: Arg
+
+    def check(self, call: Call, arguments: Mapping[str, Any], level: Level) -> None:
+        """See `Resource.check` and ``Access.artifact``."""
+        call.ctx.access.artifact(call.principal, str(self.path(call, arguments)), level)
+
+    def describe(self) -> str:
+        """See `Resource.describe`."""
+        return f"experiment whose artifacts hold the path in '{self.path.where}' (admins only for any other path)"
+
+
+_READ = Access(Level.READ, ArtifactPath(Arg("path")))
+_EDIT = Access(Level.EDIT, ArtifactPath(Arg("path")))
+Handle = Callable[[Request, str], Awaitable[Response]]
 
 
 def _path(request: Request) -> str:
     return safe_relpath(request.path_params.get("path", ""))
 
 
-async def upload(request: Request) -> Response:
-    ctx = context_of(request)
-    path = _path(request)
-    await _allowed(request, path, Level.EDIT)
-    await ctx.artifacts.awrite_stream(path, request.stream())
+def _listed_path(request: Request) -> str:
+    raw = request.query_params.get("path", "")
+    return safe_relpath(raw) if raw.strip("/") else ""
+
+
+def _guarded(
+    requires: Requirement, path_of: Callable[[Request], str] = _path
+) -> Callable[[Handle], Callable[[Request], Awaitable[Response]]]:
+    """An endpoint of the proxy: it declares ``requires`` and checks it (admins pass) on the path it is about,
+    before ``handle`` runs with that path.
+
+    Raises:
+        UnguardedRoute: ``requires`` is not a `Requirement`.
+    """
+    declared = declare(requires)
+
+    def wrap(handle: Handle) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handle)
+        async def endpoint(request: Request) -> Response:
+            path = path_of(request)
+            principal = principal_of(request)
+            if not principal.is_admin:
+                call = Call(context_of(request), principal, request)
+                await run_in_threadpool(requires.check, call, {"path": path})
+            return await handle(request, path)
+
+        return declared(endpoint)
+
+    return wrap
+
+
+@_guarded(_EDIT)
+async def upload(request: Request, path: str) -> Response:
+    """``PUT …/artifacts/{path}``: store the body as the file at ``path``."""
+    await context_of(request).artifacts.awrite_stream(path, request.stream())
     return json_response({})
 
 
@@ -58,10 +106,10 @@ def _download_headers(path: str, size_bytes: int) -> dict[str, str]:
     }
 
 
-async def download(request: Request) -> Response:
+@_guarded(_READ)
+async def download(request: Request, path: str) -> Response:
+    """``GET …/artifacts/{path}``: the file, as a download."""
     ctx = context_of(request)
-    path = _path(request)
-    await _allowed(request, path, Level.READ)
     local = await run_in_threadpool(ctx.artifacts.local_path, path)
     # Raises ResourceNotFound (404) for a missing file or a directory.
     size = await run_in_threadpool(ctx.artifacts.size, path)
@@ -73,12 +121,10 @@ async def download(request: Request) -> Response:
     return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
 
 
-async def list_files(request: Request) -> Response:
-    ctx = context_of(request)
-    raw = request.query_params.get("path", "")
-    path = safe_relpath(raw) if raw.strip("/") else ""
-    await _allowed(request, path, Level.READ)
-    infos = await run_in_threadpool(ctx.artifacts.list_dir, path)
+@_guarded(_READ, _listed_path)
+async def list_files(request: Request, path: str) -> Response:
+    """``GET …/artifacts?path=``: the files and folders directly under ``path``."""
+    infos = await run_in_threadpool(context_of(request).artifacts.list_dir, path)
     files: list[dict[str, Any]] = []
     for info in infos:
         entry: dict[str, Any] = {"path": info.path.rsplit("/", 1)[-1], "is_dir": info.is_dir}
@@ -88,11 +134,10 @@ async def list_files(request: Request) -> Response:
     return json_response({"files": files} if files else {})
 
 
-async def delete(request: Request) -> Response:
-    ctx = context_of(request)
-    path = _path(request)
-    await _allowed(request, path, Level.EDIT)
-    await run_in_threadpool(ctx.artifacts.delete, path)
+@_guarded(_EDIT)
+async def delete(request: Request, path: str) -> Response:
+    """``DELETE …/artifacts/{path}``: delete the file or folder at ``path``."""
+    await run_in_threadpool(context_of(request).artifacts.delete, path)
     return json_response({})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.server._context import AppContext
-from shipyard.server.mlflow_api._request import Fields
+from shipyard.server._request import Fields
 from shipyard.wire.tracking import experiment_to_json
 
 __all__ = ["ROUTES"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from shipyard.errors import InvalidParameter
 from shipyard.server._context import AppContext
-from shipyard.server.mlflow_api._request import Fields
+from shipyard.server._request import Fields
 from shipyard.wire.registry import logged_model_to_json
 from shipyard.wire.tracking import tags_from_json
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.server._context import AppContext
-from shipyard.server.mlflow_api._request import Fields
+from shipyard.server._request import Fields
 from shipyard.wire.registry import model_version_to_json, registered_model_to_json
 from shipyard.wire.tracking import tags_from_json
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from shipyard.errors import InvalidParameter
 from shipyard.server._context import AppContext
-from shipyard.server.mlflow_api._request import Fields
+from shipyard.server._request import Fields
 from shipyard.tracking.entities import Param, RunTag
 from shipyard.wire.tracking import (
     dataset_input_from_json,

@@ -1,19 +1,14 @@
-"""MLflow REST routes for registry webhooks, plus Shipyard's delivery log (``/api/v1/webhooks/{id}/deliveries``)."""
+"""MLflow REST routes for registry webhooks (the delivery log is a native route: `shipyard.server.api.webhooks`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from shipyard.errors import InvalidParameter
-from shipyard.events.webhooks import (
-    attempt_to_json,
-    delivery_to_json,
-    kinds_from_wire,
-    status_from_wire,
-    webhook_to_json,
-)
+from shipyard.events.webhooks import kinds_from_wire, status_from_wire
 from shipyard.server._context import AppContext
-from shipyard.server.mlflow_api._request import Fields
+from shipyard.server._request import Fields
+from shipyard.wire.webhooks import attempt_to_json, webhook_to_json
 
 __all__ = ["ROUTES"]
 
@@ -81,11 +76,6 @@ def test_webhook(ctx: AppContext, f: Fields) -> dict[str, Any]:
     return {"result": attempt_to_json(ctx.webhooks.test(f.req_str("webhook_id"), kind))}
 
 
-def list_deliveries(ctx: AppContext, f: Fields) -> dict[str, Any]:
-    found = ctx.webhooks.deliveries(f.req_str("webhook_id"), f.integer("limit") or 50)
-    return {"deliveries": [delivery_to_json(d) for d in found]}
-
-
 ROUTES = [
     ("POST", "/2.0/mlflow/webhooks", create_webhook),
     ("GET", "/2.0/mlflow/webhooks", list_webhooks),
@@ -93,5 +83,4 @@ ROUTES = [
     ("PATCH", "/2.0/mlflow/webhooks/{webhook_id}", update_webhook),
     ("DELETE", "/2.0/mlflow/webhooks/{webhook_id}", delete_webhook),
     ("POST", "/2.0/mlflow/webhooks/{webhook_id}/test", test_webhook),
-    ("GET", "/v1/webhooks/{webhook_id}/deliveries", list_deliveries),
 ]

@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
+from shipyard._capabilities import nav_entries
 from shipyard._version import __version__
 from shipyard.server.ui._model_views import model_url, version_url
 
@@ -122,6 +123,7 @@ def environment() -> Environment:
     )
     env.filters.update(time=fmt_time, number=fmt_number)
     env.globals.update(duration=fmt_duration, qs=qs, version=__version__, model_url=model_url, version_url=version_url)
+    env.globals.update(nav=nav_entries)  # the top bar's links: each capability's, from the registry
     return env
 
 

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
         v2_request_matrix,
     )
     from shipyard.serving.protocols._mlflow_scoring import parse_invocation, predictions_to_json
-    from shipyard.serving.protocols._v2 import InferRequest, encode_infer_response, model_metadata, parse_infer_request
+    from shipyard.serving.protocols._v2 import InferRequest, parse_infer_request
+    from shipyard.serving.protocols._v2_inputs import request_to_model_input
+    from shipyard.serving.protocols._v2_outputs import encode_infer_response, model_metadata
 
 __all__ = [
     "InferRequest",
@@ -32,6 +34,7 @@ __all__ = [
     "parse_infer_request",
     "parse_invocation",
     "predictions_to_json",
+    "request_to_model_input",
     "start_grpc_server",
     "v2_matrix",
     "v2_request_matrix",
@@ -39,9 +42,10 @@ __all__ = [
 
 _LAZY = {
     "InferRequest": "shipyard.serving.protocols._v2",
-    "encode_infer_response": "shipyard.serving.protocols._v2",
-    "model_metadata": "shipyard.serving.protocols._v2",
+    "encode_infer_response": "shipyard.serving.protocols._v2_outputs",
+    "model_metadata": "shipyard.serving.protocols._v2_outputs",
     "parse_infer_request": "shipyard.serving.protocols._v2",
+    "request_to_model_input": "shipyard.serving.protocols._v2_inputs",
     "parse_invocation": "shipyard.serving.protocols._mlflow_scoring",
     "predictions_to_json": "shipyard.serving.protocols._mlflow_scoring",
     "V2Rows": "shipyard.serving.protocols._matrix",

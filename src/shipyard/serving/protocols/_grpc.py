@@ -16,15 +16,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from shipyard._http_errors import ErrorKind, http_error
 from shipyard._version import __version__
-from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound, ShipyardError
-from shipyard.serving.protocols._v2 import (
-    InferRequest,
-    InputTensor,
-    OutputTensor,
-    RequestedOutput,
-    prediction_to_outputs,
-)
+from shipyard.errors import InvalidParameter, Overloaded, ResourceNotFound
+from shipyard.serving.protocols._v2 import InferRequest, InputTensor, RequestedOutput
+from shipyard.serving.protocols._v2_outputs import OutputTensor, prediction_to_outputs
 from shipyard.serving.protocols._v2_tensors import (
     V2_TO_NUMPY,
     decode_binary_data,
@@ -165,9 +161,9 @@ def _check_model(state: GrpcState, name: str, version: str) -> None:
 
 def _status_of(exc: Exception) -> tuple[int, str, str | None]:
     """The HTTP-equivalent status (for metrics), the message, and the error kind when the status cannot tell."""
-    if isinstance(exc, ShipyardError):
-        status = exc.http_status if 400 <= exc.http_status < 600 else 500
-        return status, exc.message, None
+    answer = http_error(exc)
+    if answer.kind is ErrorKind.REFUSED:
+        return answer.status, answer.message, None
     _log.error("prediction failed", exc_info=exc)
     return 500, _MODEL_ERROR_MESSAGE, MODEL_ERROR
 

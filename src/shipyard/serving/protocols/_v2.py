@@ -1,54 +1,38 @@
-"""The Open Inference Protocol (v2, KServe/Triton) REST codec: infer requests, infer responses and model metadata.
+"""The Open Inference Protocol (v2, KServe/Triton) REST codec, requests: infer requests decoded from their body.
 
 Pure functions over bytes and parsed objects, with no I/O. Requests may be plain JSON or a JSON header followed by
 binary tensor data (the binary tensor data extension, tritonclient's default), whose header length arrives in the
-``Inference-Header-Content-Length`` HTTP header.
+``Inference-Header-Content-Length`` HTTP header. What the tensors become for the model is `_v2_inputs`; responses
+and model metadata are `_v2_outputs`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-import numpy as np
 import orjson
 
 from shipyard.errors import InvalidParameter
-from shipyard.models import ColSpec, Schema, Signature, TensorSpec
+from shipyard.models import ColSpec, Schema, TensorSpec
 from shipyard.serving.protocols._matrix import RowMatrix, V2Rows, v2_request_matrix
-from shipyard.serving.protocols._v2_tensors import (
-    MLFLOW_TO_V2,
-    V2_TO_NUMPY,
-    as_output_array,
-    as_text,
-    decode_binary_data,
-    decode_json_data,
-    encode_binary_data,
-    encode_json_data,
-    v2_datatype_of,
-)
+from shipyard.serving.protocols._v2_tensors import MLFLOW_TO_V2, V2_TO_NUMPY, decode_binary_data, decode_json_data
 
 __all__ = [
     "HEADER_LENGTH",
     "InferRequest",
     "InputTensor",
-    "OutputTensor",
     "RequestedOutput",
-    "encode_infer_response",
-    "model_metadata",
+    "column_datatype",
     "parse_infer_request",
-    "prediction_to_outputs",
-    "request_to_model_input",
+    "tensor_names",
 ]
 
 #: The HTTP header that carries the JSON header's length when binary tensor data follows it.
 HEADER_LENGTH = "Inference-Header-Content-Length"
-
-# MLflow column type -> numpy dtype a column is cast to when no value changes (the [n, k] layout needs it)
-_COLUMN_DTYPES = {"boolean": "bool", "integer": "int32", "long": "int64", "float": "float32", "double": "float64"}
 
 
 @dataclass(frozen=True)
@@ -107,21 +91,6 @@ class InferRequest:
     def binary_output(self) -> bool:
         """True when the request asks for every output in binary (``binary_data_output``)."""
         return self.parameters.get("binary_data_output") is True
-
-
-@dataclass(frozen=True)
-class OutputTensor:
-    """One output tensor of a prediction, before encoding.
-
-    Attributes:
-        name: the output's name.
-        datatype: its v2 datatype.
-        data: a numpy array (BYTES: an object array of ``str`` or ``bytes``).
-    """
-
-    name: str
-    datatype: str
-    data: Any
 
 
 def parse_infer_request(
@@ -342,324 +311,15 @@ def _requested_outputs(raw: Any) -> tuple[RequestedOutput, ...] | None:
     return tuple(out)
 
 
-def request_to_model_input(request: InferRequest, signature: Signature | None) -> Any:
-    """The model input the request's tensors describe, shaped for ``LoadedModel.predict``.
-
-    For a column signature, a pandas DataFrame with the signature's columns, in order, from either one tensor
-    per column (named as the columns, shape ``[n]`` or ``[n, 1]``) or one ``[n, k]`` tensor (columns in
-    signature order; any name). Numbers are cast to the column's type when no value changes, text columns get
-    ``str`` and binary columns ``bytes``. For a tensor signature, the array (one unnamed tensor) or a dict of
-    arrays by name. Without a signature, the one tensor's array, or a DataFrame of several ``[n]`` tensors.
-
-    Raises:
-        InvalidParameter: unknown or missing inputs, a shape that fits neither layout, rows that disagree.
-    """
-    schema = signature.inputs if signature is not None and signature.inputs.items else None
-    if schema is None:
-        return _without_schema(request)
-    if schema.is_tensor:
-        return _tensors(request, [s for s in schema.items if isinstance(s, TensorSpec)])
-    return _frame(request, [s for s in schema.items if isinstance(s, ColSpec)])
-
-
-def _frame(request: InferRequest, specs: list[ColSpec]) -> Any:
-    import pandas as pd
-
-    names = _tensor_names(Schema(tuple(specs)), "input")
-    given = {tensor.name: tensor for tensor in request.inputs}
-    first = request.inputs[0]
-    if len(request.inputs) == 1 and len(first.shape) == 2 and (first.shape[1] == len(specs) or first.name not in names):
-        columns = _columns_of_matrix(first, specs, names)
-    elif all(name in names for name in given):
-        columns = _columns_per_tensor(given, specs, names)
-    else:
-        unknown = [name for name in given if name not in names]
-        raise InvalidParameter(
-            f"Unknown input {', '.join(map(repr, unknown))}: expected one tensor per column named "
-            f"{', '.join(map(repr, names))}, or a single [n, {len(specs)}] tensor."
-        )
-    keys: list[Any] = [s.name if s.name is not None else i for i, s in enumerate(specs)]
-    return pd.DataFrame({keys[i]: column for i, column in columns.items()})
-
-
-def _columns_per_tensor(given: dict[str, InputTensor], specs: list[ColSpec], names: list[str]) -> dict[int, Any]:
-    missing = [
-        f"{n!r} ({_column_datatype(s)})" for n, s in zip(names, specs, strict=True) if n not in given and s.required
-    ]
-    if missing:
-        raise InvalidParameter(f"Missing input {', '.join(missing)}: the signature needs one tensor per column.")
-    columns: dict[int, Any] = {}
-    rows: tuple[str, int] | None = None
-    for position, (name, spec) in enumerate(zip(names, specs, strict=True)):
-        tensor = given.get(name)
-        if tensor is None:
-            continue
-        if len(tensor.shape) not in (1, 2) or tensor.shape[1:] not in ((), (1,)):
-            raise InvalidParameter(
-                f"Input {name!r} has shape {list(tensor.shape)}; one tensor per column needs shape [n] or [n, 1]."
-            )
-        if rows is not None and rows[1] != tensor.shape[0]:
-            raise InvalidParameter(f"Input {name!r} has {tensor.shape[0]} rows but input {rows[0]!r} has {rows[1]}.")
-        rows = (name, tensor.shape[0])
-        columns[position] = _fit_column(tensor.data.reshape(-1), spec, name)
-    return columns
-
-
-def _columns_of_matrix(tensor: InputTensor, specs: list[ColSpec], names: list[str]) -> dict[int, Any]:
-    width = tensor.shape[1]
-    if width != len(specs):
-        raise InvalidParameter(
-            f"Input {tensor.name!r} has shape {list(tensor.shape)}; a single [n, k] tensor needs k = {len(specs)} "
-            f"(the signature's columns {', '.join(map(repr, names))})."
-        )
-    return {j: _fit_column(tensor.data[:, j], spec, names[j]) for j, spec in enumerate(specs)}
-
-
-def _fit_column(values: Any, spec: ColSpec, name: str) -> Any:
-    """One column's values with the Python or numpy type the column's MLflow type expects, where nothing is lost."""
-    if values.dtype == object:
-        if spec.type == "binary":
-            return _object_array([v.encode("utf-8") if isinstance(v, str) else v for v in values])
-        text = as_text(values, f"Input {name!r}")
-        if spec.type == "datetime":
-            import pandas as pd
-
-            try:
-                return pd.to_datetime(text, format="ISO8601").as_unit("ns")
-            except (ValueError, TypeError) as exc:
-                raise InvalidParameter(
-                    f"Input {name!r} holds text that is not an ISO 8601 date and time: {exc}"
-                ) from None
-        return _object_array(text)
-    target = _COLUMN_DTYPES.get(spec.type)
-    return values if target is None else _cast_if_lossless(values, np.dtype(target))
-
-
-def _cast_if_lossless(values: Any, target: Any) -> Any:
-    if values.dtype == target or values.dtype.kind not in "biuf" or target.kind not in "biuf":
-        return values
-    with np.errstate(all="ignore"):
-        cast = values.astype(target)
-        back = cast.astype(values.dtype)
-    same = np.array_equal(back, values, equal_nan=values.dtype.kind == "f")
-    return cast if same else values
-
-
-def _object_array(values: Sequence[Any]) -> Any:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
-
-
-def _tensors(request: InferRequest, specs: list[TensorSpec]) -> Any:
-    if len(specs) == 1 and specs[0].name is None:
-        if len(request.inputs) != 1:
-            raise InvalidParameter(f"The model takes one input tensor, got {len(request.inputs)}.")
-        return _fit_tensor(request.inputs[0], specs[0])
-    given = {tensor.name: tensor for tensor in request.inputs}
-    names = _tensor_names(Schema(tuple(specs)), "input")
-    unknown = [name for name in given if name not in names]
-    if unknown:
-        raise InvalidParameter(
-            f"Unknown input {', '.join(map(repr, unknown))}: expected {', '.join(map(repr, names))}."
-        )
-    missing = [name for name in names if name not in given]
-    if missing:
-        raise InvalidParameter(f"Missing input {', '.join(map(repr, missing))}.")
-    return {name: _fit_tensor(given[name], spec) for name, spec in zip(names, specs, strict=True)}
-
-
-def _fit_tensor(tensor: InputTensor, spec: TensorSpec) -> Any:
-    data = tensor.data
-    if data.dtype == object:
-        if spec.dtype == "bytes":
-            return data
-        return _object_array(as_text(data.reshape(-1), f"Input {tensor.name!r}")).reshape(data.shape)
-    try:
-        target = np.dtype(spec.dtype)
-    except TypeError:
-        return data
-    return _cast_if_lossless(data, target)
-
-
-def _without_schema(request: InferRequest) -> Any:
-    if len(request.inputs) == 1:
-        tensor = request.inputs[0]
-        if tensor.data.dtype != object:
-            return tensor.data
-        return _object_array(_text_if_utf8(tensor.data.reshape(-1))).reshape(tensor.data.shape)
-    import pandas as pd
-
-    rows = {tensor.shape[0] if tensor.shape else -1 for tensor in request.inputs}
-    if len(rows) != 1 or any(tensor.shape[1:] not in ((), (1,)) for tensor in request.inputs):
-        raise InvalidParameter(
-            "The model has no signature: send one tensor, or several tensors of shape [n] (one per column)."
-        )
-    return pd.DataFrame({t.name: _text_if_utf8(t.data.reshape(-1)) for t in request.inputs})
-
-
-def _text_if_utf8(values: Any) -> Any:
-    if values.dtype != object:
-        return values
-    try:
-        return _object_array(as_text(values, ""))
-    except InvalidParameter:
-        return values
-
-
-def prediction_to_outputs(prediction: Any, schema: Schema | None = None) -> list[OutputTensor]:
-    """Split a prediction into named output tensors.
-
-    A dict gives one output per key; a DataFrame one per column; a 2-D array as wide as a named column output
-    schema one per column; anything else one output. Names come from the output schema when it names them
-    (``output-0`` for an unnamed one), else from the DataFrame's columns or the Series' name.
-    """
-    names = _tensor_names(schema, "output") if schema is not None else []
-    if type(prediction) is np.ndarray:  # the common case first, without pandas or abstract base classes
-        return _array_outputs(prediction, names)
-    import pandas as pd
-
-    if isinstance(prediction, Mapping):
-        return [_output(str(key), value) for key, value in prediction.items()]
-    if isinstance(prediction, pd.DataFrame):
-        width = prediction.shape[1]
-        labels = (
-            names
-            if len(names) == width
-            else [c if isinstance(c, str) else f"output-{i}" for i, c in enumerate(prediction.columns)]
-        )
-        return [_output(labels[j], prediction.iloc[:, j]) for j in range(width)]
-    if isinstance(prediction, pd.Series):
-        label = names[0] if len(names) == 1 else prediction.name if isinstance(prediction.name, str) else "output-0"
-        return [_output(label, prediction)]
-    return _array_outputs(np.asarray(prediction), names)
-
-
-def _array_outputs(array: Any, names: list[str]) -> list[OutputTensor]:
-    if len(names) > 1 and array.ndim == 2 and array.shape[1] == len(names):
-        return [_output(name, array[:, j]) for j, name in enumerate(names)]
-    return [_output(names[0] if len(names) == 1 else "output-0", array)]
-
-
-def _output(name: str, value: Any) -> OutputTensor:
-    array, datatype = as_output_array(value)
-    return OutputTensor(name, datatype, array)
-
-
-def encode_infer_response(
-    prediction: Any,
-    *,
-    request: InferRequest,
-    model_name: str,
-    model_version: str,
-    signature: Signature | None = None,
-) -> tuple[bytes, dict[str, str]]:
-    """Encode a prediction as the infer response to ``request``.
-
-    Only the outputs the request names are returned, in its order (all when it names none). An output is sent
-    as binary data when its ``binary_data`` parameter is true, or when unset and the request's
-    ``binary_data_output`` parameter is true; the JSON header's length then goes in ``Inference-Header-Content-Length``.
-    JSON data cannot hold NaN or infinities: they are written as null (binary outputs keep them exactly).
-
-    Args:
-        prediction: what ``LoadedModel.predict`` returned.
-        request: the decoded request (for its id and requested outputs).
-        model_name: the model's name.
-        model_version: the version that answered.
-        signature: the model's signature, whose outputs name the output tensors.
-
-    Returns:
-        The body and the headers to send with it (``Content-Type``, and the header length when binary).
-
-    Raises:
-        InvalidParameter: the request asks for an output the model does not produce.
-    """
-    outputs = prediction_to_outputs(prediction, signature.outputs if signature is not None else None)
-    chosen = _choose_outputs(outputs, request)
-    document: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
-    if request.id is not None:
-        document["id"] = request.id
-    tensors: list[dict[str, Any]] = []
-    chunks: list[bytes] = []
-    for output, binary in chosen:
-        tensor: dict[str, Any] = {"name": output.name, "datatype": output.datatype, "shape": list(output.data.shape)}
-        if binary:
-            raw = encode_binary_data(output.data, output.datatype)
-            tensor["parameters"] = {"binary_data_size": len(raw)}
-            chunks.append(raw)
-        else:
-            tensor["data"] = encode_json_data(output.name, output.data, output.datatype)
-        tensors.append(tensor)
-    document["outputs"] = tensors
-    head = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
-    if not chunks:
-        return head, {"Content-Type": "application/json"}
-    headers = {"Content-Type": "application/octet-stream", HEADER_LENGTH: str(len(head))}
-    return b"".join([head, *chunks]), headers
-
-
-def _choose_outputs(outputs: list[OutputTensor], request: InferRequest) -> list[tuple[OutputTensor, bool]]:
-    default = request.binary_output
-    if request.outputs is None:
-        return [(output, default) for output in outputs]
-    by_name = {output.name: output for output in outputs}
-    unknown = [wanted.name for wanted in request.outputs if wanted.name not in by_name]
-    if unknown:
-        raise InvalidParameter(
-            f"Unknown output {', '.join(map(repr, unknown))}: the model produces {', '.join(map(repr, by_name))}."
-        )
-    return [(by_name[w.name], default if w.binary is None else w.binary) for w in request.outputs]
-
-
-def model_metadata(name: str, *, versions: Sequence[str], platform: str, signature: Signature | None) -> dict[str, Any]:
-    """The ``GET /v2/models/{name}`` document: inputs and outputs from the signature, -1 for the batch dimension.
-
-    A column signature lists one ``[-1]`` tensor per column (named ``input-0``... when unnamed); a tensor
-    signature lists its tensors with their shapes. A model without a signature lists no inputs or outputs.
-
-    Example:
-        >>> model_metadata("churn", versions=["3"], platform="shipyard-sklearn", signature=sig)["inputs"][0]
-        {'name': 'age', 'datatype': 'INT64', 'shape': [-1]}
-    """
-    inputs = signature.inputs if signature is not None else None
-    outputs = signature.outputs if signature is not None else None
-    return {
-        "name": name,
-        "versions": list(versions),
-        "platform": platform,
-        "inputs": _tensor_metadata(inputs, "input"),
-        "outputs": _tensor_metadata(outputs, "output"),
-    }
-
-
-def _tensor_metadata(schema: Schema | None, prefix: str) -> list[dict[str, Any]]:
-    if schema is None or not schema.items:
-        return []
-    out: list[dict[str, Any]] = []
-    items: Sequence[ColSpec | TensorSpec] = schema.items
-    for name, item in zip(_tensor_names(schema, prefix), items, strict=True):
-        if isinstance(item, TensorSpec):
-            out.append({"name": name, "datatype": _tensor_datatype(item.dtype), "shape": list(item.shape)})
-        else:
-            out.append({"name": name, "datatype": _column_datatype(item), "shape": [-1]})
-    return out
-
-
-def _tensor_names(schema: Schema, prefix: str) -> list[str]:
+def tensor_names(schema: Schema, prefix: str) -> list[str]:
     """Tensor names for a schema's items: their own, or ``input-0``, ``output-1``... for unnamed ones."""
     items: Sequence[ColSpec | TensorSpec] = schema.items
     return [item.name if item.name is not None else f"{prefix}-{i}" for i, item in enumerate(items)]
 
 
-def _column_datatype(spec: ColSpec) -> str:
+def column_datatype(spec: ColSpec) -> str:
+    """The v2 datatype of an MLflow column type (``BYTES`` for text, binary and the rest)."""
     return MLFLOW_TO_V2.get(spec.type, "BYTES")
-
-
-def _tensor_datatype(dtype: str) -> str:
-    try:
-        return v2_datatype_of(np.dtype(dtype))
-    except TypeError:
-        return "BYTES"
 
 
 def _kind(value: Any) -> str:

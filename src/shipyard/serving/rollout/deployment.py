@@ -31,10 +31,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shipyard._specs import read_spec_file, spec_mapping
 from shipyard.errors import InvalidParameter
+from shipyard.registry.uris import follows_alias, is_model_uri
 
 __all__ = [
     "AnalysisSpec",
@@ -48,8 +49,6 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-_MAX_SPEC_BYTES = 256 * 1024
-_MODEL_PREFIXES = ("models:/", "runs:/")
 
 Metric = Literal["accuracy", "absolute_error", "squared_error", "label"]
 """What the A/B analysis compares: ``accuracy`` (prediction equals the posted label, two proportions),
@@ -106,7 +105,7 @@ class RouteSpec(_Strict):
     @property
     def follows_alias(self) -> bool:
         """Whether the route follows a registry alias (``models:/name@alias``)."""
-        return self.model.startswith("models:/") and "@" in self.model
+        return follows_alias(self.model)
 
 
 class ShadowSpec(_Strict):
@@ -262,12 +261,7 @@ def parse_spec(data: str | bytes | dict[str, Any], *, source: str = "the deploym
         True
     """
     if isinstance(data, (str, bytes)):
-        if len(data) > _MAX_SPEC_BYTES:
-            raise InvalidParameter(f"{source} is larger than {_MAX_SPEC_BYTES // 1024} KiB.")
-        try:
-            data = yaml.safe_load(data)
-        except yaml.YAMLError as exc:
-            raise InvalidParameter(f"{source} is not valid YAML: {str(exc)[:300]}") from None
+        data = dict(spec_mapping(data, source=source, expected="'name' and 'routes'"))
     if not isinstance(data, dict):
         raise InvalidParameter(f"{source} must be a mapping with 'name' and 'routes'.")
     try:
@@ -279,13 +273,10 @@ def parse_spec(data: str | bytes | dict[str, Any], *, source: str = "the deploym
 def load_spec(path: str | Path) -> DeploymentSpec:
     """Read and validate the spec file at ``path``."""
     file = Path(path)
-    try:
-        text = file.read_bytes()
-    except OSError as exc:
-        raise InvalidParameter(f"Cannot read the deployment spec {str(file)!r}: {exc.strerror}.") from None
+    text = read_spec_file(file, what="deployment spec")
     return parse_spec(text, source=f"deployment spec {file.name!r}")
 
 
 def is_spec_file(text: str) -> bool:
     """Whether a ``shipyard serve`` argument names a spec file rather than a model URI or folder."""
-    return not text.startswith(_MODEL_PREFIXES) and text.endswith((".yaml", ".yml", ".json")) and Path(text).is_file()
+    return not is_model_uri(text) and text.endswith((".yaml", ".yml", ".json")) and Path(text).is_file()

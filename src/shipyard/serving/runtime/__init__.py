@@ -13,6 +13,7 @@ from shipyard._lazy import lazy_exports
 if TYPE_CHECKING:
     from shipyard.serving.runtime._batcher import AdaptiveBatcher, BatcherStats, BatchingConfig
     from shipyard.serving.runtime._config import Authorizer, ModelAuthorizer, ServingConfig
+    from shipyard.serving.runtime._follow import alias_event_consumer
     from shipyard.serving.runtime._metrics import ServingMetrics
     from shipyard.serving.runtime._router import Router
     from shipyard.serving.runtime._runtime import DeploymentRuntime, ModelProvider, metadata_of
@@ -29,6 +30,7 @@ __all__ = [
     "Router",
     "ServingConfig",
     "ServingMetrics",
+    "alias_event_consumer",
     "metadata_of",
     "run_server",
 ]
@@ -46,6 +48,7 @@ _LAZY = {
     "ModelAuthorizer": "shipyard.serving.runtime._config",
     "ServingConfig": "shipyard.serving.runtime._config",
     "run_server": "shipyard.serving.runtime.workers",
+    "alias_event_consumer": "shipyard.serving.runtime._follow",
 }
 
 __getattr__ = lazy_exports(__name__, _LAZY, globals())

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from shipyard.serving.runtime._batcher import BatchingConfig
+
+if TYPE_CHECKING:
+    from shipyard.events import EventConsumer
+    from shipyard.serving.rollout._store import RevisionStore
 
 __all__ = ["Authorizer", "ModelAuthorizer", "ServingConfig"]
 
@@ -40,9 +43,12 @@ class ServingConfig:
         max_body_bytes: the largest request body accepted (413 past it; gRPC: the largest message).
         grpc_port: also serve the v2 protocol over gRPC on this port (the ``grpc`` extra), or None.
         grpc_host: the address the gRPC server binds.
-        state_dir: where the deployment's revisions are kept (shared by worker processes, kept across
-            restarts); None keeps them in memory.
-        poll_interval_s: how often routes that follow an alias are re-resolved (0: never).
+        deployments: where the deployment's revisions are kept: a `DeploymentStore` on the metadata store shares
+            them with every worker process and replica and keeps them across restarts; None keeps them in memory.
+        alias_events: the events outbox's consumer through which alias moves arrive (the metadata store must be
+            the one the registry writes to); None re-resolves followed aliases every ``poll_interval_s`` instead.
+        poll_interval_s: how often alias moves are looked for: the outbox read, or without one, followed aliases
+            re-resolved (0: never follow).
         prediction_log: where predictions and feedback are logged (a folder or artifact URI), or None.
         authorize: checks callers of every route but health and ``/metrics``; None serves everyone.
         authorize_models: checks, with the caller's identity, every registry or run model a spec applied over the
@@ -62,7 +68,8 @@ class ServingConfig:
     max_body_bytes: int = 64 * 1024 * 1024
     grpc_port: int | None = None
     grpc_host: str = "127.0.0.1"
-    state_dir: Path | None = None
+    deployments: RevisionStore | None = None
+    alias_events: EventConsumer | None = None
     poll_interval_s: float = 2.0
     prediction_log: str | None = None
     authorize: Authorizer | None = None

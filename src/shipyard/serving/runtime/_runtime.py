@@ -7,44 +7,49 @@ is closed only after a grace period, once its queue has drained. Every change:
 
 * loads whatever new version it needs **beside** the old ones (in a thread, then warmed on its input example),
 * switches only when all of it is ready (a failed load leaves the deployment as it was, and says why),
-* is recorded as a revision in the state file, which other worker processes adopt,
+* is recorded as a revision in the deployment store, which the other serving processes and replicas adopt,
 * keeps the previous revision's models loaded, so a rollback switches back at once.
 
 Only the models the operator named (the spec ``serve`` started with) may run code when loaded (pickle,
 cloudpickle, python models); any other model, such as one a caller applied over the API, is loaded with
 ``allow_code=False`` unless the operator opted in (``allow_code_models``).
 
-Routes that follow an alias (``models:/churn@champion``) are re-resolved every ``poll_interval_s``; a move is
-such a change. After a rollback the route stays on the version rolled back to until the alias moves again.
+Routes that follow an alias (``models:/churn@champion``) are re-resolved when the events outbox says an alias of
+their model changed (`_follow`), or, without an outbox to read, every ``poll_interval_s``; a move is such a change.
+After a rollback the route stays on the version rolled back to until the alias moves again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shipyard.errors import InvalidParameter, InvalidState, ResourceNotFound, UnsafeModelFormat
 from shipyard.models import LoadedModel
-from shipyard.serving.protocols._matrix import RowMatrix, matrix_columns, v2_matrix
-from shipyard.serving.protocols._v2 import InferRequest, model_metadata, request_to_model_input
-from shipyard.serving.rollout._state import ResolvedModel, Revision, StateFile
+from shipyard.registry.uris import follows_alias
+from shipyard.serving.protocols._v2_outputs import model_metadata
+from shipyard.serving.rollout._revision import OPERATOR_REASONS, ResolvedModel, Revision, rollback_target
+from shipyard.serving.rollout._store import InMemoryDeploymentStore, RevisionStore
 from shipyard.serving.rollout.deployment import DeploymentSpec
-from shipyard.serving.runtime._batcher import AdaptiveBatcher, BatchingConfig
+from shipyard.serving.runtime._batcher import BatchingConfig
+from shipyard.serving.runtime._follow import Follower
 from shipyard.serving.runtime._router import Router
+from shipyard.serving.runtime._served import Active, Served, warm_up
+
+if TYPE_CHECKING:
+    from shipyard.events import EventConsumer
 
 __all__ = ["DeploymentRuntime", "ModelProvider", "Served", "metadata_of"]
 
 _log = logging.getLogger("shipyard.serving")
 _RETIRE_GRACE_S = 5.0
 _MAX_SHADOW_IN_FLIGHT = 64
-_OPERATOR_REASONS = frozenset({"start", "start with a changed spec"})  # revisions made from serve's own spec
 
 
 class ModelProvider(Protocol):
@@ -60,70 +65,22 @@ class ModelProvider(Protocol):
         ...
 
 
-class Served:
-    """One loaded model version with its own adaptive batcher and counters."""
-
-    def __init__(
-        self,
-        resolved: ResolvedModel,
-        model: LoadedModel,
-        batching: BatchingConfig,
-        predict_matrix: Callable[[Any], Any] | None = None,
-    ) -> None:
-        self.resolved = resolved
-        self.model = model
-        self.matrix_columns = matrix_columns(model.signature)
-        """The fast path's columns (every input a required double column), or None."""
-        self.batcher = AdaptiveBatcher(
-            model.predict_checked,
-            batching,
-            name=f"{resolved.name}/{resolved.version}",
-            predict_matrix=predict_matrix if self.matrix_columns else None,
-        )
-
-    @property
-    def version(self) -> str:
-        return self.resolved.version
-
-    def v2_input(self, request: InferRequest) -> Any:
-        """The model input of a v2 infer request: the fast path's matrix when it applies, else the general one."""
-        fast = v2_matrix(request.inputs, self.matrix_columns) if self.matrix_columns else None
-        return fast if fast is not None else request_to_model_input(request, self.model.signature)
-
-    async def predict(self, data: Any) -> Any:
-        """Predict ``data``: checked here, per request, then batched with other requests' checked rows."""
-        import pandas as pd
-
-        if isinstance(data, RowMatrix):  # parsed against the signature already
-            return await self.batcher.predict(data)
-        if isinstance(data, pd.DataFrame) and len(data) > 0:
-            return await self.batcher.predict(self.model.check_input(data))
-        return await asyncio.to_thread(self.model.predict, data)
-
-
-@dataclass(frozen=True)
-class _Active:
-    revision: Revision
-    variants: dict[str, Served]
-    shadow: Served | None
-    router: Router
-
-
-def _warm_up(model: LoadedModel) -> None:
-    if model.input_example is not None:
-        model.predict(model.input_example)
-
-
 class DeploymentRuntime:
     """Serves one deployment; see the module docstring.
 
     Args:
-        spec: the spec to start from (a stored newer revision of the same deployment wins: a restart resumes).
+        spec: the spec to start from (the stored revisions of the same deployment win when the spec is the same: a
+            restart, another process or another replica resumes where the deployment is).
         provider: resolves and loads models.
         batching: the batchers' settings.
-        state: where revisions are kept (and shared with the other workers); None keeps them in memory.
-        poll_interval_s: how often alias-following routes are re-resolved (0 turns following off).
-        sync_interval_s: how often the state file is checked for revisions made by other workers.
+        store: where revisions are kept; a `DeploymentStore` shares them with every process using the same
+            metadata store, None keeps them in this process only.
+        alias_events: the events outbox's consumer that announces alias moves (None: re-resolve aliases every
+            ``poll_interval_s`` instead).
+        poll_interval_s: how often alias moves are looked for: the outbox read, or without one, every followed
+            alias re-resolved (0 turns following off).
+        fallback_interval_s: while ``alias_events`` cannot be read, how often aliases are re-resolved instead.
+        sync_interval_s: how often a shared store is asked for revisions made by other processes.
         on_change: called with each new active revision (after the switch).
         allow_code_models: load models that execute code when loaded (pickle...) even when the operator's spec
             does not name them (a spec applied over the API); by default only the operator's models may.
@@ -135,8 +92,10 @@ class DeploymentRuntime:
         provider: ModelProvider,
         *,
         batching: BatchingConfig | None = None,
-        state: StateFile | None = None,
+        store: RevisionStore | None = None,
+        alias_events: EventConsumer | None = None,
         poll_interval_s: float = 2.0,
+        fallback_interval_s: float = 30.0,
         sync_interval_s: float = 0.5,
         on_change: Callable[[Revision], None] | None = None,
         allow_code_models: bool = False,
@@ -146,18 +105,24 @@ class DeploymentRuntime:
         self._initial = spec
         self._provider = provider
         self._batching = batching or BatchingConfig()
-        self._state = state
-        self._poll_interval_s = poll_interval_s
-        self._sync_interval_s = sync_interval_s
+        self.store = store if store is not None else InMemoryDeploymentStore()
+        self._follower = Follower(
+            self,
+            alias_events,
+            poll_interval_s=poll_interval_s,
+            fallback_interval_s=fallback_interval_s,
+            sync_interval_s=sync_interval_s if self.store.shared else 0.0,
+        )
         self._on_change = on_change
-        self._revisions: list[Revision] = []
-        self._active: _Active | None = None
+        self.revisions: list[Revision] = []
+        """The kept revisions, oldest first, as last read from the store."""
+        self._active: Active | None = None
         self._served: dict[str, Served] = {}  # source -> loaded model, shared by revisions
-        self._alias_seen: dict[str, str] = {}  # alias URI -> the version last seen behind it
-        self._change = asyncio.Lock()
-        self._tasks: list[asyncio.Task[None]] = []
+        self.alias_seen: dict[str, str] = {}
+        """Each followed alias URI -> the version last seen behind it."""
+        self.changing = asyncio.Lock()
+        """Held while a change is made, so changes happen one at a time."""
         self._shadow_tasks: set[asyncio.Task[None]] = set()
-        self._state_mtime_ns = 0
         self._weights_override: dict[str, float] | None = None
         self._rng = random.Random()  # noqa: S311 - shadow sampling, not cryptography
         self._requests: Counter[str] = Counter()  # per route name, since the process started
@@ -171,53 +136,22 @@ class DeploymentRuntime:
     # ---- life cycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the starting revision (a stored one if newer), then start following aliases and the state file."""
-        async with self._change:
-            revision = await self._resolve(self._initial, reason="start", actor=None)
-            stored = await asyncio.to_thread(self._claim, revision)
-            if stored:
-                self._revisions = stored
-                revision = stored[-1]
+        """Load the starting revision (the stored one when the spec is unchanged), then start following."""
+        await self._follower.prepare()  # the outbox cursor exists before aliases are resolved: no move falls between
+        async with self.changing:
+            draft = await self._resolve(self._initial, reason="start", actor=None)
+            revision = await asyncio.to_thread(self.store.start, draft)
+            self.revisions = await asyncio.to_thread(self.store.revisions, self.name)
+            if revision.number > 1:
                 _log.info("deployment %r at revision %d (%s)", self.name, revision.number, revision.reason)
-            else:
-                self._revisions = [revision]
-            await self._activate(revision)
-            for route in revision.spec.routes:
-                if route.follows_alias:
-                    self._alias_seen[route.model] = revision.models[route.name].version
-            if self._state is not None:
-                self._state_mtime_ns = self._state.mtime_ns()
+            await self.activate(revision)
         self.ready = True
-        if self._poll_interval_s > 0:
-            self._tasks.append(asyncio.create_task(self._follow_aliases(), name=f"shipyard-follow-{self.name}"))
-        if self._state is not None and self._sync_interval_s > 0:
-            self._tasks.append(asyncio.create_task(self._follow_state(), name=f"shipyard-sync-{self.name}"))
-
-    def _claim(self, revision: Revision) -> list[Revision]:
-        """The stored revisions to resume from, or [] after storing ``revision`` as the first one.
-
-        Under the state file's lock, so workers starting together agree on one first revision.
-        """
-        if self._state is None:
-            return []
-        with self._state.locked() as stored:
-            if not stored:
-                self._state.write([revision])
-                return []
-            if stored[-1].spec == revision.spec:
-                return stored  # a restart (or another worker) with the same spec resumes, rollbacks included
-            changed = replace(revision, number=stored[-1].number + 1, reason="start with a changed spec")
-            self._state.write([*stored, changed])
-            return [*stored, changed]
+        self._follower.start()
 
     async def stop(self) -> None:
         """Stop following, let shadow predictions finish, and drain every batcher."""
         self.ready = False
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._follower.stop()
         if self._shadow_tasks:
             await asyncio.wait(self._shadow_tasks, timeout=_RETIRE_GRACE_S)
         for served in list(self._served.values()):
@@ -226,7 +160,8 @@ class DeploymentRuntime:
     # ---- requests ---------------------------------------------------------------------------------------
 
     @property
-    def active(self) -> _Active:
+    def active(self) -> Active:
+        """What is served now."""
         if self._active is None:
             raise InvalidState(f"Deployment {self.name!r} is not loaded yet.")
         return self._active
@@ -243,18 +178,20 @@ class DeploymentRuntime:
 
     def known_models(self) -> set[str]:
         """Every model reference the starting spec and the kept revisions name."""
-        specs = [self._initial, *(revision.spec for revision in self._revisions)]
-        known = {route.model for spec in specs for route in spec.routes}
-        return known | {spec.shadow.model for spec in specs if spec.shadow is not None}
+        return _models_of([self._initial, *(revision.spec for revision in self.revisions)])
 
     def operator_models(self) -> set[str]:
         """The model references the operator named: the spec ``serve`` started with, and earlier starts kept."""
-        specs = [self._initial, *(r.spec for r in self._revisions if r.reason in _OPERATOR_REASONS)]
-        named = {route.model for spec in specs for route in spec.routes}
-        return named | {spec.shadow.model for spec in specs if spec.shadow is not None}
+        return _models_of([self._initial, *(r.spec for r in self.revisions if r.reason in OPERATOR_REASONS)])
+
+    def followed_aliases(self) -> set[str]:
+        """The alias URIs the active spec follows (its routes' and its shadow's)."""
+        spec = self.revision.spec
+        return {uri for uri in _models_of([spec]) if follows_alias(uri)}
 
     @property
     def revision(self) -> Revision:
+        """The active revision."""
         return self.active.revision
 
     def pick(self, key: str | None = None, version: str | None = None) -> tuple[str, Served]:
@@ -330,41 +267,25 @@ class DeploymentRuntime:
                 f"This server runs deployment {self.name!r}; the spec is for {spec.name!r}. "
                 "Start another server for another deployment."
             )
-        async with self._change:
+        async with self.changing:
             revision = await self._resolve(spec, reason="apply", actor=actor)
-            await self._activate(revision)
-            await self._record(revision)
-            for route in spec.routes:
-                if route.follows_alias:
-                    self._alias_seen[route.model] = revision.models[route.name].version
+            await self.activate(revision)
+            await self.record(revision)
             return self.revision
 
     async def rollback(self, *, to: int | None = None, actor: str | None = None) -> Revision:
-        """Switch back to the previous revision (or revision ``to``), pinned to the versions it served."""
-        async with self._change:
-            current = self.revision
-            if to is None:
-                earlier = [revision for revision in self._revisions if revision.number < current.number]
-                if not earlier:
-                    raise InvalidState(f"Deployment {self.name!r} has no earlier revision to roll back to.")
-                target = earlier[-1]
-            else:
-                found = [revision for revision in self._revisions if revision.number == to]
-                if not found:
-                    numbers = ", ".join(str(revision.number) for revision in self._revisions[-20:])
-                    raise ResourceNotFound(f"Deployment {self.name!r} has no revision {to}; kept: {numbers}.")
-                target = found[0]
-            revision = Revision(
-                number=self._next_number(),
-                time_ms=int(time.time() * 1000),
-                reason=f"rollback to revision {target.number}",
-                actor=actor,
-                spec=target.spec,
-                models=dict(target.models),
-                shadow=target.shadow,
-            )
-            await self._activate(revision)
-            await self._record(revision)
+        """Switch back to the previous revision (or revision ``to``), pinned to the versions it served.
+
+        The target is read from the store, its models loaded beside the active ones, and only then is the rollback
+        recorded and switched to, so a target that no longer loads changes nothing.
+        """
+        async with self.changing:
+            stored = await asyncio.to_thread(self.store.revisions, self.name)
+            target = rollback_target(stored, name=self.name, to=to)
+            await self._load_all(target)
+            revision = await asyncio.to_thread(self.store.rollback, self.name, to=target.number, actor=actor)
+            self.revisions = await asyncio.to_thread(self.store.revisions, self.name)
+            await self.activate(revision)
             return revision
 
     def set_weights(self, weights: Mapping[str, float] | None) -> None:
@@ -379,8 +300,9 @@ class DeploymentRuntime:
             weights = self._weights_override
         return Router(weights, salt=spec.name)
 
-    def _next_number(self) -> int:
-        return (self._revisions[-1].number if self._revisions else 0) + 1
+    def next_number(self) -> int:
+        """The number the next revision will probably get (the store has the last word)."""
+        return (self.revisions[-1].number if self.revisions else 0) + 1
 
     async def _resolve(self, spec: DeploymentSpec, *, reason: str, actor: str | None) -> Revision:
         resolve = self._provider.resolve
@@ -388,7 +310,13 @@ class DeploymentRuntime:
         for route in spec.routes:
             models[route.name] = await asyncio.to_thread(resolve, route.model)
         shadow = await asyncio.to_thread(resolve, spec.shadow.model) if spec.shadow else None
-        return Revision(self._next_number(), int(time.time() * 1000), reason, actor, spec, models, shadow)
+        pinned = [*models.values(), *([shadow] if shadow else [])]
+        aliases = {model.uri: model.version for model in pinned if follows_alias(model.uri)}
+        return Revision(self.next_number(), int(time.time() * 1000), reason, actor, spec, models, shadow, aliases)
+
+    async def resolve(self, uri: str) -> ResolvedModel:
+        """What ``uri`` names now, asked of the provider in a thread."""
+        return await asyncio.to_thread(self._provider.resolve, uri)
 
     async def _load(self, model: ResolvedModel) -> Served:
         served = self._served.get(model.source)
@@ -409,7 +337,7 @@ class DeploymentRuntime:
                     "--allow-code-models-over-api)."
                 ) from None
             try:
-                _warm_up(loaded)
+                warm_up(loaded)
             except Exception as exc:
                 raise InvalidParameter(
                     f"Model {model.uri!r} (version {model.version}) failed on its own input example: {exc!r}"
@@ -422,12 +350,16 @@ class DeploymentRuntime:
             served = self._served[model.source] = Served(model, loaded, self._batching, predict_matrix)
         return served
 
-    async def _activate(self, revision: Revision) -> None:
-        """Load everything ``revision`` needs, then switch to it in one assignment."""
+    async def _load_all(self, revision: Revision) -> tuple[dict[str, Served], Served | None]:
         variants = {route: await self._load(model) for route, model in revision.models.items()}
-        shadow = await self._load(revision.shadow) if revision.shadow else None
+        return variants, await self._load(revision.shadow) if revision.shadow else None
+
+    async def activate(self, revision: Revision) -> None:
+        """Load everything ``revision`` needs, then switch to it in one assignment (hold `changing`)."""
+        variants, shadow = await self._load_all(revision)
         previous = self._active
-        self._active = _Active(revision, variants, shadow, self._router(revision.spec))
+        self._active = Active(revision, variants, shadow, self._router(revision.spec))
+        self.alias_seen = dict(revision.aliases)
         self._retire(keep=[revision] if previous is None else [revision, previous.revision])
         if previous is not None:
             _log.warning(
@@ -455,103 +387,15 @@ class DeploymentRuntime:
         await asyncio.sleep(_RETIRE_GRACE_S)
         await served.batcher.close()
 
-    async def _record(self, revision: Revision) -> None:
-        if self._state is None:
-            self._revisions.append(revision)
-            return
-        state = self._state
+    async def record(self, revision: Revision) -> None:
+        """Store ``revision``, switched to already, as the newest revision (hold `changing`).
 
-        def append() -> list[Revision]:
-            with state.locked() as stored:
-                if stored and _same_serving(stored[-1], revision):
-                    return stored  # another worker already recorded this very change (an alias move seen by all)
-                number = max(revision.number, stored[-1].number + 1) if stored else revision.number
-                revisions = [*stored, replace(revision, number=number)]  # renumbered if another worker wrote first
-                state.write(revisions)
-                return revisions
-
-        self._revisions = await asyncio.to_thread(append)
-        self._state_mtime_ns = state.mtime_ns()
-        if self._revisions[-1].number != revision.number and self._active is not None:
-            self._active = replace(self._active, revision=self._revisions[-1])
-
-    # ---- following ----------------------------------------------------------------------------------------
-
-    async def _follow_aliases(self) -> None:
-        """Re-resolve alias routes; when one moved, load the new version beside the old and switch (blue-green)."""
-        while True:
-            await asyncio.sleep(self._poll_interval_s)
-            try:
-                await self._check_aliases()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the registry being away must not stop serving
-                _log.warning("deployment %r: checking aliases failed: %r", self.name, exc)
-
-    async def _check_aliases(self) -> None:
-        spec = self.revision.spec
-        followed = {route.model for route in spec.routes if route.follows_alias}
-        if spec.shadow is not None and "@" in spec.shadow.model and spec.shadow.model.startswith("models:/"):
-            followed.add(spec.shadow.model)
-        moved: dict[str, ResolvedModel] = {}
-        for uri in sorted(followed):
-            resolved = await asyncio.to_thread(self._provider.resolve, uri)
-            if self._alias_seen.get(uri) != resolved.version:
-                moved[uri] = resolved
-        if not moved:
-            return
-        async with self._change:
-            current = self.revision
-            models = {route.name: moved.get(route.model, current.models[route.name]) for route in current.spec.routes}
-            shadow = current.shadow
-            if current.spec.shadow is not None and current.spec.shadow.model in moved:
-                shadow = moved[current.spec.shadow.model]
-            reason = "; ".join(
-                f"{uri} moved from version {self._alias_seen.get(uri, '?')} to {model.version}"
-                for uri, model in moved.items()
-            )
-            revision = Revision(
-                self._next_number(), int(time.time() * 1000), reason, None, current.spec, models, shadow
-            )
-            if models == current.models and shadow == current.shadow:
-                for uri, model in moved.items():
-                    self._alias_seen[uri] = model.version
-                return
-            try:
-                await self._activate(revision)
-            except Exception as exc:
-                _log.error("deployment %r: not switching (%s): %r", self.name, reason, exc)
-                for uri, model in moved.items():  # do not retry a broken version every poll; the next move retries
-                    self._alias_seen[uri] = model.version
-                return
-            await self._record(revision)
-            for uri, model in moved.items():
-                self._alias_seen[uri] = model.version
-
-    async def _follow_state(self) -> None:
-        """Adopt revisions other workers wrote to the state file."""
-        assert self._state is not None
-        state = self._state
-        while True:
-            await asyncio.sleep(self._sync_interval_s)
-            try:
-                mtime = state.mtime_ns()
-                if mtime == self._state_mtime_ns:
-                    continue
-                stored = await asyncio.to_thread(state.read)
-                self._state_mtime_ns = mtime
-                async with self._change:
-                    if stored and stored[-1].number > self.revision.number:
-                        self._revisions = stored
-                        latest = stored[-1]
-                        await self._activate(latest)
-                        for route in latest.spec.routes:
-                            if route.follows_alias:
-                                self._alias_seen[route.model] = latest.models[route.name].version
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                _log.warning("deployment %r: reading the state file failed: %r", self.name, exc)
+        The store numbers it, or keeps the revision another process recorded for the very same change.
+        """
+        stored = await asyncio.to_thread(self.store.append, revision)
+        self.revisions = await asyncio.to_thread(self.store.revisions, self.name)
+        if stored != revision and self._active is not None:
+            self._active = replace(self._active, revision=stored)
 
     # ---- status ---------------------------------------------------------------------------------------
 
@@ -570,7 +414,7 @@ class DeploymentRuntime:
                     "version": served.version,
                     "weight": route.weight,
                     "share": round(active.router.weights[route.name], 6),
-                    "follows_alias": route.follows_alias,
+                    "follows_alias": follows_alias(route.model),
                     "requests": self._requests[route.name],
                     "errors": self._errors[route.name],
                 }
@@ -595,12 +439,13 @@ class DeploymentRuntime:
             "sticky": spec.sticky.header if spec.sticky else None,
             "bandit": spec.bandit.model_dump() if spec.bandit.enabled else None,
             "spec": spec.to_dict(),
-            "history": [revision.summary() for revision in reversed(self._revisions[-20:])],
+            "history": [revision.summary() for revision in reversed(self.revisions[-20:])],
         }
 
 
-def _same_serving(a: Revision, b: Revision) -> bool:
-    return a.spec == b.spec and a.models == b.models and a.shadow == b.shadow
+def _models_of(specs: list[DeploymentSpec]) -> set[str]:
+    named = {route.model for spec in specs for route in spec.routes}
+    return named | {spec.shadow.model for spec in specs if spec.shadow is not None}
 
 
 def metadata_of(runtime: DeploymentRuntime, served: Served | None = None) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Run an ASGI app factory in one or several uvicorn processes with TCP_NODELAY, graceful stop and restarts.
 
-Why not ``uvicorn.run(..., workers=N)``:
+Why not ``uvicorn.run(..., workers=N)`` (measured in docs/adr/0007-serving-supervisor.md): uvicorn's supervisor
+restarts a worker whose factory raises forever without back-off, exits with status 0 when the lifespan startup
+fails, leaves its workers serving the port when it is killed, and waits without end for a stuck shutdown. Here:
 
 * **TCP_NODELAY.** asyncio turns Nagle's algorithm off on an accepted connection only when the *listening* socket
   reports ``proto == IPPROTO_TCP`` (``asyncio.base_events._set_nodelay``). A socket made with

@@ -11,7 +11,8 @@ import pytest
 from shipyard.models import load_model
 from shipyard.serving.protocols._matrix import RowMatrix, invocation_matrix, matrix_columns, v2_matrix
 from shipyard.serving.protocols._mlflow_scoring import parse_invocation
-from shipyard.serving.protocols._v2 import InputTensor, parse_infer_request, request_to_model_input
+from shipyard.serving.protocols._v2 import InputTensor, parse_infer_request
+from shipyard.serving.protocols._v2_inputs import request_to_model_input
 from tests.support.models import COLUMNS, save_linear_model
 
 JSON = "application/json"

@@ -16,14 +16,9 @@ from tritonclient.http import InferenceServerClient, InferInput, InferRequestedO
 
 from shipyard.errors import InvalidParameter
 from shipyard.models import ColSpec, Schema, Signature, TensorSpec, load_model, save_model
-from shipyard.serving.protocols._v2 import (
-    HEADER_LENGTH,
-    InferRequest,
-    encode_infer_response,
-    model_metadata,
-    parse_infer_request,
-    request_to_model_input,
-)
+from shipyard.serving.protocols._v2 import HEADER_LENGTH, InferRequest, parse_infer_request
+from shipyard.serving.protocols._v2_inputs import request_to_model_input
+from shipyard.serving.protocols._v2_outputs import encode_infer_response, model_metadata
 
 DATATYPES = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "INT32": np.int32, "BOOL": np.bool_}
 

@@ -18,7 +18,8 @@ from tritonclient.http import InferenceServerClient, InferInput
 from shipyard.errors import InvalidParameter
 from shipyard.models import ColSpec, Schema, Signature
 from shipyard.serving.protocols._matrix import v2_matrix
-from shipyard.serving.protocols._v2 import InferRequest, parse_infer_request, request_to_model_input
+from shipyard.serving.protocols._v2 import InferRequest, parse_infer_request
+from shipyard.serving.protocols._v2_inputs import request_to_model_input
 
 COLS = ("a", "b", "c")
 SIGNATURE = Signature(inputs=Schema(tuple(ColSpec("double", name) for name in COLS)))

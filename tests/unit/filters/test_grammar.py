@@ -7,17 +7,9 @@ import math
 import pytest
 
 from shipyard.errors import InvalidParameter
-from shipyard.tracking.search import (
-    EXPERIMENT_SEARCH,
-    MODEL_VERSION_SEARCH,
-    REGISTERED_MODEL_SEARCH,
-    RUN_SEARCH,
-    Comparison,
-    Kind,
-    OrderKey,
-    parse_filter,
-    parse_order_by,
-)
+from shipyard.filters import Comparison, Kind, OrderKey, parse_filter, parse_order_by
+from shipyard.registry.search import MODEL_VERSION_SEARCH, REGISTERED_MODEL_SEARCH
+from shipyard.tracking.search import EXPERIMENT_SEARCH, RUN_SEARCH
 
 A, M, P, T, D = Kind.ATTRIBUTE, Kind.METRIC, Kind.PARAM, Kind.TAG, Kind.DATASET
 

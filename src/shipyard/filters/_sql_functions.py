@@ -83,6 +83,7 @@ def _binary_sort_postgresql(element: _BinarySort, compiler: SQLCompiler, **kw: A
 
 
 def sortable(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The column to sort by: a string column sorted by code point on every database, any other as it is."""
     return _BinarySort(column) if isinstance(column.type, String) else column
 
 

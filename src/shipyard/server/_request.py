@@ -1,4 +1,5 @@
-"""Reading MLflow request fields: the query string for GET, a JSON object body for everything else."""
+"""Reading a request's fields, for every API route (MLflow's and the native API's): the query string for GET, a JSON
+object body for everything else (size limit, lenient about NaN, bounded nesting)."""
 
 from __future__ import annotations
 

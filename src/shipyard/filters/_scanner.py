@@ -8,6 +8,29 @@ from typing import Final
 
 from shipyard.errors import InvalidParameter
 
+__all__ = [
+    "EQ",
+    "GE",
+    "GT",
+    "ID_OPS",
+    "ILIKE",
+    "IN",
+    "IS_NOT_NULL",
+    "IS_NULL",
+    "KEYED_STRING_OPS",
+    "LE",
+    "LIKE",
+    "LIST_OPS",
+    "LT",
+    "NE",
+    "NOT_IN",
+    "NULL_OPS",
+    "NUMERIC_OPS",
+    "STRING_OPS",
+    "Column",
+    "Scanner",
+]
+
 # Comparators, spelled as they appear in `Comparison.op` (normalised to upper case).
 EQ: Final = "="
 NE: Final = "!="
@@ -40,13 +63,15 @@ _WRONG_SYMBOLS = {"==": "=", "<>": "!="}
 
 
 @dataclass(frozen=True)
-class _Column:
+class Column:
+    """A column as written: its prefix (None for a bare attribute), its key, and its text for messages."""
+
     prefix: str | None
     name: str
     text: str
 
 
-class _Scanner:
+class Scanner:
     """A cursor over one filter or order_by string that raises InvalidParameter on the first problem."""
 
     def __init__(self, text: str, what: str) -> None:
@@ -119,7 +144,7 @@ class _Scanner:
                 self.pos += 1
         raise self.fail(f"the quote {quote} opened at position {start} is never closed.")
 
-    def column(self) -> _Column:
+    def column(self) -> Column:
         start = self.pos
         if self.peek() == "(":
             raise self.fail("parentheses are not supported; write comparisons joined by AND, without grouping.")
@@ -149,7 +174,7 @@ class _Scanner:
                 f"unexpected {nxt!r} after column {text!r}. Quote keys holding spaces or symbols with "
                 'backticks or double quotes, e.g. metrics.`my metric` or tags."a b".'
             )
-        return _Column(prefix, name, text)
+        return Column(prefix, name, text)
 
     def _name_part(self, expected: str) -> str:
         if self.peek() in ('"', "`"):

@@ -11,8 +11,9 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from shipyard.artifacts import ArtifactStore
@@ -27,10 +28,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Services", "build_services", "open_store"]
 
+_T = TypeVar("_T")
 
-@dataclass(frozen=True)
+
 class Services:
-    """Every capability's service over one database and one artifact store.
+    """Every capability's service over one database and one artifact store, each built on first use, once.
+
+    Building lazily keeps what a process does not use out of it: the embedded SDK touches tracking, the registry
+    and the artifact store, and never loads accounts (argon2), monitors or deployment specs (pydantic), which
+    would otherwise cost it import time and slow its garbage collection.
 
     Attributes:
         settings: what the services were built from.
@@ -45,16 +51,85 @@ class Services:
         deployments: deployment revisions, shared by every ``shipyard serve`` process and replica.
     """
 
-    settings: Settings
-    database: Database
-    tracking: TrackingService
-    artifacts: ArtifactStore
-    registry: RegistryService
-    webhooks: WebhookService
-    accounts: AuthService
-    permissions: Permissions
-    monitors: MonitorService
-    deployments: DeploymentStore
+    def __init__(self, settings: Settings, database: Database, *, artifact_root: str, embedded: bool) -> None:
+        self.settings = settings
+        self.database = database
+        self._artifact_root = artifact_root
+        self._embedded = embedded
+        self._built: dict[str, Any] = {}
+        self._lock = threading.Lock()  # two threads asking at once still get one service
+
+    def _once(self, name: str, build: Callable[[], _T]) -> _T:
+        built = self._built.get(name)
+        if built is None:
+            with self._lock:
+                built = self._built.get(name)
+                if built is None:
+                    built = self._built[name] = build()
+        return built
+
+    @property
+    def tracking(self) -> TrackingService:
+        """Experiments, runs, metrics, params, tags and dataset inputs."""
+        from shipyard.tracking.service import TrackingService
+        from shipyard.tracking.store import TrackingStore
+
+        # Embedded, tracking trusts no local artifact root (see `build_services`).
+        root = "" if self._embedded else self._artifact_root
+        return self._once("tracking", lambda: TrackingService(TrackingStore(self.database), artifact_root=root))
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store (a folder, or S3)."""
+        from shipyard.artifacts import open_artifact_store
+
+        endpoint = self.settings.s3_endpoint_url
+        return self._once("artifacts", lambda: open_artifact_store(self._artifact_root, s3_endpoint_url=endpoint))
+
+    @property
+    def registry(self) -> RegistryService:
+        """Logged models, registered models, versions, tags, aliases and stages."""
+        from shipyard.registry.service import RegistryService
+
+        return self._once("registry", lambda: RegistryService(self.database, self.tracking))
+
+    @property
+    def webhooks(self) -> WebhookService:
+        """Webhook subscriptions and their delivery log."""
+        from shipyard.events.webhooks import WebhookService
+
+        allow = self.settings.outbound_allowlist
+        return self._once("webhooks", lambda: WebhookService(self.database, outbound_allowlist=allow))
+
+    @property
+    def accounts(self) -> AuthService:
+        """Users, tokens and sessions."""
+        from shipyard.auth import AuthService
+
+        return self._once("accounts", lambda: AuthService(self.database))
+
+    @property
+    def permissions(self) -> Permissions:
+        """Grants, and what a caller may see."""
+        from shipyard.auth import Level, Permissions
+
+        default = Level.parse(self.settings.auth_default_permission)
+        return self._once("permissions", lambda: Permissions(self.database, default))
+
+    @property
+    def monitors(self) -> MonitorService:
+        """Monitors, their windows and alerts."""
+        from shipyard.monitoring.monitors import MonitorService
+
+        endpoint = self.settings.s3_endpoint_url
+        return self._once("monitors", lambda: MonitorService(self.database, s3_endpoint_url=endpoint))
+
+    @property
+    def deployments(self) -> DeploymentStore:
+        """Deployment revisions, shared by every ``shipyard serve`` process and replica."""
+        from shipyard.serving.rollout import DeploymentStore
+
+        return self._once("deployments", lambda: DeploymentStore(self.database))
 
 
 def open_store(settings: Settings, *, migrate: bool = True, store_uri: str | None = None) -> Database:
@@ -100,31 +175,14 @@ def build_services(
             tracking trusts no local artifact root, so local folders are refused as artifact locations and
             model-version sources (what only a server's operator may allow).
     """
-    # Imported here: building services needs SQLAlchemy and every capability, which `import shipyard` must not load.
-    from shipyard.artifacts import open_artifact_store
-    from shipyard.auth import AuthService, Level, Permissions
-    from shipyard.events.webhooks import WebhookService
-    from shipyard.monitoring.monitors import MonitorService
-    from shipyard.registry.service import RegistryService
-    from shipyard.serving.rollout import DeploymentStore
-    from shipyard.tracking.service import TrackingService
-    from shipyard.tracking.store import TrackingStore
-
     if embedded:
         settings = settings.with_overrides(statement_timeout_s=0.0)
-    artifact_root = artifacts_uri or settings.resolved_artifacts_uri
     if database is None:
         database = open_store(settings, migrate=migrate, store_uri=store_uri)
-    tracking = TrackingService(TrackingStore(database), artifact_root="" if embedded else artifact_root)
-    return Services(
-        settings=settings,
-        database=database,
-        tracking=tracking,
-        artifacts=open_artifact_store(artifact_root, s3_endpoint_url=settings.s3_endpoint_url),
-        registry=RegistryService(database, tracking),
-        webhooks=WebhookService(database, outbound_allowlist=settings.outbound_allowlist),
-        accounts=AuthService(database),
-        permissions=Permissions(database, Level.parse(settings.auth_default_permission)),
-        monitors=MonitorService(database, s3_endpoint_url=settings.s3_endpoint_url),
-        deployments=DeploymentStore(database),
+    services = Services(
+        settings, database, artifact_root=artifacts_uri or settings.resolved_artifacts_uri, embedded=embedded
     )
+    # Every process uses these two: build them now, so a bad store or artifact root fails here, not mid-request.
+    services.tracking  # noqa: B018
+    services.artifacts  # noqa: B018
+    return services

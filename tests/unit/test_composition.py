@@ -15,6 +15,9 @@ no longer needed fails the test too, so the list only shrinks.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import shipyard
@@ -112,3 +115,31 @@ def test_services_over_an_open_store_use_it(tmp_path: Path) -> None:
     finally:
         database.dispose()
     assert same
+
+
+def test_the_embedded_sdk_builds_only_what_it_uses(tmp_path: Path) -> None:
+    """Services are built on first use: logging to the embedded store loads no accounts (argon2), deployment specs
+    (pydantic), web framework or numerical library, which would cost the SDK import time and slower collections."""
+    code = (
+        "import sys, shipyard as sy; sy.set_experiment('e'); sy.start_run(capture=False); sy.log_metric('m', 1.0);"
+        " sy.end_run();"
+        " print(sorted(m for m in ('argon2', 'pydantic', 'fastapi', 'numpy', 'pandas') if m in sys.modules))"
+    )
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path)}
+    env.pop("SHIPYARD_TRACKING_URI", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=tmp_path
+    )
+    assert "[]" == out.stdout.strip().splitlines()[-1]
+
+
+def test_a_service_is_built_once_and_shared(tmp_path: Path) -> None:
+    services = build_services(Settings(home=tmp_path))
+    try:
+        assert (services.monitors is services.monitors, services.registry.tracking is services.tracking) == (
+            True,
+            True,
+        )
+    finally:
+        services.database.dispose()

@@ -1,8 +1,8 @@
 """Model serving: deployments of registry models behind the Open Inference Protocol (v2) and MLflow's scoring
 protocol, with adaptive batching, traffic splits, shadows, blue-green switches, a prediction log and batch scoring.
 
-The spec types load nothing heavy; the server (``create_deployment_app``, ``create_serving_app``,
-``ServingConfig``) is imported on first use, since it needs the ``serving`` extra.
+Everything is imported on first use: the specs need pydantic, and the server (``create_deployment_app``,
+``create_serving_app``, ``ServingConfig``) needs the ``serving`` extra.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipyard._lazy import lazy_exports
-from shipyard.serving.rollout._revision import ResolvedModel, Revision
-from shipyard.serving.rollout.deployment import DeploymentSpec, load_spec, parse_spec
 
 if TYPE_CHECKING:
     from shipyard.serving.app import ServingConfig, create_deployment_app, create_serving_app
+    from shipyard.serving.rollout._revision import ResolvedModel, Revision
+    from shipyard.serving.rollout.deployment import DeploymentSpec, load_spec, parse_spec
     from shipyard.serving.runtime._batcher import BatchingConfig
     from shipyard.serving.runtime._runtime import ModelProvider
 
@@ -32,6 +32,11 @@ __all__ = [
 ]
 
 _LAZY = {
+    "DeploymentSpec": "shipyard.serving.rollout.deployment",
+    "load_spec": "shipyard.serving.rollout.deployment",
+    "parse_spec": "shipyard.serving.rollout.deployment",
+    "ResolvedModel": "shipyard.serving.rollout._revision",
+    "Revision": "shipyard.serving.rollout._revision",
     "BatchingConfig": "shipyard.serving.runtime._batcher",
     "ModelProvider": "shipyard.serving.runtime._runtime",
     "ServingConfig": "shipyard.serving.app",

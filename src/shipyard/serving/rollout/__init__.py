@@ -1,7 +1,7 @@
 """How traffic moves between versions: deployment specs, their revisions and stores, the A/B analysis, the bandit.
 
-The specs and revisions load nothing heavy; the stores (SQLAlchemy) and the analysis (numpy, scipy) are imported
-on first use.
+Everything is imported on first use: the specs need pydantic, the stores SQLAlchemy, the analysis numpy and scipy,
+so that reading the package (its tables, for Alembic) loads none of them.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipyard._lazy import lazy_exports
-from shipyard.serving.rollout._revision import ResolvedModel, Revision
-from shipyard.serving.rollout.deployment import DeploymentSpec, RouteSpec, load_spec, parse_spec
 
 if TYPE_CHECKING:
     from shipyard.serving.rollout._abtest import analyse_deployment, bandit_weights
+    from shipyard.serving.rollout._revision import ResolvedModel, Revision
     from shipyard.serving.rollout._store import DeploymentStore, InMemoryDeploymentStore, RevisionStore
     from shipyard.serving.rollout.analysis import Analysis, ThompsonAllocator, VariantSummary, Verdict, analyse
+    from shipyard.serving.rollout.deployment import DeploymentSpec, RouteSpec, load_spec, parse_spec
 
 __all__ = [
     "Analysis",
@@ -37,6 +37,12 @@ __all__ = [
 ]
 
 _LAZY = {
+    "DeploymentSpec": "shipyard.serving.rollout.deployment",
+    "RouteSpec": "shipyard.serving.rollout.deployment",
+    "load_spec": "shipyard.serving.rollout.deployment",
+    "parse_spec": "shipyard.serving.rollout.deployment",
+    "ResolvedModel": "shipyard.serving.rollout._revision",
+    "Revision": "shipyard.serving.rollout._revision",
     "Analysis": "shipyard.serving.rollout.analysis",
     "ThompsonAllocator": "shipyard.serving.rollout.analysis",
     "VariantSummary": "shipyard.serving.rollout.analysis",

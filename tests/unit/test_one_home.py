@@ -10,8 +10,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 import shipyard
 
 ROOT = Path(shipyard.__file__).parent
@@ -19,8 +17,6 @@ MAX_LINES = 600
 _WIRE = ROOT / "wire"
 _SERIALISER = re.compile(r"^(\w+_to_json|[a-z]\w*_from_json)$")  # private *_from_json helpers decode, not serialise
 
-# Modules allowed over MAX_LINES (none: keep it so).
-TOO_LONG_FOR_NOW: dict[str, str] = {}
 
 # Serialisers outside wire/ on purpose, by module and function.
 SERIALISERS_ELSEWHERE: dict[tuple[str, str], str] = {
@@ -67,12 +63,4 @@ def test_json_shapes_are_defined_only_in_wire() -> None:
 def test_no_module_is_longer_than_the_limit() -> None:
     too_long = {_name(p) for p in _modules() if _line_count(p) > MAX_LINES}
 
-    assert [] == sorted(too_long - set(TOO_LONG_FOR_NOW))
-
-
-@pytest.mark.parametrize("name", sorted(TOO_LONG_FOR_NOW))
-def test_allowed_long_module_is_still_long(name: str) -> None:
-    """Remove an entry from TOO_LONG_FOR_NOW once its module is split."""
-    path = ROOT / name
-
-    assert (True, True) == (path.exists(), path.exists() and _line_count(path) > MAX_LINES)
+    assert [] == sorted(too_long)

@@ -18,50 +18,15 @@ from collections.abc import Callable
 from shipyard.db import Database
 from shipyard.monitoring.monitors._entities import Alert, Monitor, MonitorWindow, RunResult
 from shipyard.monitoring.monitors._io import Source, columns_for
-from shipyard.monitoring.monitors._rules import RuleState, check, describe, rule_state
+from shipyard.monitoring.monitors._rules import RuleState, rule_state
 from shipyard.monitoring.monitors._spec import (
     AlertRule,
-    ColumnDriftRule,
-    DatasetDriftRule,
-    DatasetSource,
-    DriftedShareRule,
-    DriftSettings,
-    LogSource,
-    MetricRule,
     MonitorSpec,
-    Reference,
-    TimeWindow,
-    load_spec,
-    parse_spec,
 )
-from shipyard.monitoring.monitors._store import ALERT_FIRED, ALERT_RESOLVED, MonitorStore
+from shipyard.monitoring.monitors._store import MonitorStore
 from shipyard.monitoring.monitors._windows import WindowResult, compute_window, due_windows, with_metrics
 
-__all__ = [
-    "ALERT_FIRED",
-    "ALERT_RESOLVED",
-    "Alert",
-    "AlertRule",
-    "ColumnDriftRule",
-    "DatasetDriftRule",
-    "DatasetSource",
-    "DriftSettings",
-    "DriftedShareRule",
-    "LogSource",
-    "MetricRule",
-    "Monitor",
-    "MonitorService",
-    "MonitorSpec",
-    "MonitorWindow",
-    "Reference",
-    "RunResult",
-    "TimeWindow",
-    "check",
-    "describe",
-    "load_spec",
-    "parse_spec",
-    "rule_state",
-]
+__all__ = ["MonitorService"]
 
 _log = logging.getLogger("shipyard.monitoring")
 RUNNER = "shipyard-monitor"
